@@ -1,0 +1,1 @@
+"""Batched PyTorch verifiers: global resolution and the classic baselines (CPU and CUDA)."""

@@ -1,0 +1,17 @@
+"""multidraft: oracles, fast solvers and a checker for optimal multi-draft speculative sampling.
+
+Sub-packages: :mod:`multidraft.reference` (exact oracles), :mod:`multidraft.fast` (batched
+torch verifiers), :mod:`multidraft.properties` (property suite and checker).
+"""
+from .drafting import IID, DraftingLaw, Independent, Joint, WithoutReplacement, drafting_law
+from .evaluate import Evaluation, evaluate
+from .validation import InvalidInputError, TooLargeError
+from .verifiers import get_verifier, list_verifiers, register_verifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IID", "DraftingLaw", "Independent", "Joint", "WithoutReplacement", "drafting_law",
+    "Evaluation", "evaluate", "InvalidInputError", "TooLargeError",
+    "get_verifier", "list_verifiers", "register_verifier",
+]

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``multidraft`` command line (see :mod:`multidraft.cli`)."""

@@ -1,0 +1,285 @@
+"""Drafting laws: how the n draft tokens are drawn.
+
+A drafting law is the joint law ``Q`` of the draft tuple ``x = (x_1..x_n)`` over a
+vocabulary of V tokens. Four are supported:
+
+* :class:`IID` -- n independent draws from one draft law q (the main case);
+* :class:`WithoutReplacement` -- n sequential draws from q, each renormalised after
+  removing the tokens already drawn (needs at least n tokens with q > 0);
+* :class:`Independent` -- one draw from each of n different draft laws q_1..q_n;
+* :class:`Joint` -- any explicit joint law, a table of shape (V,)*n.
+
+Every law can enumerate its support exactly (ordered tuples, or the set of distinct tokens
+the tuple contains, with probabilities), give ``P(all drafts in H)`` for a token subset H,
+and sample. Enumeration refuses sizes above ``max_count`` with :class:`TooLargeError`.
+
+Use :func:`drafting_law` to turn the ``drafting=`` argument of the public functions
+(``"iid"``, ``"without_replacement"`` or a law object) into a law bound to its parameters.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from .validation import InvalidInputError, TooLargeError, check_distribution, check_n
+
+#: Default cap on enumerated tuples or sets (exact methods refuse beyond it).
+MAX_ENUMERATION = 2_000_000
+
+
+def _refuse_if_too_many(count: int, max_count: int, what: str) -> None:
+    if count > max_count:
+        raise TooLargeError(
+            f"enumerating {what} would visit {count:,} items, above the limit of {max_count:,}; "
+            "use a smaller vocabulary or n, raise max_count, or use the statistical check "
+            "(multidraft.properties) instead"
+        )
+
+
+def _aggregate_sets(tuples: np.ndarray, probs: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group tuples by the set of distinct tokens they contain; sum their probabilities."""
+    masks = np.zeros((len(tuples), vocab_size), dtype=bool)
+    rows = np.repeat(np.arange(len(tuples)), tuples.shape[1])
+    masks[rows, tuples.ravel()] = True
+    unique, inverse = np.unique(masks, axis=0, return_inverse=True)
+    total = np.zeros(len(unique))
+    np.add.at(total, inverse.ravel(), probs)
+    return unique, total
+
+
+class DraftingLaw(ABC):
+    """A joint law of n draft tokens over V tokens, bound to its parameters."""
+
+    #: Short name used on the command line and in reports.
+    name: str = "law"
+    #: True if Q is invariant under permuting the draft positions.
+    exchangeable: bool = False
+
+    def __init__(self, vocab_size: int, n: int):
+        self.vocab_size = int(vocab_size)
+        self.n = int(n)
+
+    @property
+    @abstractmethod
+    def draft_argument(self) -> np.ndarray:
+        """What a verifier receives as ``draft``: q (V,), stacked q_k (n, V) or the table."""
+
+    @abstractmethod
+    def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        """All draft tuples with positive probability.
+
+        Returns ``(drafts, probs)``: int64 array (M, n) and float64 array (M,) summing to 1.
+        """
+
+    def sets(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        """Law of the set S of distinct draft tokens.
+
+        Returns ``(masks, probs)``: bool array (M, V) (row m is the indicator of one set)
+        and float64 array (M,) summing to 1.
+        """
+        drafts, probs = self.tuples(max_count)
+        return _aggregate_sets(drafts, probs, self.vocab_size)
+
+    def prob_all_in(self, subsets: np.ndarray) -> np.ndarray:
+        """``P(all drafts in H)`` for each row H of a bool array (K, V); returns (K,)."""
+        masks, probs = self.sets()
+        subsets = np.atleast_2d(np.asarray(subsets, dtype=bool))
+        outside = masks.astype(np.float64) @ (~subsets).T.astype(np.float64)  # (M, K)
+        return probs @ (outside == 0)
+
+    @abstractmethod
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``size`` independent draft tuples; returns int64 (size, n)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(V={self.vocab_size}, n={self.n})"
+
+
+class IID(DraftingLaw):
+    """n i.i.d. draws from q: ``Q(x) = prod_i q(x_i)``."""
+
+    name = "iid"
+    exchangeable = True
+
+    def __init__(self, draft: Any, n: int):
+        self.q = check_distribution(draft, "draft", batched=False)
+        super().__init__(self.q.shape[0], check_n(n))
+        self.support = np.flatnonzero(self.q > 0)
+
+    @property
+    def draft_argument(self) -> np.ndarray:
+        return self.q
+
+    def multisets(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted tuples (multisets) with their multinomial probabilities, (M, n) and (M,)."""
+        k, n = len(self.support), self.n
+        _refuse_if_too_many(math.comb(k + n - 1, n), max_count, "draft multisets")
+        combos = np.array(list(itertools.combinations_with_replacement(self.support, n)), dtype=np.int64)
+        combos = combos.reshape(-1, n)
+        # multinomial coefficient n! / prod m_t! from run lengths of the sorted tuple
+        log_coef = np.full(len(combos), math.lgamma(n + 1))
+        for t in range(n):
+            run = np.ones(len(combos))
+            for s in range(t):
+                run += combos[:, s] == combos[:, t]  # position of t within its run
+            log_coef -= np.log(run)
+        probs = np.exp(log_coef) * np.prod(self.q[combos], axis=1)
+        return combos, probs
+
+    def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        k, n = len(self.support), self.n
+        _refuse_if_too_many(k**n, max_count, "draft tuples")
+        grids = np.array(list(itertools.product(self.support, repeat=n)), dtype=np.int64).reshape(-1, n)
+        return grids, np.prod(self.q[grids], axis=1)
+
+    def sets(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        combos, probs = self.multisets(max_count)
+        return _aggregate_sets(combos, probs, self.vocab_size)
+
+    def prob_all_in(self, subsets: np.ndarray) -> np.ndarray:
+        subsets = np.atleast_2d(np.asarray(subsets, dtype=bool))
+        return (subsets.astype(np.float64) @ self.q) ** self.n
+
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(self.vocab_size, size=(size, self.n), p=self.q).astype(np.int64)
+
+
+class WithoutReplacement(DraftingLaw):
+    """n sequential draws from q without replacement.
+
+    ``Q(x) = prod_i q(x_i) / (1 - q(x_1) - ... - q(x_{i-1}))`` for distinct x_i.
+    """
+
+    name = "without_replacement"
+    exchangeable = False  # the ordered tuple law is not symmetric; its set law is what matters
+
+    def __init__(self, draft: Any, n: int):
+        self.q = check_distribution(draft, "draft", batched=False)
+        super().__init__(self.q.shape[0], check_n(n))
+        self.support = np.flatnonzero(self.q > 0)
+        if len(self.support) < self.n:
+            raise InvalidInputError(
+                f"draft: drawing n={self.n} drafts without replacement needs at least {self.n} "
+                f"tokens with q > 0, got {len(self.support)}"
+            )
+
+    @property
+    def draft_argument(self) -> np.ndarray:
+        return self.q
+
+    def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        k, n = len(self.support), self.n
+        _refuse_if_too_many(math.perm(k, n), max_count, "draft tuples")
+        perms = np.array(list(itertools.permutations(self.support, n)), dtype=np.int64).reshape(-1, n)
+        qs = self.q[perms]
+        before = np.concatenate([np.zeros((len(perms), 1)), np.cumsum(qs, axis=1)[:, :-1]], axis=1)
+        return perms, np.prod(qs / (1.0 - before), axis=1)
+
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        # Gumbel top-n is exactly sequential sampling without replacement.
+        with np.errstate(divide="ignore"):
+            logq = np.log(self.q)
+        keys = logq[None, :] + rng.gumbel(size=(size, self.vocab_size))
+        return np.argsort(-keys, axis=1, kind="stable")[:, : self.n].astype(np.int64)
+
+
+class Independent(DraftingLaw):
+    """One draw from each of n draft laws: ``Q(x) = prod_i q_i(x_i)``.
+
+    Parameters
+    ----------
+    drafts : array-like, shape (n, V)
+        Row i is the law of draft i.
+    """
+
+    name = "independent"
+    exchangeable = False
+
+    def __init__(self, drafts: Any):
+        self.qs = check_distribution(drafts, "drafts")
+        if self.qs.ndim != 2:
+            raise InvalidInputError(f"drafts: expected n draft laws stacked as shape (n, V), got shape {self.qs.shape}")
+        super().__init__(self.qs.shape[1], self.qs.shape[0])
+
+    @property
+    def draft_argument(self) -> np.ndarray:
+        return self.qs
+
+    def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        supports = [np.flatnonzero(row > 0) for row in self.qs]
+        _refuse_if_too_many(math.prod(len(s) for s in supports), max_count, "draft tuples")
+        grids = np.array(list(itertools.product(*supports)), dtype=np.int64).reshape(-1, self.n)
+        return grids, np.prod(self.qs[np.arange(self.n), grids], axis=1)
+
+    def prob_all_in(self, subsets: np.ndarray) -> np.ndarray:
+        subsets = np.atleast_2d(np.asarray(subsets, dtype=bool))
+        return np.prod(subsets.astype(np.float64) @ self.qs.T, axis=1)
+
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        cols = [rng.choice(self.vocab_size, size=size, p=row) for row in self.qs]
+        return np.stack(cols, axis=1).astype(np.int64)
+
+
+class Joint(DraftingLaw):
+    """An explicit joint law of the n drafts: a table of shape (V,)*n summing to 1."""
+
+    name = "joint"
+
+    def __init__(self, table: Any):
+        arr = np.asarray(check_distribution(np.asarray(table, dtype=np.float64).reshape(-1), "table", batched=False))
+        shape = np.shape(table)
+        if len(shape) < 1 or len(set(shape)) != 1:
+            raise InvalidInputError(f"table: expected a joint law of shape (V,)*n, got shape {shape}")
+        self.table = arr.reshape(shape)
+        super().__init__(shape[0], len(shape))
+        self.exchangeable = all(
+            np.array_equal(self.table, np.transpose(self.table, perm))
+            for perm in itertools.permutations(range(self.n))
+        ) if self.n <= 6 else False
+
+    @property
+    def draft_argument(self) -> np.ndarray:
+        return self.table
+
+    def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.argwhere(self.table > 0)
+        _refuse_if_too_many(len(idx), max_count, "draft tuples")
+        return idx.astype(np.int64), self.table[tuple(idx.T)]
+
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        flat = rng.choice(self.table.size, size=size, p=self.table.ravel())
+        return np.stack(np.unravel_index(flat, self.table.shape), axis=1).astype(np.int64)
+
+
+DRAFTING_NAMES = ("iid", "without_replacement")
+
+
+def drafting_law(drafting: Any, draft: Any, n: Any) -> DraftingLaw:
+    """Bind the ``drafting=`` argument of a public function to its parameters.
+
+    Parameters
+    ----------
+    drafting : {"iid", "without_replacement"} or DraftingLaw
+        A name (built from ``draft`` and ``n``) or a law object (``Independent``, ``Joint``,
+        or an already bound ``IID``/``WithoutReplacement``), whose own n must equal ``n``.
+    draft : array-like (V,)
+        The draft law q for named laws; ignored by law objects.
+    n : int
+        Number of drafts.
+    """
+    if isinstance(drafting, DraftingLaw):
+        if n is not None and check_n(n) != drafting.n:
+            raise InvalidInputError(f"n: {n} does not match the drafting law's n={drafting.n}")
+        return drafting
+    if drafting in (None, "iid"):
+        return IID(draft, n)
+    if drafting == "without_replacement":
+        return WithoutReplacement(draft, n)
+    raise InvalidInputError(
+        f"drafting: expected one of {DRAFTING_NAMES} or a DraftingLaw object "
+        f"(IID, WithoutReplacement, Independent, Joint), got {drafting!r}"
+    )

@@ -1,0 +1,110 @@
+"""Built-in example problems and loading (p, q) from files.
+
+Examples are deterministic (fixed seeds) so every command that uses them is reproducible.
+
+``load_laws(path)`` reads a target and a draft law from
+
+* ``.npz``: arrays named ``target`` and ``draft`` (or ``p`` and ``q``);
+* ``.npy``: one array of shape (2, V): row 0 the target, row 1 the draft;
+* ``.json``: ``{"target": [...], "draft": [...]}`` (or ``p``/``q``), optionally ``"n"``;
+* ``.pt``: a dict of tensors with the same keys (loaded with ``weights_only=True``).
+
+Logits are not accepted here: pass laws (apply a softmax first).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .validation import InvalidInputError, check_pair
+
+
+def llm_like(vocab_size: int, *, temperature: float = 1.0, correlation: float = 0.8, top_k: int | None = None,
+             seed: int = 0, tail: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
+    """An LLM-like (p, q) pair: heavy-tailed target logits, draft logits correlated with them.
+
+    Target logits are ``-tail * log(rank)`` (a Zipf law) plus Gaussian noise, divided by
+    ``temperature``; draft logits are ``correlation * target + (1 - correlation) * noise``.
+    If ``top_k`` is given, q is restricted to its k most likely tokens and renormalised.
+    Returns two float64 arrays of shape (V,).
+    """
+    rng = np.random.default_rng(seed)
+    ranks = rng.permutation(vocab_size) + 1.0
+    logits = -tail * np.log(ranks) + 0.5 * rng.standard_normal(vocab_size)
+    noise = rng.standard_normal(vocab_size) * logits.std()
+    draft_logits = correlation * logits + (1.0 - correlation) * noise
+
+    def softmax(z: np.ndarray) -> np.ndarray:
+        z = z / temperature
+        e = np.exp(z - z.max())
+        return e / e.sum()
+
+    p, q = softmax(logits), softmax(draft_logits)
+    if top_k is not None and top_k < vocab_size:
+        keep = np.argsort(-q, kind="stable")[:top_k]
+        mask = np.zeros(vocab_size, dtype=bool)
+        mask[keep] = True
+        q = np.where(mask, q, 0.0)
+        q = q / q.sum()
+    return p, q
+
+
+def _toy() -> tuple[np.ndarray, np.ndarray, int]:
+    p = np.array([0.35, 0.25, 0.15, 0.1, 0.1, 0.05])
+    q = np.array([0.1, 0.3, 0.3, 0.05, 0.2, 0.05])
+    return p, q, 2
+
+
+EXAMPLES: dict[str, tuple[str, Callable[[], tuple[np.ndarray, np.ndarray, int]]]] = {
+    "toy": ("six tokens, hand-written p and q, n = 2", _toy),
+    "llm-small": ("V = 64 LLM-like pair (temperature 1, seed 0), n = 3", lambda: (*llm_like(64, seed=0), 3)),
+    "llm-topk": ("V = 1000 LLM-like pair, q restricted to its top 10, n = 4",
+                 lambda: (*llm_like(1000, seed=1, top_k=10), 4)),
+    "equal": ("p = q over 5 tokens (alpha* = 1), n = 2", lambda: (np.full(5, 0.2), np.full(5, 0.2), 2)),
+    "disjoint": ("disjoint supports (alpha* = 0), n = 3",
+                 lambda: (np.array([0.5, 0.5, 0, 0]), np.array([0, 0, 0.5, 0.5]), 3)),
+}
+
+
+def example(name: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """The built-in example ``name``: ``(target, draft, n)``."""
+    if name not in EXAMPLES:
+        raise InvalidInputError(f"example: unknown example {name!r}; known: {', '.join(EXAMPLES)}")
+    return EXAMPLES[name][1]()
+
+
+def _pick(mapping: Any, path: Path) -> tuple[Any, Any, Any]:
+    keys = set(mapping.keys())
+    for t, d in (("target", "draft"), ("p", "q")):
+        if t in keys and d in keys:
+            return mapping[t], mapping[d], mapping["n"] if "n" in keys else None
+    raise InvalidInputError(f"{path}: expected arrays named target and draft (or p and q), found {sorted(keys)}")
+
+
+def load_laws(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Read ``(target, draft, n or None)`` from a .npz, .npy, .json or .pt file (see module doc)."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path) as data:
+            t, d, n = _pick({k: data[k] for k in data.files}, path)
+    elif suffix == ".npy":
+        arr = np.load(path)
+        if arr.ndim != 2 or arr.shape[0] != 2:
+            raise InvalidInputError(f"{path}: a .npy file must hold shape (2, V) (target row, draft row), got {arr.shape}")
+        t, d, n = arr[0], arr[1], None
+    elif suffix == ".json":
+        t, d, n = _pick(json.loads(path.read_text()), path)
+    elif suffix == ".pt":
+        import torch
+
+        t, d, n = _pick(torch.load(path, weights_only=True), path)
+    else:
+        raise InvalidInputError(f"{path}: unsupported file type {suffix!r}; use .npz, .npy, .json or .pt")
+    p, q = check_pair(t, d)
+    return p, q, (int(n) if n is not None else None)

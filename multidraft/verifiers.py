@@ -1,0 +1,110 @@
+"""The two verifier interfaces users plug in, adapters between them, and the registry.
+
+Conditional verifier
+    ``f(target[V], draft, drafts[n] int) -> probs[V]``: the output law given the drafts.
+    ``draft`` is what the drafting law hands out (q of shape (V,) for i.i.d. and
+    without-replacement drafting, (n, V) for independent drafts, the table for a joint law).
+    A verifier object may instead expose ``.conditional(target, draft, drafts)``. If it sets
+    ``batched = True`` it also accepts ``drafts`` of shape (M, n) with an unbatched target
+    and returns probs of shape (M, V); the exact evaluator then calls it in chunks.
+
+Sampling verifier
+    ``g(target[B, V], draft[B, V], drafts[B, n], generator) -> tokens[B]`` (the shape
+    serving engines use); or an object with ``.sample(target, draft, drafts, generator=None)``
+    returning tokens or ``(tokens, accepted)``.
+
+Both accept numpy arrays or torch tensors. Every verifier in the project (oracle plans,
+global resolution, the baselines) exposes these interfaces, so the checker treats the
+project's own solvers exactly like a user's.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from .validation import InvalidInputError
+
+
+@runtime_checkable
+class ConditionalVerifier(Protocol):
+    def __call__(self, target: Any, draft: Any, drafts: Any) -> Any: ...
+
+
+@runtime_checkable
+class SamplingVerifier(Protocol):
+    def __call__(self, target: Any, draft: Any, drafts: Any, generator: Any = None) -> Any: ...
+
+
+def conditional_of(verifier: Any) -> Callable[[Any, Any, Any], Any]:
+    """The conditional-law function of ``verifier`` (an object with ``.conditional`` or a callable)."""
+    method = getattr(verifier, "conditional", None)
+    if callable(method):
+        return method
+    if callable(verifier):
+        return verifier
+    raise InvalidInputError(
+        f"verifier: expected a callable f(target, draft, drafts) -> probs or an object with "
+        f".conditional(target, draft, drafts), got {type(verifier).__name__}"
+    )
+
+
+def sampler_of(verifier: Any) -> Callable[..., Any]:
+    """The sampling function of ``verifier`` (an object with ``.sample`` or a callable)."""
+    method = getattr(verifier, "sample", None)
+    if callable(method):
+        return method
+    if callable(verifier):
+        return verifier
+    raise InvalidInputError(
+        f"verifier: expected a callable g(target, draft, drafts, generator) -> tokens or an object "
+        f"with .sample(target, draft, drafts, generator=None), got {type(verifier).__name__}"
+    )
+
+
+def is_batched(verifier: Any) -> bool:
+    """True if the verifier declares that it accepts drafts of shape (M, n) at once."""
+    return bool(getattr(verifier, "batched", False))
+
+
+def as_numpy_probs(values: Any) -> np.ndarray:
+    """Convert a verifier's output (numpy or torch) to a float64 numpy array."""
+    if type(values).__module__.startswith("torch"):
+        values = values.detach().to("cpu").double().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, Callable[[], Any]] = {}
+
+#: Modules that register built-in verifiers when imported (looked up lazily).
+BUILTIN_MODULES = ("multidraft.fast",)
+
+
+def register_verifier(name: str, factory: Callable[[], Any]) -> None:
+    """Register ``factory()`` (returning a verifier object) under ``name`` for ``multidraft check``."""
+    _REGISTRY[name] = factory
+
+
+def _load_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # pragma: no cover - a broken optional module must not hide the rest
+            continue
+
+
+def list_verifiers() -> list[str]:
+    """Names of the registered verifiers."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def get_verifier(name: str) -> Any:
+    """A new instance of the verifier registered as ``name``."""
+    _load_builtins()
+    if name not in _REGISTRY:
+        raise InvalidInputError(f"verifier: no built-in verifier named {name!r}; known: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    return _REGISTRY[name]()

@@ -1,0 +1,1 @@
+"""Hypothesis strategies, the property suite and the checker behind ``multidraft check``."""

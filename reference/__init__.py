@@ -1,0 +1,7 @@
+"""Exact reference oracles: closed form, LP (cvxpy over HiGHS) and max-flow (OR-Tools).
+
+Slow by nature, exact by construction, cross-checked against each other in the tests.
+"""
+from .closed_form import OptimalAcceptance, optimal_acceptance, optimal_acceptance_bruteforce
+
+__all__ = ["OptimalAcceptance", "optimal_acceptance", "optimal_acceptance_bruteforce"]
