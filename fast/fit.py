@@ -1,0 +1,169 @@
+"""Fitting race utilities to target amounts: a damped, projected Newton method (batched).
+
+For a race (see :mod:`multidraft.fast.race`) with draft masses q, baseline mass and
+optional reject competitor, we look for utilities u such that the induced law a(u) meets
+the targets t:
+
+    minimise  D(u) = Psi(u) - t . u      subject to  u_i <= cap_i                  (2)
+
+D is convex with gradient ``a(u) - t``. At a minimiser, ``a_i = t_i`` for every token
+below its cap and ``a_i <= t_i`` for tokens at the cap (KKT). The inner system of global
+resolution uses ``t = p`` and no cap (every inner token must receive exactly p_i); the
+outer system uses ``t = p`` with a common cap, so tokens with slack sit at the cap and
+receive less than p_i.
+
+Each iteration solves ``(H_ff + lambda I) d = -g_f`` on the free tokens (not at the cap
+with a gradient pushing upwards), projects ``u + s d`` on the box and halves s until D
+decreases (Armijo). Convergence is declared per row on the acceptance loss
+``sum_i |a_i - t_i|`` over free tokens plus ``sum_i (a_i - t_i)+`` over capped ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .race import Evaluation, Race, evaluate, hessian, hessian_diagonal, hessian_matvec
+
+ARMIJO = 1e-4
+LINE_SEARCH_STEPS = 40
+#: Above this many token slots the Newton system is solved by conjugate gradients.
+DENSE_MAX = 96
+CG_MAX_ITER = 200
+CG_RTOL = 1e-9
+
+
+def _newton_step(race: Race, ev: Evaluation, grad: Tensor, free: Tensor) -> Tensor:
+    """Solve ``(H_ff + lambda I) d = -g`` on the free tokens (d = 0 elsewhere).
+
+    Dense factorisation for small k; for large k, Jacobi-preconditioned conjugate gradients
+    with the O(k log k) Hessian-vector product (H is positive semi-definite).
+    """
+    B, k = grad.shape
+    if k <= DENSE_MAX:
+        H = hessian(race, ev)
+        diag = torch.diagonal(H, dim1=1, dim2=2).abs()
+        damping = 1e-12 + 1e-9 * diag.amax(dim=1, keepdim=True)
+        mask = free[:, :, None] & free[:, None, :]
+        system = torch.where(mask, H, torch.zeros_like(H)) + torch.diag_embed(
+            torch.where(free, damping.expand_as(diag), torch.ones_like(diag)))
+        return -torch.linalg.solve(system, grad.unsqueeze(-1)).squeeze(-1)
+    diag = hessian_diagonal(race, ev).abs()
+    damping = 1e-12 + 1e-9 * diag.amax(dim=1, keepdim=True)
+    precond = torch.where(free, 1.0 / (diag + damping), torch.ones_like(diag))
+
+    def apply(x: Tensor) -> Tensor:
+        x = torch.where(free, x, torch.zeros_like(x))
+        return torch.where(free, hessian_matvec(race, ev, x) + damping * x, torch.zeros_like(x))
+
+    b = -grad
+    x = torch.zeros_like(b)
+    r = b.clone()
+    z = precond * r
+    d = z.clone()
+    rz = (r * z).sum(dim=1)
+    stop = CG_RTOL * b.norm(dim=1)
+    for _ in range(CG_MAX_ITER):
+        if bool((r.norm(dim=1) <= stop).all()):
+            break
+        Ad = apply(d)
+        dAd = (d * Ad).sum(dim=1)
+        alpha = torch.where(dAd > 0, rz / torch.where(dAd > 0, dAd, torch.ones_like(dAd)), torch.zeros_like(dAd))
+        x = x + alpha[:, None] * d
+        r = r - alpha[:, None] * Ad
+        z = precond * r
+        rz_new = (r * z).sum(dim=1)
+        beta = torch.where(rz > 0, rz_new / torch.where(rz > 0, rz, torch.ones_like(rz)), torch.zeros_like(rz))
+        d = z + beta[:, None] * d
+        rz = rz_new
+    return x
+
+
+@dataclass
+class FitResult:
+    """u (B, k) fitted utilities; a (B, k) exact induced law; loss (B,); iterations (B,) long."""
+
+    u: Tensor
+    a: Tensor
+    loss: Tensor
+    iterations: Tensor
+
+
+def _loss(a: Tensor, t: Tensor, at_cap: Tensor, live: Tensor) -> Tensor:
+    over = (a - t).clamp_min(0.0)
+    per_token = torch.where(at_cap, over, (a - t).abs())
+    return torch.where(live, per_token, torch.zeros_like(a)).sum(dim=1)
+
+
+def fit_race(
+    q: Tensor,
+    base: Tensor,
+    n: int,
+    reject: Tensor,
+    target: Tensor,
+    u0: Tensor,
+    cap: Tensor,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+) -> FitResult:
+    """Solve (2) for B races at once.
+
+    Parameters
+    ----------
+    q : (B, k) float       draft masses of participating tokens (0 = not participating)
+    base : (B,) float      baseline (never winning) draft mass
+    n : int                number of drafts
+    reject : (B,) bool     reject competitor present
+    target : (B, k) float  target amounts t
+    u0 : (B, k) float      starting utilities
+    cap : (B,) float       upper bound on u per race (+inf: unconstrained)
+    tol : float            stop a row when its loss is <= tol
+    max_iter : int         Newton iterations at most
+    """
+    live = q > 0
+    cap = cap[:, None]
+    u = torch.where(live, u0, torch.zeros_like(u0)).minimum(cap)
+    B, k = q.shape
+    iterations = torch.zeros(B, dtype=torch.long, device=q.device)
+    done = torch.zeros(B, dtype=torch.bool, device=q.device)
+
+    def at_cap_of(u_: Tensor, a_: Tensor) -> Tensor:
+        return live & (u_ >= cap - 1e-12) & (a_ < target)
+
+    race = Race(u, q, base, n, reject)
+    ev = evaluate(race)
+    value = ev.potential - (target * u).sum(dim=1)
+    for _ in range(max_iter):
+        at_cap = at_cap_of(u, ev.a)
+        loss = _loss(ev.a, target, at_cap, live)
+        active = (loss > tol) & ~done
+        if not bool(active.any()):
+            break
+        iterations += active.long()
+        free = live & ~at_cap & active[:, None]
+        grad = torch.where(free, ev.a - target, torch.zeros_like(ev.a))
+        step = _newton_step(race, ev, grad, free)
+        scale = torch.ones(B, dtype=q.dtype, device=q.device)
+        accepted = ~active
+        for tries in range(LINE_SEARCH_STEPS):  # backtracking, per row
+            trial = torch.where(accepted[:, None], u, (u + scale[:, None] * step).minimum(cap))
+            t_race = Race(trial, q, base, n, reject)
+            t_ev = evaluate(t_race)
+            t_value = t_ev.potential - (target * trial).sum(dim=1)
+            decrease = (grad * (trial - u)).sum(dim=1)
+            # Armijo on D, or (once D's decrease is below its rounding noise) a halved loss
+            t_loss = _loss(t_ev.a, target, at_cap, live)
+            ok = ((t_value <= value + ARMIJO * decrease) | (t_loss < 0.5 * loss)) & ~accepted
+            u = torch.where(ok[:, None], trial, u)
+            value = torch.where(ok, t_value, value)
+            accepted |= ok
+            if bool(accepted.all()):
+                break
+            scale = torch.where(accepted, scale, scale / 2)
+        done |= ~accepted  # rows where no step decreases D any more: numerical floor
+        race = Race(u, q, base, n, reject)
+        # the last trial is the new point of every row only if all took the first step
+        ev = t_ev if tries == 0 else evaluate(race)
+    a = ev.a
+    return FitResult(u=u, a=a, loss=_loss(a, target, at_cap_of(u, a), live), iterations=iterations)

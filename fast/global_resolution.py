@@ -1,0 +1,298 @@
+"""Global resolution for n i.i.d. drafts: exactly lossless, optimal, batched (CPU and CUDA).
+
+The optimal plan splits at the smallest minimising cut H = H_min (docs/maths.md):
+
+* **outer system** -- if some draft lies outside H, one of those drafts is selected by a
+  uniform-key race among them (:mod:`multidraft.fast.race`), never rejected;
+* **inner system** -- if every draft lies in H, a race among the drafts with ``p > 0``
+  plus a reject competitor selects a draft or rejects.
+
+The utilities are fitted (:mod:`multidraft.fast.fit`) so that the induced law a meets
+``a_i = p_i`` on H and ``a_i <= p_i`` outside it, which is optimal: acceptance
+``p(H) + 1 - q(H)^n = alpha*``. The induced law a of the races is computed *exactly*.
+
+Exactly lossless whatever the fit. After the race selects token c, accept it with
+probability ``min(1, p_c / a_c)``; otherwise (and on a reject) output a sample of the
+residual ``r = (p - min(a, p)) / Z``, ``Z = sum (p - min(a, p))``. The output law is
+``min(a, p) + Z r = p`` exactly, for any a that is the rule's true induced law; the
+acceptance is ``sum min(a, p)``, which equals alpha* when the fit has converged and
+falls short by at most the fit's measured loss otherwise (reported, never hidden).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair, check_positive_float
+
+from .fit import fit_race
+from .race import win_probabilities
+from .support import Support, draft_support
+
+#: Outer utilities live in [OUTER_CAP - ..., OUTER_CAP]; the cap only fixes the free shift.
+OUTER_CAP = 0.0
+
+
+@dataclass
+class PlanStatus:
+    """Per-row diagnostics of a solve (tensors of shape (B,)).
+
+    ``iterations`` Newton iterations (inner + outer); ``loss`` the fit's final
+    ``sum |a - target|`` (the acceptance it can cost); ``gap`` ``alpha* - acceptance``;
+    ``converged`` ``gap <= tol``.
+    """
+
+    iterations: Tensor
+    loss: Tensor
+    gap: Tensor
+    converged: Tensor
+
+
+class Plan:
+    """An exactly lossless, optimal verifier for B problems (p_b, q_b, n).
+
+    Attributes
+    ----------
+    acceptance : (B,) float      exact acceptance ``sum min(a, p)`` of this plan
+    optimal_acceptance : (B,) float   alpha*
+    status : PlanStatus
+    """
+
+    def __init__(self, p: Tensor, support: Support, u: Tensor, a: Tensor, n: int, status_parts: dict):
+        self.n = n
+        self.vocab_size = p.shape[1]
+        self.support = support
+        self.u = u
+        self.a = a
+        self.outer = support.valid & ~support.inner
+        self.inner_active = support.inner & (support.p > 0)
+        accepted = torch.minimum(a, support.p)
+        self.acceptance = accepted.sum(dim=1)
+        self.optimal_acceptance = support.alpha
+        self.accept_ratio = torch.where(a > 0, accepted / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a))
+        residual = p.clone()
+        residual.scatter_add_(1, support.index, -torch.where(support.valid, accepted, torch.zeros_like(accepted)))
+        residual = residual.clamp_min(0.0)
+        mass = residual.sum(dim=1, keepdim=True)
+        self.residual = torch.where(mass > 0, residual / torch.where(mass > 0, mass, torch.ones_like(mass)), p)
+        # sorted token ids of the support, for looking drafts up
+        keys = torch.where(support.valid, support.index, torch.full_like(support.index, self.vocab_size))
+        self._sorted_ids, self._slot_of_sorted = torch.sort(keys, dim=1)
+        gap = self.optimal_acceptance - self.acceptance
+        self.status = PlanStatus(
+            iterations=status_parts["iterations"], loss=status_parts["loss"], gap=gap,
+            converged=gap <= status_parts["tol"],
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return self.acceptance.shape[0]
+
+    def _prepare(self, drafts: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Look drafts up: row of the plan for each tuple, slots, participation, reject flag.
+
+        ``drafts`` (n,) or (M, n); M must equal the batch size B, unless B = 1 (the one plan
+        then serves every tuple).
+        """
+        ids = torch.as_tensor(check_drafts(drafts, self.vocab_size, n=self.n), device=self.u.device)
+        ids = ids[None, :] if ids.ndim == 1 else ids
+        if ids.ndim != 2 or (ids.shape[0] != self.batch_size and 1 not in (ids.shape[0], self.batch_size)):
+            raise InvalidInputError(
+                f"drafts: expected shape ({self.n},) or ({self.batch_size}, {self.n}), got {tuple(ids.shape)}"
+            )
+        M = max(ids.shape[0], self.batch_size)
+        ids = ids.expand(M, -1)
+        rows = torch.arange(M, device=ids.device) if self.batch_size == M else torch.zeros(M, dtype=torch.long, device=ids.device)
+        sorted_ids = self._sorted_ids[rows]
+        pos = torch.searchsorted(sorted_ids, ids).clamp_max(sorted_ids.shape[1] - 1)
+        found = torch.gather(sorted_ids, 1, pos) == ids
+        slot = torch.gather(self._slot_of_sorted[rows], 1, pos)
+        is_outer = found & torch.gather(self.outer[rows], 1, slot)
+        is_inner = found & torch.gather(self.inner_active[rows], 1, slot)
+        any_outer = is_outer.any(dim=1)
+        active = torch.where(any_outer[:, None], is_outer, is_inner)
+        return ids, rows, slot, found, active, ~any_outer
+
+    def _draft_values(self, table: Tensor, rows: Tensor, slot: Tensor, found: Tensor) -> Tensor:
+        """``table[row, slot]`` for each draft, 0 where the draft is outside the support; (M, n)."""
+        values = torch.gather(table[rows], 1, slot)
+        return torch.where(found, values, torch.zeros_like(values))
+
+    def conditional(self, drafts: Any) -> Tensor:
+        """Exact output law given the drafts.
+
+        Parameters
+        ----------
+        drafts : (n,) or (M, n) int (numpy or torch); M = B, or any M when B = 1.
+
+        Returns
+        -------
+        (M, V) float tensor; row m is the law of the output token given drafts m.
+        Drafts outside the draft support (q = 0: impossible under i.i.d. drafting) never win.
+        """
+        ids, rows, slot, found, active, reject = self._prepare(drafts)
+        wins = win_probabilities(torch.gather(self.u[rows], 1, slot), active, reject)
+        chosen = wins[:, :-1] * self._draft_values(self.accept_ratio, rows, slot, found)
+        out = self.residual[rows] * (1.0 - chosen.sum(dim=1, keepdim=True))
+        return out.scatter_add_(1, ids, chosen)
+
+    def sample(self, drafts: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Run the verifier: returns ``(tokens (M,) long, accepted (M,) bool)``.
+
+        The race draws one uniform key per draft and one for the reject competitor; the
+        chosen draft c is kept with probability ``min(1, p_c / a_c)``; otherwise the output
+        is drawn from the residual. ``accepted`` is True when the output is the kept draft.
+        """
+        ids, rows, slot, found, active, reject = self._prepare(drafts)
+        M, n = ids.shape
+        noise = torch.rand(M, n + 2, generator=generator, device=self.u.device, dtype=self.u.dtype)
+        minus_inf = torch.full_like(noise[:, :n], -float("inf"))
+        keys = torch.where(active, torch.gather(self.u[rows], 1, slot) + noise[:, :n], minus_inf)
+        reject_key = torch.where(reject, noise[:, n], minus_inf[:, 0])
+        winner = torch.argmax(torch.cat([keys, reject_key[:, None]], dim=1), dim=1)
+        w = winner.clamp_max(n - 1)[:, None]
+        keep = torch.gather(self._draft_values(self.accept_ratio, rows, slot, found), 1, w)[:, 0]
+        accepted = (winner < n) & (noise[:, n + 1] < keep)
+        fallback = torch.multinomial(self.residual[rows], 1, generator=generator)[:, 0]
+        return torch.where(accepted, torch.gather(ids, 1, w)[:, 0], fallback), accepted
+
+
+def _as_laws(target: Any, draft: Any, device: Any, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    p, q = check_pair(target, draft)
+    if p.ndim == 1:
+        p, q = p[None, :], q[None, :]
+    elif p.ndim != 2:
+        raise InvalidInputError(f"target: expected shape (V,) or (B, V), got {p.shape}")
+    return (torch.tensor(p, dtype=dtype, device=device), torch.tensor(q, dtype=dtype, device=device))
+
+
+def global_resolution(
+    target: Any,
+    draft: Any,
+    n: Any,
+    *,
+    tol: float = 1e-9,
+    device: Any = None,
+    dtype: torch.dtype = torch.float64,
+    max_iter: int = 100,
+) -> Plan:
+    """Solve the optimal n-draft verification problem for i.i.d. drafts (batched).
+
+    Maximises ``P(output in drafts)`` over verifiers whose output law is exactly p:
+
+        max_pi  sum_x Q(x) sum_{y in x} pi(y | x)   s.t.  sum_x Q(x) pi(. | x) = p,
+
+    with ``Q(x) = prod_i q(x_i)``. The optimum alpha* is attained up to ``tol``; the plan is
+    exactly lossless regardless (see the module docstring).
+
+    Parameters
+    ----------
+    target, draft : (V,) or (B, V) float, numpy or torch
+        Target law p and draft law q (rows sum to 1).
+    n : int >= 1
+        Number of i.i.d. drafts.
+    tol : float
+        Target for ``alpha* - acceptance`` per row.
+    device : torch device, optional
+        Where to solve (default: CPU, or the device of a torch input).
+    dtype : torch.dtype
+        float64 (default); float32 is an explicit opt-in with a larger floor on ``tol``.
+    max_iter : int
+        Newton iterations at most per system.
+
+    Returns
+    -------
+    Plan with ``.conditional``, ``.sample``, ``.acceptance``, ``.optimal_acceptance``, ``.status``.
+
+    Examples
+    --------
+    >>> plan = global_resolution([0.5, 0.5], [0.5, 0.5], 2)   # p = q: always accept
+    >>> float(plan.acceptance[0])
+    1.0
+    """
+    n = check_n(n)
+    tol = check_positive_float(tol, "tol")
+    if device is None and isinstance(target, torch.Tensor):
+        device = target.device
+    p, q = _as_laws(target, draft, device, dtype)
+    support = draft_support(p, q, n)
+    fit_tol = tol / 4
+
+    # both systems in one batched fit: rows [0, B) inner (reject, no cap), [B, 2B) outer
+    B = p.shape[0]
+    inner_q = torch.where(support.inner & (support.p > 0), support.q, torch.zeros_like(support.q))
+    outer_q = torch.where(support.valid & ~support.inner, support.q, torch.zeros_like(support.q))
+    flags = torch.arange(2 * B, device=p.device) < B
+    fit = fit_race(
+        q=torch.cat([inner_q, outer_q]),
+        base=torch.cat([support.q_inner - inner_q.sum(dim=1), support.q_inner]),
+        n=n,
+        reject=flags,
+        target=torch.cat([support.p, support.p]),
+        u0=torch.zeros_like(torch.cat([support.q, support.q])),
+        cap=torch.where(flags, torch.full_like(flags, float("inf"), dtype=p.dtype), torch.full_like(flags, OUTER_CAP, dtype=p.dtype)),
+        tol=fit_tol,
+        max_iter=max_iter,
+    )
+    u = torch.where(support.inner, fit.u[:B], fit.u[B:])
+    a = fit.a[:B] + fit.a[B:]
+    status_parts = {"iterations": torch.maximum(fit.iterations[:B], fit.iterations[B:]),
+                    "loss": fit.loss[:B] + fit.loss[B:], "tol": tol}
+    return Plan(p, support, u, a, n, status_parts)
+
+
+class GlobalResolution:
+    """Global resolution behind the two verifier interfaces of :mod:`multidraft.verifiers`.
+
+    ``conditional(target, draft, drafts)`` and ``sample(target, draft, drafts, generator=None)``
+    accept target/draft of shape (V,) with drafts (n,) or (M, n), or (B, V) with drafts
+    (B, n); n is read from the drafts. The plan of the last (target, draft, n) is cached,
+    so exact evaluation over many draft tuples solves once.
+    """
+
+    name = "global_resolution"
+    drafting = "iid"
+    batched = True
+    optimal = True
+
+    def __init__(self, tol: float = 1e-9, device: Any = None, dtype: torch.dtype = torch.float64):
+        self.tol = tol
+        self.device = device
+        self.dtype = dtype
+        self._cache: tuple[Any, Plan] | None = None
+
+    def plan(self, target: Any, draft: Any, n: int) -> Plan:
+        """The solved plan for (target, draft, n), cached on the values of its inputs."""
+        key = (_fingerprint(target), _fingerprint(draft), int(n))
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, global_resolution(target, draft, n, tol=self.tol, device=self.device, dtype=self.dtype))
+        return self._cache[1]
+
+    def conditional(self, target: Any, draft: Any, drafts: Any) -> Tensor:
+        """Output law given the drafts: (V,) for one tuple, else (M, V)."""
+        n = int(np.shape(drafts)[-1])
+        probs = self.plan(target, draft, n).conditional(drafts)
+        return probs[0] if np.ndim(drafts) == 1 else probs
+
+    def sample(self, target: Any, draft: Any, drafts: Any, generator: torch.Generator | None = None) -> Tensor:
+        """Output tokens: a scalar tensor for one tuple, else (M,)."""
+        n = int(np.shape(drafts)[-1])
+        tokens, _ = self.plan(target, draft, n).sample(drafts, generator=generator)
+        return tokens[0] if np.ndim(drafts) == 1 else tokens
+
+    def acceptance(self, target: Any, draft: Any, n: int) -> Tensor:
+        """Acceptance of the plan, (B,) (equal to alpha* within ``tol``)."""
+        return self.plan(target, draft, n).acceptance
+
+
+def _fingerprint(x: Any) -> tuple:
+    """A hashable summary of an array's exact contents (shape, dtype and bytes)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu").numpy()
+    arr = np.ascontiguousarray(np.asarray(x))
+    return arr.shape, str(arr.dtype), hashlib.blake2b(arr.tobytes(), digest_size=16).digest()

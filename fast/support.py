@@ -1,0 +1,86 @@
+"""Batched torch preparation for global resolution: draft support, alpha*, and the min cut.
+
+Only tokens with ``q > 0`` can be drafted. Restricted to that support K (k = |K| tokens),
+the closed form of :mod:`multidraft.reference.closed_form` needs no special cases: every
+ratio ``p/q`` is finite. With tokens of K sorted by ``p/q`` ascending and prefix sums
+``Q_j``, ``P_j``,
+
+    alpha* = 1 - max_j ( Q_j^n - P_j )     over group boundaries j (j = 0 included),
+
+and the smallest maximising prefix is ``H_min`` (proof in docs/maths.md, section 2).
+Tokens outside K never enter H (their ratio is +inf).
+
+Shapes: problems are padded to a common k (``k_max`` of the batch); padding slots have
+``q = p = 0`` and ``index = 0`` and are excluded by ``valid``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: Absolute tolerance deciding ties between maximising prefixes.
+TIE_TOL = 1e-12
+
+
+@dataclass
+class Support:
+    """Draft support of each row, padded to a common size k, sorted by p/q ascending.
+
+    Attributes
+    ----------
+    index : (B, k) long      token ids (0 in padding slots)
+    p, q : (B, k) float      target and draft probabilities of those tokens
+    valid : (B, k) bool      real (non-padding) slots
+    inner : (B, k) bool      slot is in H_min (the smallest minimising cut)
+    alpha : (B,) float       optimal acceptance alpha*
+    q_inner : (B,) float     q(H_min)
+    """
+
+    index: Tensor
+    p: Tensor
+    q: Tensor
+    valid: Tensor
+    inner: Tensor
+    alpha: Tensor
+    q_inner: Tensor
+
+
+def draft_support(p: Tensor, q: Tensor, n: int) -> Support:
+    """Restrict each row to its draft support, sort it by p/q and find alpha* and H_min.
+
+    Parameters
+    ----------
+    p, q : (B, V) float tensors (validated laws).
+    n : int, number of i.i.d. drafts.
+    """
+    B, V = q.shape
+    valid_full = q > 0
+    k = int(valid_full.sum(dim=1).max().item())
+    ratio = torch.where(valid_full, p / torch.where(valid_full, q, torch.ones_like(q)), torch.full_like(q, float("inf")))
+    if k < V:
+        ratio_k, index = torch.topk(ratio, k, dim=1, largest=False, sorted=True)
+    else:
+        ratio_k, index = torch.sort(ratio, dim=1, stable=True)
+    valid = torch.isfinite(ratio_k)
+    index = torch.where(valid, index, torch.zeros_like(index))
+    pk = torch.where(valid, torch.gather(p, 1, index), torch.zeros_like(ratio_k))
+    qk = torch.where(valid, torch.gather(q, 1, index), torch.zeros_like(ratio_k))
+
+    zeros = pk.new_zeros(B, 1)
+    Q = torch.cat([zeros, torch.cumsum(qk, dim=1)], dim=1).clamp_max(1.0)
+    P = torch.cat([zeros, torch.cumsum(pk, dim=1)], dim=1)
+    f = Q**n - P
+    boundary = torch.ones_like(f, dtype=torch.bool)
+    boundary[:, 1:k] = (ratio_k[:, 1:] != ratio_k[:, :-1]) | ~valid[:, 1:]
+    boundary[:, 1:] &= valid
+    f = torch.where(boundary, f, torch.full_like(f, -float("inf")))
+    best = f.max(dim=1).values
+    k_min = torch.argmax((f >= best[:, None] - TIE_TOL).to(torch.int8), dim=1)
+    inner = torch.arange(k, device=q.device)[None, :] < k_min[:, None]
+    best = best.clamp_min(0.0)
+    return Support(
+        index=index, p=pk, q=qk, valid=valid, inner=inner,
+        alpha=1.0 - best, q_inner=torch.gather(Q, 1, k_min[:, None])[:, 0],
+    )

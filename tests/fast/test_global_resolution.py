@@ -1,0 +1,198 @@
+"""Global resolution: exactly lossless and optimal by exact enumeration; batching, seeds, sampling."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+from scipy import stats
+
+import multidraft as md
+from multidraft.examples import llm_like
+from multidraft.fast.global_resolution import GlobalResolution, global_resolution
+from multidraft.reference import optimal_acceptance
+
+EXACT = 1e-12  # TV and validity tolerance, float64
+OPTIMAL = 1e-8  # acceptance gap tolerance (solver tol is 1e-9)
+
+
+@st.composite
+def problems(draw, max_vocab=6, max_n=4):
+    """(p, q, n) with Dirichlet laws of varied concentration, zeros, ties and tiny masses."""
+    V = draw(st.integers(1, max_vocab))
+    n = draw(st.integers(1, max_n))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    conc = draw(st.sampled_from([0.1, 0.5, 1.0, 5.0]))
+    p, q = rng.dirichlet(np.full(V, conc)), rng.dirichlet(np.full(V, conc))
+    kind = draw(st.sampled_from(["plain", "zeros_p", "zeros_q", "tiny", "ties", "equal", "quantised"]))
+    if kind == "zeros_p":
+        p[rng.random(V) < 0.4] = 0.0
+    elif kind == "zeros_q":
+        q[rng.random(V) < 0.4] = 0.0
+    elif kind == "tiny":
+        p[rng.integers(V)] = 1e-30
+        q[rng.integers(V)] = 1e-30
+    elif kind == "ties":
+        q = p * rng.choice([0.5, 1.0, 2.0], size=V)  # many equal ratios p/q
+    elif kind == "equal":
+        q = p.copy()
+    elif kind == "quantised":  # coarse grid: exact ties between minimising subsets are likely
+        p, q = np.round(p * 4) + 1e-300, np.round(q * 4) + 1e-300
+    p = p / p.sum() if p.sum() > 0 else np.full(V, 1.0 / V)
+    q = q / q.sum() if q.sum() > 0 else np.full(V, 1.0 / V)
+    return p, q, n
+
+
+def exact_evaluation(p, q, n):
+    verifier = GlobalResolution()
+    return md.evaluate(verifier, p, q, n), verifier.plan(p, q, n)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_lossless_and_optimal_by_exact_enumeration(problem):
+    p, q, n = problem
+    ev, plan = exact_evaluation(p, q, n)
+    assert ev.tv <= EXACT and ev.validity_error <= EXACT, ev.summary()
+    assert plan.optimal_acceptance.item() == pytest.approx(float(optimal_acceptance(p, q, n).alpha), abs=1e-12)
+    assert ev.alpha_star - plan.acceptance.item() <= OPTIMAL, (ev.summary(), plan.status)
+    assert ev.acceptance <= ev.alpha_star + 1e-12  # never above the optimum
+    assert bool(plan.status.converged.all())
+
+
+NAMED = {
+    "p equals q": (np.full(4, 0.25), np.full(4, 0.25), 3, 1.0),
+    "disjoint supports": (np.array([0.5, 0.5, 0, 0]), np.array([0, 0, 0.5, 0.5]), 2, 0.0),
+    "one-hot p": (np.array([1.0, 0, 0]), np.array([0.2, 0.3, 0.5]), 3, 1 - 0.8**3),
+    "one-hot q": (np.array([0.2, 0.3, 0.5]), np.array([0, 1.0, 0]), 4, 0.3),
+    "single token": (np.array([1.0]), np.array([1.0]), 2, 1.0),
+    "n = 1 is 1 - TV": (np.array([0.6, 0.3, 0.1]), np.array([0.2, 0.3, 0.5]), 1, 0.6),
+}
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_named_edge_cases(name):
+    p, q, n, alpha = NAMED[name]
+    ev, plan = exact_evaluation(p, q, n)
+    assert ev.tv <= EXACT and ev.validity_error <= EXACT
+    assert plan.acceptance.item() == pytest.approx(alpha, abs=1e-9)
+
+
+def test_tiny_probabilities_stay_exact():
+    p = np.array([1 - 2e-30, 1e-30, 1e-30])
+    q = np.array([1e-30, 0.5, 0.5 - 1e-30])
+    ev, plan = exact_evaluation(p, q, 3)
+    assert ev.tv <= EXACT and ev.validity_error <= EXACT
+    assert ev.alpha_star - plan.acceptance.item() <= OPTIMAL
+
+
+def test_batched_equals_unbatched_rows():
+    """Rows of a batch agree with single solves within the solver tolerance (padding to a
+    common support size changes the order of float sums, so not bit for bit)."""
+    rng = np.random.default_rng(5)
+    P, Q = rng.dirichlet(np.ones(7), 6), rng.dirichlet(np.ones(7), 6)
+    Q[2, :3] = 0
+    Q[2] /= Q[2].sum()
+    batch = global_resolution(P, Q, 3)
+    drafts = rng.integers(3, 7, size=(6, 3))
+    cond = batch.conditional(drafts)
+    for b in range(6):
+        single = global_resolution(P[b], Q[b], 3)
+        torch.testing.assert_close(single.acceptance[0], batch.acceptance[b], atol=1e-9, rtol=0)
+        torch.testing.assert_close(single.optimal_acceptance[0], batch.optimal_acceptance[b], atol=1e-15, rtol=0)
+        torch.testing.assert_close(single.conditional(drafts[b])[0], cond[b], atol=1e-7, rtol=0)
+
+
+def test_same_seed_same_samples():
+    p, q = llm_like(50, seed=3)
+    plan = global_resolution(p, q, 4)
+    drafts = torch.multinomial(torch.tensor(q).expand(200, -1), 4, replacement=True, generator=torch.Generator().manual_seed(1))
+    plan_b = global_resolution(np.tile(p, (200, 1)), np.tile(q, (200, 1)), 4)
+    first = plan_b.sample(drafts, generator=torch.Generator().manual_seed(7))
+    second = plan_b.sample(drafts, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert plan.batch_size == 1
+
+
+def test_sampling_agrees_with_conditional():
+    """G-test of sampled outputs against the exact conditional law, per draft tuple.
+
+    Family-wise false-alarm rate 1e-6 (Bonferroni over the tuples), seeded: deterministic.
+    """
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    plan = global_resolution(p, q, 3)
+    tuples = [(0, 1, 2), (3, 3, 3), (2, 3, 3), (1, 1, 0)]
+    generator = torch.Generator().manual_seed(11)
+    N = 20000
+    for drafts in tuples:
+        tokens, _ = plan.sample(np.tile(drafts, (N, 1)), generator=generator)
+        counts = np.bincount(tokens.numpy(), minlength=4)
+        expected = plan.conditional(drafts)[0].numpy() * N
+        keep = expected > 0
+        assert counts[~keep].sum() == 0
+        g = 2 * np.sum(np.where(counts[keep] > 0, counts[keep] * np.log(np.maximum(counts[keep], 1) / expected[keep]), 0))
+        assert stats.chi2.sf(g, df=max(keep.sum() - 1, 1)) > 1e-6 / len(tuples), (drafts, counts, expected)
+
+
+@pytest.mark.parametrize("k,n", [(10, 2), (10, 5), (100, 2), (1000, 2), (10, 16)])
+def test_large_vocabulary_top_k_drafts_converge(k, n):
+    p, q = llm_like(32000, top_k=k, seed=k + n)
+    plan = global_resolution(p, q, n)
+    assert bool(plan.status.converged.all()), plan.status
+    assert plan.optimal_acceptance.item() == pytest.approx(float(optimal_acceptance(p, q, n).alpha), abs=1e-12)
+    law = plan.conditional(np.argsort(-q)[:n])
+    assert law.sum().item() == pytest.approx(1.0, abs=1e-12) and law.min().item() >= 0
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(n=0), "n:"), (dict(n=2.5), "n:"),
+    (dict(target=[0.5, float("nan")]), "target:"), (dict(draft=[1.5, -0.5]), "draft:"),
+    (dict(target=[0.5, 0.6]), "sum to 1"), (dict(draft=[0.2, 0.3, 0.5]), "vocabulary"),
+    (dict(tol=0), "tol:"),
+])
+def test_bad_inputs_name_the_argument(bad, message):
+    args = dict(target=[0.5, 0.5], draft=[0.4, 0.6], n=2)
+    args.update(bad)
+    tol = args.pop("tol", 1e-9)
+    with pytest.raises(md.InvalidInputError, match=message):
+        global_resolution(args["target"], args["draft"], args["n"], tol=tol)
+
+
+def test_bad_drafts_name_the_argument():
+    plan = global_resolution([0.5, 0.5], [0.4, 0.6], 2)
+    with pytest.raises(md.InvalidInputError, match="drafts:"):
+        plan.conditional([0, 5])
+    with pytest.raises(md.InvalidInputError, match="drafts:"):
+        plan.conditional([0, 1, 1])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    rng = np.random.default_rng(0)
+    P, Q = rng.dirichlet(np.ones(50), 8), rng.dirichlet(np.ones(50), 8)
+    cpu = global_resolution(P, Q, 4)
+    gpu = global_resolution(P, Q, 4, device="cuda")
+    torch.testing.assert_close(gpu.acceptance.cpu(), cpu.acceptance, atol=1e-10, rtol=0)
+    drafts = rng.integers(0, 50, size=(8, 4))
+    torch.testing.assert_close(gpu.conditional(drafts).cpu(), cpu.conditional(drafts), atol=1e-9, rtol=0)
+    tokens, _ = gpu.sample(drafts, generator=torch.Generator(device="cuda").manual_seed(0))
+    assert tokens.device.type == "cuda"
+
+
+def test_alpha_star_and_cut_match_reference_on_padded_batches():
+    """Rows with different draft-support sizes are padded; alpha* must not notice."""
+    from multidraft.fast.support import draft_support
+
+    rng = np.random.default_rng(9)
+    for n in (1, 2, 5):
+        P, Q = rng.dirichlet(np.full(9, 0.5), 20), rng.dirichlet(np.full(9, 0.5), 20)
+        Q[rng.random(Q.shape) < 0.4] = 0.0
+        Q[Q.sum(axis=1) == 0, 0] = 1.0
+        Q /= Q.sum(axis=1, keepdims=True)
+        support = draft_support(torch.tensor(P), torch.tensor(Q), n)
+        ref = optimal_acceptance(P, Q, n)
+        np.testing.assert_allclose(support.alpha.numpy(), ref.alpha, rtol=0, atol=1e-13)
+        h_min = np.zeros_like(ref.h_min)
+        rows = np.repeat(np.arange(20), support.index.shape[1])
+        keep = (support.inner & support.valid).numpy().ravel()
+        h_min[rows[keep], support.index.numpy().ravel()[keep]] = True
+        np.testing.assert_array_equal(h_min, ref.h_min)
