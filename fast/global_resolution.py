@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair, check_positive_float
+from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors, check_positive_float
 
 from .fit import fit_race
 from .race import win_probabilities
@@ -80,6 +80,7 @@ class Plan:
         residual = residual.clamp_min(0.0)
         mass = residual.sum(dim=1, keepdim=True)
         self.residual = torch.where(mass > 0, residual / torch.where(mass > 0, mass, torch.ones_like(mass)), p)
+        self._residual_cdf: Tensor | None = None
         # sorted token ids of the support, for looking drafts up
         keys = torch.where(support.valid, support.index, torch.full_like(support.index, self.vocab_size))
         self._sorted_ids, self._slot_of_sorted = torch.sort(keys, dim=1)
@@ -158,17 +159,19 @@ class Plan:
         w = winner.clamp_max(n - 1)[:, None]
         keep = torch.gather(self._draft_values(self.accept_ratio, rows, slot, found), 1, w)[:, 0]
         accepted = (winner < n) & (noise[:, n + 1] < keep)
-        fallback = torch.multinomial(self.residual[rows], 1, generator=generator)[:, 0]
-        return torch.where(accepted, torch.gather(ids, 1, w)[:, 0], fallback), accepted
+        return torch.where(accepted, torch.gather(ids, 1, w)[:, 0], self._sample_residual(rows, generator)), accepted
 
-
-def _as_laws(target: Any, draft: Any, device: Any, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    p, q = check_pair(target, draft)
-    if p.ndim == 1:
-        p, q = p[None, :], q[None, :]
-    elif p.ndim != 2:
-        raise InvalidInputError(f"target: expected shape (V,) or (B, V), got {p.shape}")
-    return (torch.tensor(p, dtype=dtype, device=device), torch.tensor(q, dtype=dtype, device=device))
+    def _sample_residual(self, rows: Tensor, generator: torch.Generator | None) -> Tensor:
+        """One draw from the residual law of each row, by inverse CDF (cumulative sums cached)."""
+        if self._residual_cdf is None:
+            self._residual_cdf = torch.cumsum(self.residual, dim=1)
+        cdf = self._residual_cdf
+        uniform = torch.rand(rows.shape[0], generator=generator, device=cdf.device, dtype=cdf.dtype)
+        if self.batch_size == 1:
+            draws = torch.searchsorted(cdf[0], uniform * cdf[0, -1], right=True)
+        else:
+            draws = torch.searchsorted(cdf[rows], (uniform * cdf[rows, -1])[:, None], right=True)[:, 0]
+        return draws.clamp_max(self.vocab_size - 1)
 
 
 def global_resolution(
@@ -219,7 +222,7 @@ def global_resolution(
     tol = check_positive_float(tol, "tol")
     if device is None and isinstance(target, torch.Tensor):
         device = target.device
-    p, q = _as_laws(target, draft, device, dtype)
+    p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
     support = draft_support(p, q, n)
     fit_tol = tol / 4
 

@@ -56,17 +56,19 @@ def draft_support(p: Tensor, q: Tensor, n: int) -> Support:
     n : int, number of i.i.d. drafts.
     """
     B, V = q.shape
-    valid_full = q > 0
-    k = int(valid_full.sum(dim=1).max().item())
-    ratio = torch.where(valid_full, p / torch.where(valid_full, q, torch.ones_like(q)), torch.full_like(q, float("inf")))
-    if k < V:
-        ratio_k, index = torch.topk(ratio, k, dim=1, largest=False, sorted=True)
-    else:
-        ratio_k, index = torch.sort(ratio, dim=1, stable=True)
-    valid = torch.isfinite(ratio_k)
-    index = torch.where(valid, index, torch.zeros_like(index))
-    pk = torch.where(valid, torch.gather(p, 1, index), torch.zeros_like(ratio_k))
-    qk = torch.where(valid, torch.gather(q, 1, index), torch.zeros_like(ratio_k))
+    rows, cols = (q > 0).nonzero(as_tuple=True)  # row-major: grouped by row
+    counts = torch.bincount(rows, minlength=B)
+    k = max(int(counts.max().item()), 1)
+    offsets = torch.cumsum(counts, dim=0) - counts
+    slot = torch.arange(rows.shape[0], device=q.device) - offsets[rows]
+    index = torch.zeros(B, k, dtype=torch.long, device=q.device)
+    index[rows, slot] = cols
+    valid = torch.arange(k, device=q.device)[None, :] < counts[:, None]
+    pk = torch.where(valid, torch.gather(p, 1, index), torch.zeros_like(index, dtype=p.dtype))
+    qk = torch.where(valid, torch.gather(q, 1, index), torch.zeros_like(pk))
+    ratio = torch.where(valid, pk / torch.where(valid, qk, torch.ones_like(qk)), torch.full_like(pk, float("inf")))
+    ratio_k, order = torch.sort(ratio, dim=1, stable=True)
+    index, pk, qk = (torch.gather(t, 1, order) for t in (index, pk, qk))
 
     zeros = pk.new_zeros(B, 1)
     Q = torch.cat([zeros, torch.cumsum(qk, dim=1)], dim=1).clamp_max(1.0)

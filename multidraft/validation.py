@@ -110,12 +110,12 @@ def check_distribution(
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InvalidInputError(
-            f"{name}: entries must be finite, got {arr[idx]} at index {idx if arr.ndim > 1 else idx[0]}"
+            f"{name}: entries must be finite, got {float(arr[idx])} at index {idx if arr.ndim > 1 else idx[0]}"
         )
     if (arr < 0).any():
         idx = tuple(int(i) for i in np.argwhere(arr < 0)[0])
         raise InvalidInputError(
-            f"{name}: entries must be non-negative, got {arr[idx]!r} at index "
+            f"{name}: entries must be non-negative, got {float(arr[idx])!r} at index "
             f"{idx if arr.ndim > 1 else idx[0]}"
         )
     sums = arr.sum(axis=-1)
@@ -159,7 +159,7 @@ def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.
 def check_n(n: Any, name: str = "n", *, maximum: int | None = None) -> int:
     """Validate a number of drafts: an integer >= 1 (and <= ``maximum`` if given)."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        if isinstance(n, numbers.Real) and float(n).is_integer():
+        if not isinstance(n, bool) and isinstance(n, numbers.Real) and float(n).is_integer():
             n = int(n)
         else:
             raise InvalidInputError(f"{name}: expected an integer number of drafts >= 1, got {_describe(n)}")
@@ -204,3 +204,42 @@ def check_positive_float(x: Any, name: str) -> float:
     if not np.isfinite(value) or value <= 0:
         raise InvalidInputError(f"{name}: expected a positive finite number, got {_describe(x)}")
     return value
+
+
+def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: Any = None, normalize: bool = False):
+    """Validate p and q and return them as torch tensors of shape (B, V) (B = 1 if unbatched).
+
+    Torch inputs are checked on their own device with a handful of reductions (one host
+    synchronisation); only if a check fails is the detailed error produced by
+    :func:`check_pair` on a host copy. Other inputs go through :func:`check_pair`.
+
+    Returns ``(p, q, batched)`` with ``batched`` False when both inputs were 1-D.
+    """
+    import torch
+
+    dtype = dtype or torch.float64
+    if _is_torch_tensor(target) and _is_torch_tensor(draft) and not normalize:
+        device = device if device is not None else target.device
+        p = target.detach().to(device=device, dtype=dtype)
+        q = draft.detach().to(device=device, dtype=dtype)
+        ok = p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.shape[-1] > 0
+        if ok:
+            tol_p, tol_q = sum_tolerance(target), sum_tolerance(draft)
+            checks = torch.stack([
+                (torch.isfinite(p).all() & (p >= 0).all() & ((p.sum(-1) - 1).abs() <= tol_p).all()),
+                (torch.isfinite(q).all() & (q >= 0).all() & ((q.sum(-1) - 1).abs() <= tol_q).all()),
+            ])
+            ok = bool(checks.all())
+        if ok:
+            p2, q2 = (p if p.ndim == 2 else p[None]), (q if q.ndim == 2 else q[None])
+            if p2.shape[0] == q2.shape[0] or 1 in (p2.shape[0], q2.shape[0]):
+                p2, q2 = torch.broadcast_tensors(p2, q2)
+                return p2, q2, p.ndim == 2 or q.ndim == 2
+    # slow path: the numpy checks produce the detailed error (or accept the input)
+    p_np, q_np = check_pair(target, draft, normalize=normalize)
+    if p_np.ndim > 2:
+        raise InvalidInputError(f"target: expected shape (V,) or (B, V), got {p_np.shape}")
+    batched = p_np.ndim == 2
+    p_t = torch.tensor(np.atleast_2d(p_np), dtype=dtype, device=device)
+    q_t = torch.tensor(np.atleast_2d(q_np), dtype=dtype, device=device)
+    return p_t, q_t, batched

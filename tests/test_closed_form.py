@@ -1,0 +1,76 @@
+"""Closed-form alpha* and its minimising cuts against brute force over all subsets."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from multidraft.drafting import Independent, Joint
+from multidraft.reference import optimal_acceptance, optimal_acceptance_bruteforce
+from multidraft.validation import TooLargeError
+
+
+@st.composite
+def laws(draw, max_vocab=7):
+    V = draw(st.integers(1, max_vocab))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    conc = draw(st.sampled_from([0.2, 1.0, 5.0]))
+    p, q = rng.dirichlet(np.full(V, conc)), rng.dirichlet(np.full(V, conc))
+    if draw(st.booleans()):
+        p[rng.random(V) < 0.4] = 0
+    if draw(st.booleans()):
+        q[rng.random(V) < 0.4] = 0
+    if draw(st.booleans()):  # exact ties in p/q and between minimising cuts
+        p, q = np.round(p * 3), np.round(q * 3)
+    p = p / p.sum() if p.sum() else np.full(V, 1 / V)
+    q = q / q.sum() if q.sum() else np.full(V, 1 / V)
+    return p, q, draw(st.integers(1, 5))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(laws())
+def test_closed_form_equals_brute_force_and_finds_the_extreme_minimisers(problem):
+    p, q, n = problem
+    result = optimal_acceptance(p, q, n)
+    alpha, minimisers = optimal_acceptance_bruteforce(p, q, n)
+    assert float(result.alpha) == pytest.approx(alpha, abs=1e-12)
+    np.testing.assert_array_equal(result.h_min, minimisers.all(axis=0))  # smallest = intersection
+    np.testing.assert_array_equal(result.h_max, minimisers.any(axis=0))  # largest = union
+
+
+def test_named_values():
+    p, q = np.array([0.6, 0.3, 0.1]), np.array([0.2, 0.3, 0.5])
+    assert float(optimal_acceptance(p, q, 1).alpha) == pytest.approx(1 - 0.5 * np.abs(p - q).sum())
+    assert float(optimal_acceptance(p, p, 3).alpha) == 1.0
+    assert float(optimal_acceptance([0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5], 4).alpha) == 0.0
+    assert float(optimal_acceptance([1.0, 0, 0], q, 2).alpha) == pytest.approx(1 - 0.8**2)
+
+
+def test_batched_rows_equal_single_rows():
+    rng = np.random.default_rng(0)
+    P, Q = rng.dirichlet(np.ones(6), (3, 4)), rng.dirichlet(np.ones(6), (3, 4))
+    result = optimal_acceptance(P, Q, 3)
+    assert result.alpha.shape == (3, 4) and result.h_min.shape == (3, 4, 6)
+    for i in range(3):
+        for j in range(4):
+            assert result.alpha[i, j] == float(optimal_acceptance(P[i, j], Q[i, j], 3).alpha)
+
+
+def test_alpha_grows_with_n():
+    rng = np.random.default_rng(1)
+    p, q = rng.dirichlet(np.ones(20)), rng.dirichlet(np.ones(20))
+    values = [float(optimal_acceptance(p, q, n).alpha) for n in range(1, 9)]
+    assert all(b >= a - 1e-15 for a, b in zip(values, values[1:]))
+
+
+def test_brute_force_for_other_laws():
+    import itertools
+
+    p, q1, q2 = np.array([0.4, 0.2, 0.4]), np.array([0.7, 0.3, 0.0]), np.array([0.1, 0.1, 0.8])
+    by_hand = min(
+        p[list(h)].sum() + 1 - q1[list(h)].sum() * q2[list(h)].sum()
+        for r in range(4) for h in itertools.combinations(range(3), r)
+    )
+    alpha, _ = optimal_acceptance_bruteforce(p, drafting=Independent([q1, q2]))
+    assert alpha == pytest.approx(by_hand, abs=1e-14)
+    assert optimal_acceptance_bruteforce(p, drafting=Joint(np.outer(q1, q2)))[0] == pytest.approx(by_hand, abs=1e-14)
+    with pytest.raises(TooLargeError, match="V <= 16"):
+        optimal_acceptance_bruteforce(np.full(17, 1 / 17), np.full(17, 1 / 17), 2)

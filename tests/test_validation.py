@@ -1,0 +1,83 @@
+"""Validation: every bad input raises InvalidInputError naming the argument and the expectation."""
+import numpy as np
+import pytest
+import torch
+
+from multidraft.validation import (
+    InvalidInputError, check_distribution, check_drafts, check_n, check_pair, check_pair_tensors,
+    check_positive_float, sum_tolerance,
+)
+
+
+@pytest.mark.parametrize("value, message", [
+    ([0.5, float("nan")], "target: entries must be finite, got nan at index 1"),
+    ([0.5, float("inf")], "target: entries must be finite"),
+    ([1.5, -0.5], "target: entries must be non-negative, got -0.5 at index 1"),
+    ([0.5, 0.6], "target: entries must sum to 1 within 1e-09, got sum 1.1"),
+    ([0.0, 0.0], "target: has no support"),
+    ([], "target: expected at least one token"),
+    (0.5, "target: expected a 1-D probability vector, got a scalar"),
+    ("abc", "target: could not read"),
+])
+def test_bad_distributions(value, message):
+    with pytest.raises(InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_distribution(value, "target")
+
+
+def test_tolerance_depends_on_dtype_and_normalize_is_explicit():
+    assert sum_tolerance(np.zeros(2)) == 1e-9
+    assert sum_tolerance(np.zeros(2, dtype=np.float32)) == 1e-5
+    assert sum_tolerance(torch.zeros(2, dtype=torch.float32)) == 1e-5
+    check_distribution(np.array([0.5, 0.5 + 5e-10]), "p")  # within 1e-9
+    check_distribution(np.array([0.5, 0.5 + 5e-6], dtype=np.float32), "p")  # float32 tolerance
+    np.testing.assert_allclose(check_distribution([1.0, 3.0], "p", normalize=True), [0.25, 0.75])
+
+
+def test_pairs_must_share_the_vocabulary_and_batch():
+    with pytest.raises(InvalidInputError, match="draft: vocabulary size 3 does not match target's 2"):
+        check_pair([0.5, 0.5], [0.2, 0.3, 0.5])
+    with pytest.raises(InvalidInputError, match="draft: batch shape"):
+        check_pair(np.full((2, 2), 0.5), np.full((3, 2), 0.5))
+    p, q = check_pair(np.full((3, 2), 0.5), [0.1, 0.9])
+    assert p.shape == q.shape == (3, 2)
+
+
+def test_torch_fast_path_and_its_errors():
+    p, q, batched = check_pair_tensors(torch.tensor([0.5, 0.5]), torch.tensor([[0.1, 0.9], [0.3, 0.7]]))
+    assert p.shape == (2, 2) and batched and p.dtype == torch.float64
+    with pytest.raises(InvalidInputError, match="draft: entries must be non-negative"):
+        check_pair_tensors(torch.tensor([0.5, 0.5]), torch.tensor([1.5, -0.5]))
+    p, q, batched = check_pair_tensors([0.5, 0.5], [0.2, 0.8])
+    assert p.shape == (1, 2) and not batched
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "n: expected an integer number of drafts >= 1, got 0"), (-3, "got -3"), (2.5, "got 2.5"),
+    ("2", "got '2'"), (True, "got True"), (None, "got None"),
+])
+def test_bad_n(value, message):
+    with pytest.raises(InvalidInputError, match=message):
+        check_n(value)
+
+
+def test_n_accepts_integral_floats_and_caps():
+    assert check_n(3.0) == 3 and check_n(np.int64(4)) == 4
+    with pytest.raises(InvalidInputError, match="at most 8"):
+        check_n(9, maximum=8)
+
+
+def test_bad_drafts():
+    with pytest.raises(InvalidInputError, match=r"drafts: token ids must lie in \[0, 4\), got 4"):
+        check_drafts([0, 4], 4)
+    with pytest.raises(InvalidInputError, match="drafts: token ids must be integers"):
+        check_drafts([0.5, 1], 4)
+    with pytest.raises(InvalidInputError, match="expected 3 drafts"):
+        check_drafts([0, 1], 4, n=3)
+    assert check_drafts(np.array([1.0, 2.0]), 4).dtype == np.int64
+
+
+def test_positive_float():
+    assert check_positive_float("1e-3", "tol") == 1e-3
+    for bad in (0, -1, float("nan"), "x"):
+        with pytest.raises(InvalidInputError, match="tol:"):
+            check_positive_float(bad, "tol")
