@@ -20,36 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .validation import InvalidInputError, check_pair
-
-
-def llm_like(vocab_size: int, *, temperature: float = 1.0, correlation: float = 0.8, top_k: int | None = None,
-             seed: int = 0, tail: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
-    """An LLM-like (p, q) pair: heavy-tailed target logits, draft logits correlated with them.
-
-    Target logits are ``-tail * log(rank)`` (a Zipf law) plus Gaussian noise, divided by
-    ``temperature``; draft logits are ``correlation * target + (1 - correlation) * noise``.
-    If ``top_k`` is given, q is restricted to its k most likely tokens and renormalised.
-    Returns two float64 arrays of shape (V,).
-    """
-    rng = np.random.default_rng(seed)
-    ranks = rng.permutation(vocab_size) + 1.0
-    logits = -tail * np.log(ranks) + 0.5 * rng.standard_normal(vocab_size)
-    noise = rng.standard_normal(vocab_size) * logits.std()
-    draft_logits = correlation * logits + (1.0 - correlation) * noise
-
-    def softmax(z: np.ndarray) -> np.ndarray:
-        z = z / temperature
-        e = np.exp(z - z.max())
-        return e / e.sum()
-
-    p, q = softmax(logits), softmax(draft_logits)
-    if top_k is not None and top_k < vocab_size:
-        keep = np.argsort(-q, kind="stable")[:top_k]
-        mask = np.zeros(vocab_size, dtype=bool)
-        mask[keep] = True
-        q = np.where(mask, q, 0.0)
-        q = q / q.sum()
-    return p, q
+from .workloads.synthetic import llm_like  # noqa: F401  (re-exported; moved there)
 
 
 def _toy() -> tuple[np.ndarray, np.ndarray, int]:
