@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .race import Evaluation, Race, evaluate, hessian, hessian_diagonal, hessian_matvec
+from .race import Evaluation, HessianOperator, Race, evaluate, hessian
 
 ARMIJO = 1e-4
 LINE_SEARCH_STEPS = 40
@@ -49,13 +49,14 @@ def _newton_step(race: Race, ev: Evaluation, grad: Tensor, free: Tensor) -> Tens
         system = torch.where(mask, H, torch.zeros_like(H)) + torch.diag_embed(
             torch.where(free, damping.expand_as(diag), torch.ones_like(diag)))
         return -torch.linalg.solve(system, grad.unsqueeze(-1)).squeeze(-1)
-    diag = hessian_diagonal(race, ev).abs()
+    H = HessianOperator(race, ev)
+    diag = H.diagonal.abs()
     damping = 1e-12 + 1e-9 * diag.amax(dim=1, keepdim=True)
     precond = torch.where(free, 1.0 / (diag + damping), torch.ones_like(diag))
 
     def apply(x: Tensor) -> Tensor:
         x = torch.where(free, x, torch.zeros_like(x))
-        return torch.where(free, hessian_matvec(race, ev, x) + damping * x, torch.zeros_like(x))
+        return torch.where(free, H @ x + damping * x, torch.zeros_like(x))
 
     b = -grad
     x = torch.zeros_like(b)

@@ -48,10 +48,17 @@ def _legendre_nodes(m: int) -> tuple[np.ndarray, np.ndarray]:
     return (x + 1.0) / 2.0, w / 2.0  # nodes and weights on [0, 1]
 
 
+_NODE_TENSORS: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+
 def legendre(m: int, like: Tensor) -> tuple[Tensor, Tensor]:
     """Gauss-Legendre nodes and weights on [0, 1] (exact for degree <= 2m - 1), as tensors like ``like``."""
-    x, w = _legendre_nodes(m)
-    return torch.as_tensor(x, dtype=like.dtype, device=like.device), torch.as_tensor(w, dtype=like.dtype, device=like.device)
+    key = (m, like.dtype, like.device)
+    if key not in _NODE_TENSORS:
+        x, w = _legendre_nodes(m)
+        _NODE_TENSORS[key] = (torch.as_tensor(x, dtype=like.dtype, device=like.device),
+                              torch.as_tensor(w, dtype=like.dtype, device=like.device))
+    return _NODE_TENSORS[key]
 
 
 @dataclass
@@ -110,9 +117,11 @@ class Grid:
         total = race.base + q.sum(dim=1)
         G = torch.minimum(G.clamp_min(0.0), total[:, None])
         R = torch.where(race.reject[:, None], bp.clamp(0.0, 1.0), torch.ones_like(bp))
-        rank = torch.empty_like(order)
-        rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand(B, -1))
-        return Grid(bp=bp, G=G, R=R, start=rank[:, :k], end=rank[:, k : 2 * k])
+        # sorted position of each window's ends (the first of equal breakpoints: the pieces
+        # between equal breakpoints have zero width, so any of them would do)
+        start = torch.searchsorted(bp, u.contiguous())
+        end = torch.searchsorted(bp, (u + 1.0).contiguous())
+        return Grid(bp=bp, G=G, R=R, start=start, end=end)
 
     def piece_integrals(self, *powers: int) -> list[Tensor]:
         """``int G(s)^power R(s) ds`` over each piece, (B, P) per power, exact (G, R linear on a piece).
@@ -230,48 +239,55 @@ def win_probabilities(u_drafts: Tensor, active: Tensor, reject: Tensor, n_nodes:
     return ((integrand * w[:, None]).sum(dim=2) * (b - a)[:, :, None]).sum(dim=1)
 
 
-def hessian_matvec(race: Race, ev: Evaluation, x: Tensor) -> Tensor:
-    """``H x`` for the Hessian of :func:`potential`, (B, k), in O(k log k) without forming H.
+class HessianOperator:
+    """Matrix-free Hessian of :func:`potential` at one point: ``H x`` in O(k) after O(k log k) set-up.
 
     With tokens sorted by u, window starts s and ends e are both non-decreasing. For a
     token i, the tokens j >= i (in that order) overlapping its window are those with
     ``s_j < e_i`` and contribute ``y_j (C(e_i) - C(s_j))``; those j < i with ``e_j > s_i``
     contribute ``y_j (C(e_j) - C(s_i))`` (``y = q x``, C the cumulative curvature). Both
-    sums are differences of prefix sums over the sorted order, located by binary search.
+    sums are differences of prefix sums over the sorted order; the ranges are located once
+    by binary search, so each product is a few prefix sums and gathers.
     """
-    grid, q, n = ev.grid, race.q, race.n
-    B, k = q.shape
-    C = torch.cat([ev.curvature.new_zeros(B, 1), torch.cumsum(ev.curvature, dim=1)], dim=1)
-    order = torch.argsort(race.u, dim=1, stable=True)
-    s = torch.gather(grid.start, 1, order)
-    e = torch.gather(grid.end, 1, order)
-    Cs, Ce = torch.gather(C, 1, s), torch.gather(C, 1, e)
-    y = torch.gather(q * x, 1, order)
 
-    def prefix(v: Tensor) -> Tensor:
-        return torch.cat([v.new_zeros(B, 1), torch.cumsum(v, dim=1)], dim=1)
+    def __init__(self, race: Race, ev: Evaluation):
+        grid, q, n = ev.grid, race.q, race.n
+        B, k = q.shape
+        C = torch.cat([ev.curvature.new_zeros(B, 1), torch.cumsum(ev.curvature, dim=1)], dim=1)
+        self.order = torch.argsort(race.u, dim=1, stable=True)
+        s = torch.gather(grid.start, 1, self.order)
+        e = torch.gather(grid.end, 1, self.order)
+        self.Cs, self.Ce = torch.gather(C, 1, s), torch.gather(C, 1, e)
+        i = torch.arange(k, device=q.device).expand(B, k)
+        self.i = i
+        self.upper = torch.maximum(torch.searchsorted(s.contiguous(), e.contiguous(), side="left"), i + 1)
+        self.lower = torch.minimum(torch.searchsorted(e.contiguous(), s.contiguous(), side="right"), i)
+        self.q_sorted = torch.gather(q, 1, self.order)
+        edge = grid.G**(n - 1) * grid.R
+        boundary = n * q * (torch.gather(edge, 1, grid.end) - torch.gather(edge, 1, grid.start))
+        self.diagonal = boundary - q * q * (torch.gather(C, 1, grid.end) - torch.gather(C, 1, grid.start))
+        self.boundary_sorted = torch.gather(boundary, 1, self.order)
 
-    Y, YCs, YCe = prefix(y), prefix(y * Cs), prefix(y * Ce)
-    i = torch.arange(k, device=q.device).expand(B, k)
-    upper = torch.maximum(torch.searchsorted(s.contiguous(), e.contiguous(), side="left"), i + 1)
-    lower = torch.minimum(torch.searchsorted(e.contiguous(), s.contiguous(), side="right"), i)
+    def __matmul__(self, x: Tensor) -> Tensor:
+        """``H x`` for x of shape (B, k)."""
+        xs = torch.gather(x, 1, self.order)
+        y = self.q_sorted * xs
+        zero = y.new_zeros(y.shape[0], 1)
+        Y = torch.cat([zero, torch.cumsum(y, dim=1)], dim=1)
+        YCs = torch.cat([zero, torch.cumsum(y * self.Cs, dim=1)], dim=1)
+        YCe = torch.cat([zero, torch.cumsum(y * self.Ce, dim=1)], dim=1)
+        Y_i, Y_up, Y_lo = torch.gather(Y, 1, self.i), torch.gather(Y, 1, self.upper), torch.gather(Y, 1, self.lower)
+        above = self.Ce * (Y_up - Y_i) - (torch.gather(YCs, 1, self.upper) - torch.gather(YCs, 1, self.i))
+        below = (torch.gather(YCe, 1, self.i) - torch.gather(YCe, 1, self.lower)) - self.Cs * (Y_i - Y_lo)
+        hx_sorted = self.boundary_sorted * xs - self.q_sorted * (above + below)
+        return torch.empty_like(hx_sorted).scatter_(1, self.order, hx_sorted)
 
-    def span(P: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
-        return torch.gather(P, 1, hi) - torch.gather(P, 1, lo)
 
-    above = Ce * span(Y, i, upper) - span(YCs, i, upper)
-    below = span(YCe, lower, i) - Cs * span(Y, lower, i)
-    kx_sorted = above + below
-    kx = torch.empty_like(kx_sorted).scatter_(1, order, kx_sorted)
-    edge = grid.G**(n - 1) * grid.R
-    boundary = n * q * (torch.gather(edge, 1, grid.end) - torch.gather(edge, 1, grid.start))
-    return boundary * x - q * kx
+def hessian_matvec(race: Race, ev: Evaluation, x: Tensor) -> Tensor:
+    """``H x``, (B, k), without forming H (see :class:`HessianOperator`)."""
+    return HessianOperator(race, ev) @ x
 
 
 def hessian_diagonal(race: Race, ev: Evaluation) -> Tensor:
     """Diagonal of the Hessian, (B, k), in O(k)."""
-    grid, q, n = ev.grid, race.q, race.n
-    C = torch.cat([ev.curvature.new_zeros(q.shape[0], 1), torch.cumsum(ev.curvature, dim=1)], dim=1)
-    edge = grid.G**(n - 1) * grid.R
-    boundary = n * q * (torch.gather(edge, 1, grid.end) - torch.gather(edge, 1, grid.start))
-    return boundary - q * q * (torch.gather(C, 1, grid.end) - torch.gather(C, 1, grid.start))
+    return HessianOperator(race, ev).diagonal
