@@ -3,5 +3,11 @@
 Slow by nature, exact by construction, cross-checked against each other in the tests.
 """
 from .closed_form import OptimalAcceptance, optimal_acceptance, optimal_acceptance_bruteforce
+from .lp import LPResult, solve_lp
+from .maxflow import MaxFlowResult, solve_maxflow
+from .plan import TransportPlan
 
-__all__ = ["OptimalAcceptance", "optimal_acceptance", "optimal_acceptance_bruteforce"]
+__all__ = [
+    "OptimalAcceptance", "optimal_acceptance", "optimal_acceptance_bruteforce",
+    "LPResult", "solve_lp", "MaxFlowResult", "solve_maxflow", "TransportPlan",
+]

@@ -7,7 +7,7 @@ from scipy import stats
 
 import multidraft as md
 from multidraft.examples import llm_like
-from multidraft.fast.global_resolution import GlobalResolution, global_resolution
+from multidraft.fast.solver import GlobalResolution, global_resolution
 from multidraft.reference import optimal_acceptance
 
 EXACT = 1e-12  # TV and validity tolerance, float64
