@@ -75,13 +75,15 @@ class Plan:
         self.acceptance = accepted.sum(dim=1)
         self.optimal_acceptance = support.alpha
         self.accept_ratio = torch.where(a > 0, accepted / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a))
-        # residual (p - min(a, p)) / Z differs from p / Z only on the draft support
+        # residual (p - min(a, p)) / Z: p off the draft support, p - kept on it; where the
+        # residual mass Z rounds to 0 the residual is never needed, and p stands in for it
         kept = torch.where(support.valid, accepted, torch.zeros_like(accepted))
-        mass = p.sum(dim=1, keepdim=True) - kept.sum(dim=1, keepdim=True)
-        scale = torch.where(mass > 0, 1.0 / torch.where(mass > 0, mass, torch.ones_like(mass)), torch.ones_like(mass))
-        self.residual = p * scale
-        on_support = torch.where(support.valid, (support.p - kept).clamp_min(0.0) * scale, torch.gather(self.residual, 1, support.index))
-        self.residual.scatter_(1, support.index, on_support)
+        residual = p.clone()  # padding slots point at token 0 and add 0: no write conflicts
+        change = torch.where(support.valid, (support.p - kept).clamp_min(0.0) - support.p, torch.zeros_like(kept))
+        residual.scatter_add_(1, support.index, change)
+        residual.clamp_min_(0.0)
+        mass = residual.sum(dim=1, keepdim=True)
+        self.residual = torch.where(mass > 0, residual / torch.where(mass > 0, mass, torch.ones_like(mass)), p)
         self._residual_cdf: Tensor | None = None
         # sorted token ids of the support, for looking drafts up
         keys = torch.where(support.valid, support.index, torch.full_like(support.index, self.vocab_size))

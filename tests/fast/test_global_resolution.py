@@ -76,6 +76,14 @@ def test_named_edge_cases(name):
     assert plan.acceptance.item() == pytest.approx(alpha, abs=1e-9)
 
 
+def test_residual_is_a_law_when_its_mass_rounds_to_zero():
+    """Found by `multidraft check`: a p = 0 draft token of mass 2.5e-19 made the residual all zeros."""
+    plan = global_resolution(np.array([1.0, 0.0]), np.array([1.0, 2.505012084267511e-19]), 1)
+    for drafts in ([0], [1]):
+        law = plan.conditional(drafts)[0]
+        assert law.sum().item() == pytest.approx(1.0, abs=1e-15) and law.min().item() >= 0
+
+
 def test_tiny_probabilities_stay_exact():
     p = np.array([1 - 2e-30, 1e-30, 1e-30])
     q = np.array([1e-30, 0.5, 0.5 - 1e-30])

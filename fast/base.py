@@ -1,0 +1,255 @@
+"""Shared pieces of the batched torch verifiers: input conversion and the ``Verifier`` base.
+
+A verifier maps a problem (target law p, draft law q) and the drafted tokens to an output
+token. Subclasses implement the maths on batched float tensors only:
+
+* ``_prepare(p[B, V], q[B, V], n) -> dict`` per-problem work that does not depend on the
+  drafts (a root, an induced law...); every tensor in it has leading dimension B;
+* ``_conditional(p[B, V], q[B, V], drafts[B, n], state) -> probs[B, V]``: the exact output
+  law given the drafts;
+* ``_sample(p, q, drafts, state, generator) -> (tokens[B] long, accepted[B] bool)``: the
+  algorithm itself (default: a draw from ``_conditional`` with ``torch.multinomial``);
+* ``_acceptance(p, q, n, state) -> [B]``: the exact acceptance in closed form, or None
+  (the base then enumerates the drafting law with :func:`multidraft.evaluate`).
+
+The base class validates the inputs (:mod:`multidraft.validation`; a bad input raises
+:class:`~multidraft.validation.InvalidInputError` naming the argument), converts numpy or
+torch to float64 tensors on the input's device (numpy: CPU), broadcasts, and puts results
+back in the caller's shape:
+
+============================  ==========================  ===================  ============
+target, draft                 drafts                      conditional          sample
+============================  ==========================  ===================  ============
+(V,), (V,)                    (n,)                        (V,)                 () scalar
+(V,), (V,)                    (M, n)                      (M, V)               (M,)
+(B, V), (B, V)                (B, n) (or (n,): shared)    (B, V)               (B,)
+============================  ==========================  ===================  ============
+
+Throughout, *acceptance* is ``P(output in {x_1..x_n})`` (what :func:`multidraft.evaluate`
+measures), and the ``accepted`` flag of a sample is ``output in drafts``.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from multidraft.drafting import DraftingLaw, drafting_law
+from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors
+
+__all__ = ["Verifier", "as_tensor_laws", "as_tensor_drafts", "in_drafts"]
+
+
+def as_tensor_laws(target: Any, draft: Any, *, device: Any = None,
+                   dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor, bool]:
+    """Validate a target law p and a draft law q and return them as batched tensors.
+
+    Parameters
+    ----------
+    target, draft : (V,) or (B, V) float, numpy / torch / nested lists
+        Rows non-negative, finite, summing to 1 (:mod:`multidraft.validation` tolerances).
+        A (V,) law is broadcast against a (B, V) one.
+    device : torch device, optional
+        Default: the device of a torch ``target``, else CPU.
+    dtype : torch.dtype
+        float64 by default.
+
+    Returns
+    -------
+    ``(p, q, was_batched)``: two (B, V) tensors (B = 1 for unbatched input) and whether
+    either input had a batch dimension.
+    """
+    if device is None and isinstance(target, Tensor):
+        device = target.device
+    return check_pair_tensors(target, draft, device=device, dtype=dtype)
+
+
+def as_tensor_drafts(drafts: Any, V: int, n: int | None = None, *, device: Any = None) -> Tensor:
+    """Validate draft token ids and return them as a long tensor of shape (M, n).
+
+    Parameters
+    ----------
+    drafts : (n,) or (M, n) int, numpy / torch / lists
+        Token ids in [0, V); a 1-D input becomes one row.
+    V : int
+        Vocabulary size.
+    n : int, optional
+        Required number of drafts (last axis).
+    device : torch device, optional
+        Default: the device of a torch ``drafts``, else CPU.
+    """
+    if device is None and isinstance(drafts, Tensor):
+        device = drafts.device
+    ids = check_drafts(drafts, V, n=n)
+    if ids.ndim > 2 or ids.shape[-1] == 0:
+        raise InvalidInputError(f"drafts: expected shape (n,) or (M, n) with n >= 1, got shape {ids.shape}")
+    return torch.as_tensor(np.atleast_2d(ids), dtype=torch.long, device=device)
+
+
+def in_drafts(tokens: Tensor, drafts: Tensor) -> Tensor:
+    """``tokens[b] in drafts[b, :]`` for each row: (B,) long, (B, n) long -> (B,) bool."""
+    return (drafts == tokens[:, None]).any(dim=1)
+
+
+def _ndim(x: Any) -> int:
+    return x.ndim if hasattr(x, "ndim") else np.ndim(x)
+
+
+def _fingerprint(*tensors: Tensor) -> tuple:
+    """Hashable summary of exact tensor contents (shape, dtype, bytes)."""
+    parts = []
+    for t in tensors:
+        arr = np.ascontiguousarray(t.detach().to("cpu").numpy())
+        parts.append((arr.shape, str(arr.dtype), hashlib.blake2b(arr.tobytes(), digest_size=16).digest()))
+    return tuple(parts)
+
+
+def _expand_rows(state: dict, rows: int) -> dict:
+    """Broadcast every tensor of a per-problem state from leading dim 1 to ``rows``."""
+    return {k: v.expand(rows, *v.shape[1:]) if isinstance(v, Tensor) and v.shape[:1] == (1,) else v
+            for k, v in state.items()}
+
+
+class Verifier:
+    """Base of the batched verifiers: validation, shapes, caching, the public interface.
+
+    Class attributes a subclass sets: ``name``; ``drafting`` (the drafting law it is built
+    for: ``"iid"``, ``"without_replacement"``, ``"greedy"``); ``order_invariant`` (the
+    output law ignores the order of the drafts); ``optimal`` (acceptance = alpha*);
+    ``cache_state`` (cache ``_prepare`` on the exact input values, for costly preparations).
+    ``batched = True``: ``conditional``/``sample`` accept drafts (M, n) with unbatched laws.
+
+    Parameters
+    ----------
+    device : torch device, optional
+        Where to compute (default: the input's device, CPU for numpy).
+    dtype : torch.dtype
+        float64 (default); float32 is an explicit opt-in.
+    """
+
+    name = "verifier"
+    drafting = "iid"
+    batched = True
+    order_invariant = False
+    optimal = False
+    cache_state = False
+
+    def __init__(self, *, device: Any = None, dtype: torch.dtype = torch.float64):
+        self.device = device
+        self.dtype = dtype
+        self._cache: tuple[Any, dict] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # ---------------------------------------------------------------- hooks (subclasses)
+    def _prepare(self, p: Tensor, q: Tensor, n: int) -> dict:
+        """Per-problem work independent of the drafts; tensors with leading dim B."""
+        return {}
+
+    def _conditional(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict) -> Tensor:
+        """Exact output law given the drafts: (B, V), (B, V), (B, n) -> (B, V)."""
+        raise NotImplementedError
+
+    def _sample(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """One verification step per row: ``(tokens (B,) long, accepted (B,) bool)``."""
+        probs = self._conditional(p, q, drafts, state)
+        tokens = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return tokens, in_drafts(tokens, drafts)
+
+    def _acceptance(self, p: Tensor, q: Tensor, n: int, state: dict) -> Tensor | None:
+        """Exact acceptance (B,) in closed form, or None to enumerate the drafting law."""
+        return None
+
+    # ---------------------------------------------------------------- plumbing
+    def law(self, draft: Any, n: int) -> DraftingLaw:
+        """The drafting law this verifier is built for, bound to a (V,) draft law and n."""
+        return drafting_law(self.drafting, draft, n)
+
+    def _state(self, p: Tensor, q: Tensor, n: int) -> dict:
+        if not self.cache_state:
+            return self._prepare(p, q, n)
+        key = (_fingerprint(p, q), n, str(p.device))
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self._prepare(p, q, n))
+        return self._cache[1]
+
+    def _inputs(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, dict, bool]:
+        """Validated (p, q, ids, state) broadcast to a common number of rows, and whether
+        the result keeps a row axis."""
+        p, q, laws_batched = as_tensor_laws(target, draft, device=self.device, dtype=self.dtype)
+        ids = as_tensor_drafts(drafts, p.shape[1], device=p.device)
+        state = self._state(p, q, ids.shape[1])
+        B, M = p.shape[0], ids.shape[0]
+        if B != M:
+            if B == 1 and not laws_batched:
+                p, q, state = p.expand(M, -1), q.expand(M, -1), _expand_rows(state, M)
+            elif M == 1 and _ndim(drafts) == 1:
+                ids = ids.expand(B, -1)
+            else:
+                raise InvalidInputError(
+                    f"drafts: expected shape ({ids.shape[1]},) or ({B}, {ids.shape[1]}) for a batch of {B} "
+                    f"problems, got {tuple(np.shape(drafts))}"
+                )
+        keep_rows = laws_batched or _ndim(drafts) == 2
+        return p, q, ids, state, keep_rows
+
+    # ---------------------------------------------------------------- public interface
+    def conditional(self, target: Any, draft: Any, drafts: Any) -> Tensor:
+        """Exact law of the output token given the drafts (computed, not sampled).
+
+        Parameters
+        ----------
+        target, draft : (V,) or (B, V) float, numpy or torch
+            Target law p and draft law q.
+        drafts : (n,), (M, n) or (B, n) int
+            Drafted token ids (see the shape table in the module docstring).
+
+        Returns
+        -------
+        torch.Tensor, float64: (V,) for one tuple, else (M, V) / (B, V); rows sum to 1.
+        """
+        p, q, ids, state, keep_rows = self._inputs(target, draft, drafts)
+        probs = self._conditional(p, q, ids, state)
+        return probs if keep_rows else probs[0]
+
+    def sample(self, target: Any, draft: Any, drafts: Any, generator: torch.Generator | None = None,
+               *, return_accepted: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Run the verifier once per draft tuple; all randomness from ``generator``.
+
+        Returns
+        -------
+        tokens : long tensor, () for one tuple, else (M,) / (B,)
+        accepted : bool tensor of the same shape (only with ``return_accepted=True``):
+            the output is one of the drafts.
+        """
+        p, q, ids, state, keep_rows = self._inputs(target, draft, drafts)
+        tokens, accepted = self._sample(p, q, ids, state, generator)
+        if not keep_rows:
+            tokens, accepted = tokens[0], accepted[0]
+        return (tokens, accepted) if return_accepted else tokens
+
+    def acceptance(self, target: Any, draft: Any, n: Any) -> Tensor:
+        """Exact acceptance ``P(output in drafts)`` under this verifier's drafting law.
+
+        Closed form where one exists; otherwise exact enumeration of the drafting law's
+        support (:func:`multidraft.evaluate`, which refuses too large problems with
+        ``TooLargeError``). Returns a float64 tensor () for unbatched laws, else (B,).
+        """
+        n = check_n(n)
+        p, q, laws_batched = as_tensor_laws(target, draft, device=self.device, dtype=self.dtype)
+        acc = self._acceptance(p, q, n, self._state(p, q, n))
+        if acc is None:
+            from multidraft.evaluate import evaluate
+
+            rows = []
+            for p_b, q_b in zip(p.cpu().double().numpy(), q.cpu().double().numpy()):
+                law = self.law(q_b, n)
+                rows.append(evaluate(self, p_b, q_b, n, drafting=law, order_invariant=self.order_invariant,
+                                     alpha_star=0.0).acceptance)
+            acc = torch.tensor(rows, dtype=p.dtype, device=p.device)
+        return acc if laws_batched else acc[0]
