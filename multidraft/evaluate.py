@@ -77,10 +77,14 @@ def _support(law: DraftingLaw, order_invariant: bool, max_count: int) -> tuple[n
     return law.tuples(max_count)
 
 
-def _conditionals(verifier: Any, target: np.ndarray, draft: Any, drafts: np.ndarray) -> np.ndarray:
-    f = conditional_of(verifier)
+def conditionals(f: Any, target: np.ndarray, draft: Any, drafts: np.ndarray, *, batched: bool) -> np.ndarray:
+    """Call a conditional verifier function on every draft tuple; float64 (M, V).
+
+    ``f(target, draft, drafts)``; with ``batched`` it receives drafts of shape (m, n) in
+    chunks of ``CHUNK`` and returns (m, V), otherwise one tuple (n,) at a time.
+    """
     V = target.shape[0]
-    if is_batched(verifier):
+    if batched:
         out = [as_numpy_probs(f(target, draft, drafts[i : i + CHUNK])) for i in range(0, len(drafts), CHUNK)]
         probs = np.concatenate(out, axis=0) if out else np.zeros((0, V))
     else:
@@ -156,7 +160,7 @@ def evaluate(
     if p.shape[0] != law.vocab_size:
         raise InvalidInputError(f"target: vocabulary size {p.shape[0]} does not match the draft's {law.vocab_size}")
     drafts, probs = _support(law, order_invariant, max_count)
-    cond = _conditionals(verifier, p, law.draft_argument, drafts)
+    cond = conditionals(conditional_of(verifier), p, law.draft_argument, drafts, batched=is_batched(verifier))
 
     marginal = probs @ cond
     in_drafts = np.zeros_like(cond, dtype=bool)

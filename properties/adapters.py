@@ -1,0 +1,167 @@
+"""Resolve what is being checked: a verifier object, its interface and what it claims.
+
+A *target* is a built-in verifier name (``multidraft.verifiers.get_verifier``), a string
+``package.module:object`` (``object`` may be dotted; a class is instantiated without
+arguments), or a Python object. :func:`resolve` returns a :class:`VerifierSpec`:
+
+* ``interface``: ``"conditional"``, ``"sampling"`` or ``"both"``, read from the object
+  (``.conditional`` / ``.sample`` methods) or, for a plain callable, from its signature
+  (3 required positional parameters: conditional ``f(target, draft, drafts)``; 4, or a
+  parameter named ``generator``/``rng``: sampling ``g(target, draft, drafts, generator)``);
+  an explicit ``interface=`` overrides detection;
+* the claims the checker holds it to, read from attributes when present: ``optimal``
+  (acceptance = alpha*), ``order_invariant`` (the output law ignores the order of the
+  drafts), ``label_equivariant`` (default True: relabelling tokens relabels the output),
+  ``drafting`` (the drafting law it is built for), ``batched`` and ``acceptance(target,
+  draft, n)`` (a claimed acceptance);
+* ``source``: how to obtain it in a reproduction snippet.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from multidraft.validation import InvalidInputError
+from multidraft.verifiers import conditional_of, get_verifier, is_batched, sampler_of
+
+INTERFACES = ("conditional", "sampling", "both")
+
+
+@dataclass
+class VerifierSpec:
+    """A verifier with its interface, claims and the code that obtains it."""
+
+    verifier: Any
+    interface: str
+    source: list[str]
+    optimal: bool = False
+    order_invariant: bool = False
+    label_equivariant: bool = True
+    drafting: str | None = None
+    batched: bool = False
+    name: str = "verifier"
+
+    @property
+    def has_conditional(self) -> bool:
+        return self.interface in ("conditional", "both")
+
+    @property
+    def has_sampling(self) -> bool:
+        return self.interface in ("sampling", "both")
+
+    def conditional(self) -> Callable[[Any, Any, Any], Any]:
+        return conditional_of(self.verifier)
+
+    def sampler(self) -> Callable[..., Any]:
+        return sampler_of(self.verifier)
+
+    def claimed_acceptance(self, target: Any, draft: Any, n: int) -> float | None:
+        """The verifier's own ``acceptance(target, draft, n)`` if it has one, else None."""
+        method = getattr(self.verifier, "acceptance", None)
+        if not callable(method):
+            return None
+        value = method(target, draft, n)
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().double().numpy()
+        import numpy as np
+
+        return float(np.asarray(value, dtype=np.float64).reshape(-1)[0])
+
+
+def _import_object(text: str) -> Any:
+    module_name, _, attr = text.partition(":")
+    if not module_name or not attr:
+        raise InvalidInputError(f"target: expected package.module:object, got {text!r}")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidInputError(f"target: could not import module {module_name!r} ({exc})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise InvalidInputError(f"target: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _positional_count(fn: Callable[..., Any]) -> tuple[int, int, set[str]]:
+    """(required positional, all positional, parameter names) of a callable."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return -1, -1, set()
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    return len(required), len(positional), {p.name for p in params}
+
+
+def detect_interface(obj: Any) -> str | None:
+    """``"conditional"``, ``"sampling"``, ``"both"`` or None if it cannot tell (see module doc)."""
+    has_c, has_s = callable(getattr(obj, "conditional", None)), callable(getattr(obj, "sample", None))
+    if has_c or has_s:
+        return "both" if has_c and has_s else ("conditional" if has_c else "sampling")
+    if not callable(obj):
+        return None
+    required, total, names = _positional_count(obj)
+    if names & {"generator", "rng", "gen"} or required == 4:
+        return "sampling"
+    if required == 3 and total == 3:
+        return "conditional"
+    return None
+
+
+def _source_of(obj: Any, module: str, qual: str) -> list[str]:
+    """Import lines for an object reachable as ``module.qual``; a placeholder otherwise."""
+    import sys
+
+    found = sys.modules.get(module)
+    for part in qual.split("."):
+        found = getattr(found, part, None)
+    if module != "__main__" and "<" not in qual and found is obj:
+        head = qual.split(".")[0]
+        return [f"from {module} import {head}", f"verifier = {qual}"]
+    if module != "__main__" and "<" not in qual and found is type(obj):
+        return [f"from {module} import {qual.split('.')[0]}", f"verifier = {qual}()  # your arguments"]
+    return [f"verifier = ...  # your verifier: {module}.{qual}"]
+
+
+def resolve(target: Any, interface: str | None = None, *, name: str | None = None) -> VerifierSpec:
+    """Turn a target (name, ``module:object`` string or object) into a :class:`VerifierSpec`."""
+    if interface not in (None, "auto") and interface not in INTERFACES:
+        raise InvalidInputError(f"interface: expected one of {INTERFACES} (or auto), got {interface!r}")
+    if isinstance(target, str):
+        if ":" in target:
+            obj = _import_object(target)
+            module_name, _, attr = target.partition(":")
+            source = [f"from {module_name} import {attr.split('.')[0]}", f"verifier = {attr}"]
+        else:
+            obj = get_verifier(target)
+            source = ["from multidraft.verifiers import get_verifier", f"verifier = get_verifier({target!r})"]
+        label = target
+    else:
+        obj = target
+        qual = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+        module = getattr(obj, "__module__", None) or type(obj).__module__
+        source = _source_of(obj, module, qual)
+        label = name or getattr(obj, "name", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    if inspect.isclass(obj):
+        obj = obj()
+        source[-1] += "()"
+    detected = detect_interface(obj)
+    chosen = detected if interface in (None, "auto") else interface
+    if chosen is None:
+        raise InvalidInputError(
+            f"interface: cannot tell whether {label!r} is a conditional verifier f(target, draft, drafts) "
+            "or a sampling verifier g(target, draft, drafts, generator); pass --interface conditional|sampling")
+    if chosen == "both" and detected != "both":
+        raise InvalidInputError(f"interface: {label!r} does not expose both .conditional and .sample")
+    drafting = getattr(obj, "drafting", None)
+    return VerifierSpec(
+        verifier=obj, interface=chosen, source=source,
+        optimal=bool(getattr(obj, "optimal", False)),
+        order_invariant=bool(getattr(obj, "order_invariant", False)),
+        label_equivariant=bool(getattr(obj, "label_equivariant", True)),
+        drafting=drafting if isinstance(drafting, str) else None,
+        batched=is_batched(obj), name=str(label),
+    )

@@ -1,0 +1,366 @@
+"""The checker: run the exact and statistical properties on generated problems.
+
+Exact mode (conditional verifiers). For every required property of
+:data:`~multidraft.properties.suite.EXACT_PROPERTIES` hypothesis searches the problem space
+(:func:`~multidraft.properties.strategies.problems`), guided by ``hypothesis.target`` towards
+the worst measured value; a failure is shrunk to a minimal counterexample and printed as a
+snippet. Evaluations are cached per problem, so properties searched with the same seed share
+them. Info properties are measured on every problem seen by the searches.
+
+Statistical mode (sampling verifiers, and verifiers with both interfaces when ``samples``
+is given). ``stat_problems`` problems are drawn from the same strategy (generation only, no
+shrinking: each extra problem would be an extra test), and every test of
+:func:`~multidraft.properties.stats.test_names` runs at level ``alpha / (problems * tests)``.
+
+:func:`verifier_suite` is the entry point for users' pytest functions.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import Phase, Verbosity, given, seed, settings
+from hypothesis import target as hypothesis_target
+
+from multidraft.evaluate import optimal_acceptance_for
+from multidraft.validation import InvalidInputError, check_n
+
+from .adapters import VerifierSpec, resolve
+from .problem import DRAFTINGS, Problem
+from .report import PropertyResult, Report
+from .stats import ALPHA, BACKENDS, measure_problem, test_names
+from .strategies import MAX_TUPLES, problems, profile_settings
+from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
+
+
+@dataclass
+class CheckConfig:
+    """Settings of one check (the options of ``multidraft check``).
+
+    Attributes
+    ----------
+    drafting : str or None
+        Drafting law; None uses the verifier's declared ``drafting`` (else ``"iid"``).
+    n, vocab : (lo, hi)
+        Ranges of the number of drafts and the vocabulary size.
+    examples : int or None
+        Hypothesis examples per exact property (None: the profile's).
+    samples : int
+        Samples per problem in statistical mode (0: no statistical tests for verifiers with
+        a conditional interface).
+    stat_problems : int
+        Problems in statistical mode.
+    profile : {"quick", "thorough"}
+    seed : int
+        Seeds hypothesis and every sampler.
+    optimal : bool or None
+        Require acceptance >= alpha* - tol; None uses the verifier's ``optimal`` claim.
+    tol : float
+        Tolerance of the exact properties.
+    alpha : float
+        Family-wise false-alarm rate of the statistical tests.
+    max_tuples : int
+        Cap on enumerated draft tuples per problem.
+    backend : {"torch", "numpy"}
+        Array type and generator handed to a sampling verifier.
+    progress : bool
+        Show a tqdm bar on stderr (when it is a terminal).
+    """
+
+    drafting: str | None = None
+    n: tuple[int, int] = (1, 4)
+    vocab: tuple[int, int] = (2, 6)
+    examples: int | None = None
+    samples: int = 0
+    stat_problems: int = 4
+    profile: str = "quick"
+    seed: int = 0
+    optimal: bool | None = None
+    tol: float = TOL
+    alpha: float = ALPHA
+    max_tuples: int = MAX_TUPLES
+    backend: str = "torch"
+    progress: bool = False
+
+
+# ----------------------------------------------------------------------------- exact mode
+
+def _law_factory(spec: VerifierSpec, drafting: str) -> Any:
+    """The verifier's own ``law(draft, n)`` when it declares a drafting law of its own."""
+    method = getattr(spec.verifier, "law", None)
+    return method if drafting not in DRAFTINGS and drafting == spec.drafting and callable(method) else None
+
+
+class _Contexts:
+    """Problem contexts cached by problem identity, with an optional progress bar."""
+
+    def __init__(self, spec: VerifierSpec, max_count: int, progress: bool):
+        self.spec, self.max_count = spec, max_count
+        self.items: dict[tuple, ProblemContext] = {}
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=f"checking {spec.name}", unit=" problems", file=sys.stderr, disable=None,
+                            leave=False, delay=1.0)
+
+    def get(self, problem: Problem) -> ProblemContext:
+        key = problem.key()
+        if key not in self.items:
+            self.items[key] = ProblemContext(self.spec, problem, self.max_count)
+            if self.bar is not None:
+                self.bar.update(1)
+        return self.items[key]
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+#: Measured values below this are rounding noise; hypothesis is not steered by them.
+TARGET_FLOOR = 1e-13
+
+
+class _Violation(Exception):
+    """Raised inside the hypothesis search when a property fails on a problem."""
+
+
+@dataclass
+class _Worst:
+    value: float = -math.inf
+    measurement: Measurement | None = None
+    problem: Problem | None = None
+    count: int = 0
+
+    def observe(self, m: Measurement, problem: Problem) -> None:
+        self.count += 1
+        if m.value > self.value or self.problem is None:
+            self.value, self.measurement, self.problem = m.value, m, problem
+
+
+def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckConfig, base: settings
+            ) -> tuple[_Worst, tuple[Problem, Measurement] | None]:
+    """Hypothesis search for a violation of ``prop``; returns the worst seen and the shrunk failure."""
+    worst = _Worst()
+    failure: list[tuple[Problem, Measurement]] = []
+
+    @seed(config.seed)
+    @settings(base, verbosity=Verbosity.quiet, database=None,
+              **({"max_examples": config.examples} if config.examples else {}))
+    @given(strategy)
+    def search(problem: Problem) -> None:
+        m = prop.measure(contexts.get(problem), config.tol)
+        worst.observe(m, problem)
+        if m.value > TARGET_FLOOR:  # steer towards larger violations, never towards rounding noise
+            hypothesis_target(float(min(np.log10(m.value), 300.0)), label=prop.name)
+        if not m.ok:
+            failure.append((problem, m))  # the last one recorded is hypothesis's shrunk example
+            raise _Violation(m.detail)
+
+    try:
+        search()
+    except _Violation:
+        pass
+    return worst, (failure[-1] if failure else None)
+
+
+def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spec: VerifierSpec,
+            failure: tuple[Problem, Measurement] | None) -> PropertyResult:
+    if failure is not None:
+        problem, m = failure
+        return PropertyResult(prop.name, "exact", "fail", prop.measure_label, worst.value, config.tol, worst.count,
+                              problem, f"minimal counterexample: {m.detail}", snippet(spec, problem, m.call))
+    detail = worst.measurement.detail if worst.measurement else ""
+    return PropertyResult(prop.name, "exact", status, prop.measure_label, max(worst.value, 0.0), config.tol,
+                          worst.count, worst.problem, detail)
+
+
+def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool) -> list[PropertyResult]:
+    """All exact properties on generated problems (see module doc)."""
+    strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
+                        law_factory=_law_factory(spec, drafting))
+    base = profile_settings(config.profile)
+    contexts = _Contexts(spec, max(config.max_tuples, 1), config.progress)
+    results: list[PropertyResult | None] = []
+    info: list[Property] = []
+    try:
+        for prop in EXACT_PROPERTIES:
+            required = prop.required(spec, optimal)
+            if required is None:
+                continue
+            if not required:
+                info.append(prop)
+                results.append(None)
+                continue
+            worst, failure = _search(prop, strategy, contexts, config, base)
+            results.append(_result(prop, "pass", worst, config, spec, failure))
+        for prop in info:  # measured on every problem the searches visited
+            worst = _Worst()
+            for ctx in list(contexts.items.values()):
+                worst.observe(prop.measure(ctx, config.tol), ctx.problem)
+            results[results.index(None)] = _result(prop, "info", worst, config, spec, None)
+    finally:
+        contexts.close()
+    return [r for r in results if r is not None]
+
+
+# ----------------------------------------------------------------------------- statistical mode
+
+def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | None = None) -> list[Problem]:
+    """``config.stat_problems`` problems drawn from the strategy (generation phase only, seeded).
+
+    Ten times as many are generated; those with the most tokens of expected count
+    ``samples * p >= 5`` (the output-law test's cells) are kept, in generation order among equals.
+    """
+    candidates: dict[tuple, tuple[int, int, Problem]] = {}
+    strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
+                        law_factory=_law_factory(spec, drafting) if spec is not None else None)
+
+    @seed(config.seed)
+    @settings(max_examples=10 * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
+              verbosity=Verbosity.quiet, suppress_health_check=list(profile_settings("quick").suppress_health_check))
+    @given(strategy)
+    def collect(problem: Problem) -> None:
+        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= 5))
+        if cells >= 2 and problem.key() not in candidates:
+            candidates[problem.key()] = (-cells, len(candidates), problem)
+
+    collect()
+    return [c[2] for c in sorted(candidates.values(), key=lambda c: c[:2])[: config.stat_problems]]
+
+
+def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
+              problem_list: list[Problem] | None = None) -> list[PropertyResult]:
+    """The statistical tests on ``stat_problems`` problems, Bonferroni at ``config.alpha``."""
+    plist = problem_list if problem_list is not None else stat_problem_list(config, drafting, spec)
+    names = test_names(spec, optimal)
+    level = config.alpha / max(1, len(plist) * len(names))
+    per_name: dict[str, list[tuple[Any, Problem]]] = {name: [] for name in names}
+    iterator = plist
+    if config.progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(plist, desc=f"sampling {spec.name}", file=sys.stderr, disable=None, leave=False)
+    for i, problem in enumerate(iterator):
+        alpha_star = optimal_acceptance_for(problem.target, problem.law())
+        for m in measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
+                                 optimal=optimal, alpha_star=alpha_star, backend=config.backend):
+            per_name[m.name].append((m, problem))
+    out = []
+    for name in names:
+        if not per_name[name]:
+            continue
+        m, problem = min(per_name[name], key=lambda mp: mp[0].p_value)
+        failed = m.p_value < level
+        snip = None
+        if failed:
+            snip = "\n".join(["import numpy as np", "from multidraft.properties import verifier_suite"] + spec.source
+                             + problem.snippet_lines()
+                             + [f"# {name} failed at p = {m.p_value:.3g} < level {level:.3g} with {config.samples} "
+                                "samples; rerun the statistical check on this problem:",
+                                f"print(verifier_suite(verifier, interface={spec.interface!r}, problems=[(target, draft, "
+                                f"n)], drafting={problem.drafting!r}, samples={config.samples}, seed={config.seed}, "
+                                f"stat_seed_offset={plist.index(problem)}))"])
+        out.append(PropertyResult(name, "stat", "fail" if failed else "pass", "min p-value", m.p_value, level,
+                                  len(per_name[name]), problem, m.detail, snip,
+                                  {"estimate": m.estimate, "estimate_measure": m.measure, **m.detectable}))
+    return out
+
+
+# ----------------------------------------------------------------------------- entry points
+
+def _range(value: Any, name: str, lowest: int) -> tuple[int, int]:
+    if isinstance(value, str):
+        parts = value.split("-")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise InvalidInputError(f"{name}: expected an integer or a range lo-hi, got {value!r}") from None
+        value = (nums[0], nums[-1]) if len(nums) in (1, 2) else None
+        if value is None:
+            raise InvalidInputError(f"{name}: expected an integer or a range lo-hi, got {value!r}")
+    lo, hi = (value, value) if np.isscalar(value) else tuple(value)
+    lo, hi = check_n(lo, name), check_n(hi, name)
+    if lo < lowest or hi < lo:
+        raise InvalidInputError(f"{name}: expected {lowest} <= lo <= hi, got {lo}-{hi}")
+    return lo, hi
+
+
+def check(target: Any, config: CheckConfig | None = None, *, interface: str | None = None,
+          problem_list: list[Problem] | None = None) -> Report:
+    """Check a verifier (name, ``module:object`` or object) and return a :class:`Report`."""
+    config = config or CheckConfig()
+    spec = resolve(target, interface)
+    drafting = config.drafting or spec.drafting or "iid"
+    if drafting not in DRAFTINGS and _law_factory(spec, drafting) is None:
+        raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
+    if config.backend not in BACKENDS:
+        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {config.backend!r}")
+    optimal = spec.optimal if config.optimal is None else bool(config.optimal)
+    samples = config.samples
+    if spec.interface == "sampling" and samples <= 0:
+        raise InvalidInputError("samples: a sampling verifier is checked statistically; pass samples > 0")
+    results: list[PropertyResult] = []
+    if spec.has_conditional and problem_list is None:
+        results += run_exact(spec, config, drafting, optimal)
+    if spec.has_sampling and samples > 0:
+        results += run_stats(spec, config, drafting, optimal, problem_list)
+    settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
+    settings_dict.update(drafting=drafting, optimal=optimal, interface=spec.interface)
+    return Report(spec.name, results, settings_dict)
+
+
+def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str | None = None,
+                   optimal: bool | None = None, profile: str = "quick", n: Any = (1, 4), vocab: Any = (2, 6),
+                   examples: int | None = None, samples: int | None = None, stat_problems: int = 4,
+                   seed: int = 0, tol: float = TOL, alpha: float = ALPHA, backend: str = "torch",
+                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0) -> Report:
+    """Run the property suite on ``verifier``; use inside a test: ``verifier_suite(f).raise_if_failed()``.
+
+    Parameters
+    ----------
+    verifier : callable, object with ``.conditional``/``.sample``, built-in name or ``"module:object"``
+    interface : {"conditional", "sampling", "both"}, optional
+        Detected when omitted (see :mod:`multidraft.properties.adapters`).
+    drafting : {"iid", "without_replacement", "independent"}, optional
+        Default: the verifier's ``drafting`` attribute, else ``"iid"``.
+    optimal : bool, optional
+        Require acceptance >= alpha* - tol (default: the verifier's ``optimal`` attribute).
+    profile : {"quick", "thorough"}
+    n, vocab : int, (lo, hi) or "lo-hi"
+    examples : int, optional
+        Hypothesis examples per exact property (default: the profile's).
+    samples : int, optional
+        Samples per problem for the statistical tests (default 100000 for sampling-only
+        verifiers, 0 -- exact mode only -- otherwise).
+    seed : int
+    tol, alpha : float
+        Exact tolerance; family-wise false-alarm rate of the statistical tests.
+    problems : list of (target, draft, n), optional
+        Run the statistical tests on these problems instead of generated ones.
+
+    Returns
+    -------
+    Report with ``.passed``, ``.raise_if_failed()``, ``.results`` and ``str(report)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p_sampling = lambda target, draft, drafts: np.asarray(target)
+    >>> verifier_suite(p_sampling, examples=5).passed
+    True
+    """
+    if samples is None:
+        spec_interface = interface or resolve(verifier, interface).interface
+        samples = 100_000 if spec_interface == "sampling" else 0
+    config = CheckConfig(drafting=drafting, n=_range(n, "n", 1), vocab=_range(vocab, "vocab", 1), examples=examples,
+                         samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
+                         optimal=optimal, tol=tol, alpha=alpha, backend=backend)
+    plist = None
+    if problems is not None:
+        plist = [Problem(np.asarray(t, float), np.asarray(d, float), check_n(k), drafting or "iid", "given")
+                 for t, d, k in problems]
+    return check(verifier, config, interface=interface, problem_list=plist)

@@ -1,0 +1,46 @@
+"""``multidraft check`` and ``multidraft deviation`` end to end through ``multidraft.cli.main``."""
+from __future__ import annotations
+
+import json
+
+from multidraft.cli import main
+
+
+def test_check_passes_a_correct_verifier(capsys):
+    assert main(["check", "gallery:rrs", "--examples", "20", "--no-progress"]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
+def test_check_fails_a_wrong_verifier_with_a_snippet(capsys):
+    assert main(["check", "gallery:target_draft_swapped", "--examples", "20", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "from gallery import target_draft_swapped" in out and "target = np.array([" in out
+
+
+def test_check_json_parses(capsys):
+    code = main(["check", "gallery:first_draft_sampler", "--samples", "5000", "--stat-problems", "2", "--json",
+                 "--no-progress"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["passed"] is False
+    assert {r["name"] for r in report["results"]} >= {"output_law", "acceptance_bound"}
+
+
+def test_check_sampling_without_samples_defaults(capsys):
+    assert main(["check", "gallery:p_sampler", "--samples", "20000", "--stat-problems", "2", "--no-progress"]) == 0
+
+
+def test_bad_target_is_an_input_error(capsys):
+    assert main(["check", "gallery:no_such_thing"]) == 2
+    assert "no attribute" in capsys.readouterr().err
+
+
+def test_deviation_exact_and_plot(tmp_path, capsys):
+    out = tmp_path / "dev.png"
+    assert main(["deviation", "gallery:target_draft_swapped", "--example", "toy", "--plot", str(out)]) == 0
+    assert out.stat().st_size > 1000 and "exact TV" in capsys.readouterr().out
+
+
+def test_deviation_sampled_json(capsys):
+    assert main(["deviation", "gallery:p_sampler", "--problems", "1", "--samples", "20000", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["method"] == "sampled" and rows[0]["interval"][0] <= rows[0]["tv"] + 1e-12
