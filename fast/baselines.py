@@ -26,7 +26,7 @@ Conventions for zero-probability events (so that every conditional is a law, als
 drafts the drafting law cannot produce): ``a(x) = 1`` if ``s(x) = 0 < r(x)``, ``a(x) = 0`` if
 ``r(x) = s(x) = 0``; a residual with no mass falls back to r.
 
-Run ``python -m multidraft.fast.baselines`` for the acceptance table of docs/baselines.md.
+Run ``python -c 'from multidraft.fast.baselines import main; main()'`` for the acceptance table of docs/baselines.md.
 """
 from __future__ import annotations
 
@@ -247,14 +247,24 @@ def _kseq_beta(p: Tensor, q: Tensor, rho: Tensor) -> tuple[Tensor, Tensor]:
     return torch.minimum(q, scaled).sum(dim=1), (q - scaled).clamp(min=0.0).sum(dim=1)
 
 
+#: rho counts as valid when ``g(rho) >= -KSEQ_SLACK`` (rounding in g is ~1e-15).
+KSEQ_SLACK = 1e-13
+
+
 def kseq_rho(p: Tensor, q: Tensor, n: int, tol: float = 1e-12) -> Tensor:
     """rho* of K-SEQ: the root on [1, n] of ``1 - (1 - beta(rho))^n = rho beta(rho)``, (B,).
 
     ``g(rho) = sum min(rho q, p) - 1 + (1 - beta(rho))^n`` is non-decreasing (both terms
     are), ``g(1) = (1-beta)^n - (1-beta) <= 0`` and ``g(n) >= 0`` (union bound), so the
     root is found by bisection; the returned value is the upper end of the final bracket
-    (width <= ``tol``), on the valid side ``g >= 0`` where the residual is a law. Since the
+    (width <= ``tol``), on the valid side where the residual is a law. Since the
     acceptance ``1 - (1 - beta)^n`` decreases in rho, the smallest valid rho is optimal.
+
+    "Valid" is ``g >= -KSEQ_SLACK`` rather than ``g >= 0``: where g is flat near its root
+    (p = q: ``g = (1 - 1/rho)^n`` plus rounding) the sign of g is rounding noise and rho
+    would depend on the summation order (so on a relabelling of the tokens). The slack
+    can make the residual negative by at most ``KSEQ_SLACK`` in total mass; it is clamped,
+    so the output law is off p by at most that (1e-13).
     """
     lo = torch.ones_like(p[:, 0])
     hi = torch.full_like(lo, float(n))
@@ -262,7 +272,7 @@ def kseq_rho(p: Tensor, q: Tensor, n: int, tol: float = 1e-12) -> Tensor:
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
         beta, miss = _kseq_beta(p, q, mid)
-        valid = mid * beta - 1.0 + miss**n >= 0
+        valid = mid * beta - 1.0 + miss**n >= -KSEQ_SLACK
         hi, lo = torch.where(valid, mid, hi), torch.where(valid, lo, mid)
     return hi
 
@@ -379,6 +389,8 @@ class Greedy(_Chain):
 
 # ============================================================================ canonical
 #: Exponents gamma tried for the canonical weights ``w = (p/q)^gamma``.
+#: Objective values within this of the best count as ties (the smallest gamma wins).
+GAMMA_TIE = 1e-12
 CANONICAL_GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0)
 
 
@@ -431,7 +443,7 @@ class Canonical(Verifier):
 
     lossless whatever the weights. gamma is chosen per problem from :data:`CANONICAL_GAMMAS`
     (gamma = 0: uniform over S; large gamma: the draft of largest p/q) to maximise
-    ``sum min(p, r_gamma)``; cost O(G n C(k+n-1, n)) per problem (G = 16 exponents),
+    ``sum min(p, r_gamma)`` (the smallest gamma within 1e-12 of the best); cost O(G n C(k+n-1, n)) per problem (G = 16 exponents),
     O(n V) per draft tuple. The acceptance (which also counts residual draws landing on a
     draft) is computed by exact enumeration.
 
@@ -472,7 +484,9 @@ class Canonical(Verifier):
         sel = _selection(weights[:, :, None, :].expand(G, B, M, k), combos.expand(G, B, M, n), distinct.expand(G, B, M, n))
         induced = torch.zeros(G, B, k, dtype=p.dtype, device=p.device)
         induced.scatter_add_(2, combos.reshape(1, 1, -1).expand(G, B, M * n), (sel * prob[None, :, :, None]).reshape(G, B, M * n))
-        best = torch.minimum(induced, pk).sum(dim=2).argmax(dim=0)  # (B,)
+        kept = torch.minimum(induced, pk).sum(dim=2)  # (G, B): sum min(p, r_gamma)
+        # the smallest gamma within GAMMA_TIE of the best (so near-ties do not depend on rounding)
+        best = (kept >= kept.amax(dim=0) - GAMMA_TIE).to(torch.int8).argmax(dim=0)  # (B,)
         rows = torch.arange(B, device=p.device)
         r = torch.zeros_like(p).scatter(1, order, induced[best, rows])
         gamma = gammas.reshape(-1)[best]
@@ -504,26 +518,36 @@ def _compress(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.append(p[on], p[~on].sum()), np.append(q[on], 0.0)
 
 
-def baseline_table(vocab_size: int = 1000, top_k: int = 10, ns: tuple[int, ...] = (2, 4),
-                   seeds: tuple[int, ...] = (0, 1, 2)) -> list[dict]:
-    """Measured acceptance of each baseline on ``llm_like(V, seed, top_k)`` problems.
+#: llm_like problems of the docs table: (label, keyword arguments); q keeps its top 10 tokens.
+TABLE_PROBLEMS = (
+    ("llm-topk (V=1000, seed 1)", {"vocab_size": 1000, "seed": 1}),
+    ("V=100, T=0.7, seed 0", {"vocab_size": 100, "temperature": 0.7, "seed": 0}),
+    ("V=100, T=0.5, seed 4", {"vocab_size": 100, "temperature": 0.5, "seed": 4}),
+    ("V=20, seed 3", {"vocab_size": 20, "seed": 3}),
+    ("toy example (V=6, no top-k)", {"example": "toy"}),
+)
 
-    Returns one dict per (seed, n) with the exact acceptances (:meth:`Verifier.acceptance`),
-    alpha* for i.i.d. drafts, ``(1 - 1/e) alpha*``, and alpha* of the without-replacement
-    and greedy drafting laws (brute force on the draft support plus one merged token).
+
+def baseline_table(problems: Any = TABLE_PROBLEMS, ns: tuple[int, ...] = (2, 4), top_k: int = 10) -> list[dict]:
+    """Measured acceptance of each baseline on ``llm_like(..., top_k=10)`` problems (or built-in examples).
+
+    Returns one dict per (problem, n) with the exact acceptances (:meth:`Verifier.acceptance`,
+    each under the method's own drafting law), alpha* for i.i.d. drafts,
+    ``(1 - 1/e) alpha*``, and alpha* of the without-replacement and greedy drafting laws
+    (brute force over the draft support plus one merged token).
     """
     from multidraft.drafting import WithoutReplacement
-    from multidraft.examples import llm_like
+    from multidraft.examples import example, llm_like
     from multidraft.reference import optimal_acceptance, optimal_acceptance_bruteforce
 
     from . import BASELINES
 
     rows = []
-    for seed in seeds:
-        p, q = llm_like(vocab_size, seed=seed, top_k=top_k)
+    for label, kwargs in problems:
+        p, q = example(kwargs["example"])[:2] if "example" in kwargs else llm_like(**kwargs, top_k=top_k)
         for n in ns:
             a_star = float(optimal_acceptance(p, q, n).alpha)
-            row = {"seed": seed, "n": n, "alpha*": a_star, "(1-1/e) alpha*": (1 - math.exp(-1)) * a_star}
+            row = {"problem": label, "n": n, "alpha*": a_star, "(1-1/e) alpha*": (1 - math.exp(-1)) * a_star}
             for name, verifier in BASELINES.items():
                 row[name] = float(verifier.acceptance(p, q, n))
             pc, qc = _compress(p, q)
@@ -538,9 +562,14 @@ def format_table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
-        lines.append("| " + " | ".join(str(row[k]) if k in ("seed", "n") else f"{row[k]:.4f}" for k in keys) + " |")
+        lines.append("| " + " | ".join(str(row[k]) if k in ("problem", "n") else f"{row[k]:.4f}" for k in keys) + " |")
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover - the docs table
+def main() -> None:  # pragma: no cover - the docs table
+    """Print the table of docs/baselines.md."""
     print(format_table(baseline_table()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -20,16 +20,15 @@ falls short by at most the fit's measured loss otherwise (reported, never hidden
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors, check_positive_float
 
+from .base import Verifier
 from .fit import fit_race
 from .race import win_probabilities
 from .support import Support, draft_support
@@ -253,53 +252,39 @@ def global_resolution(
     return Plan(p, support, u, a, n, status_parts)
 
 
-class GlobalResolution:
+class GlobalResolution(Verifier):
     """Global resolution behind the two verifier interfaces of :mod:`multidraft.verifiers`.
 
     ``conditional(target, draft, drafts)`` and ``sample(target, draft, drafts, generator=None)``
-    accept target/draft of shape (V,) with drafts (n,) or (M, n), or (B, V) with drafts
-    (B, n); n is read from the drafts. The plan of the last (target, draft, n) is cached,
-    so exact evaluation over many draft tuples solves once.
+    take the shapes of :class:`multidraft.fast.base.Verifier`; n is read from the drafts.
+    The plan of the last (target, draft, n) is cached, so exact evaluation over many draft
+    tuples solves once. ``acceptance`` reports the plan's ``sum min(a, p)``.
     """
 
     name = "global_resolution"
     drafting = "iid"
-    batched = True
     optimal = True
+    order_invariant = True
+    cache_state = True
 
     def __init__(self, tol: float = 1e-9, device: Any = None, dtype: torch.dtype = torch.float64):
-        self.tol = tol
-        self.device = device
-        self.dtype = dtype
-        self._cache: tuple[Any, Plan] | None = None
+        super().__init__(device=device, dtype=dtype)
+        self.tol = check_positive_float(tol, "tol")
+
+    def _prepare(self, p: Tensor, q: Tensor, n: int) -> dict:
+        return {"plan": global_resolution(p, q, n, tol=self.tol, device=p.device, dtype=p.dtype)}
+
+    def _conditional(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict) -> Tensor:
+        return state["plan"].conditional(drafts)
+
+    def _sample(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        return state["plan"].sample(drafts, generator=generator)
+
+    def _acceptance(self, p: Tensor, q: Tensor, n: int, state: dict) -> Tensor:
+        return state["plan"].acceptance
 
     def plan(self, target: Any, draft: Any, n: int) -> Plan:
-        """The solved plan for (target, draft, n), cached on the values of its inputs."""
-        key = (_fingerprint(target), _fingerprint(draft), int(n))
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, global_resolution(target, draft, n, tol=self.tol, device=self.device, dtype=self.dtype))
-        return self._cache[1]
-
-    def conditional(self, target: Any, draft: Any, drafts: Any) -> Tensor:
-        """Output law given the drafts: (V,) for one tuple, else (M, V)."""
-        n = int(np.shape(drafts)[-1])
-        probs = self.plan(target, draft, n).conditional(drafts)
-        return probs[0] if np.ndim(drafts) == 1 else probs
-
-    def sample(self, target: Any, draft: Any, drafts: Any, generator: torch.Generator | None = None) -> Tensor:
-        """Output tokens: a scalar tensor for one tuple, else (M,)."""
-        n = int(np.shape(drafts)[-1])
-        tokens, _ = self.plan(target, draft, n).sample(drafts, generator=generator)
-        return tokens[0] if np.ndim(drafts) == 1 else tokens
-
-    def acceptance(self, target: Any, draft: Any, n: int) -> Tensor:
-        """Acceptance of the plan, (B,) (equal to alpha* within ``tol``)."""
-        return self.plan(target, draft, n).acceptance
-
-
-def _fingerprint(x: Any) -> tuple:
-    """A hashable summary of an array's exact contents (shape, dtype and bytes)."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu").numpy()
-    arr = np.ascontiguousarray(np.asarray(x))
-    return arr.shape, str(arr.dtype), hashlib.blake2b(arr.tobytes(), digest_size=16).digest()
+        """The solved (cached) plan for (target, draft, n)."""
+        p, q, _ = check_pair_tensors(target, draft, device=self.device, dtype=self.dtype)
+        return self._state(p, q, check_n(n))["plan"]

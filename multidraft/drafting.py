@@ -177,7 +177,26 @@ class WithoutReplacement(DraftingLaw):
         perms = np.array(list(itertools.permutations(self.support, n)), dtype=np.int64).reshape(-1, n)
         qs = self.q[perms]
         before = np.concatenate([np.zeros((len(perms), 1)), np.cumsum(qs, axis=1)[:, :-1]], axis=1)
-        return perms, np.prod(qs / (1.0 - before), axis=1)
+        return perms, np.prod(qs / self._remaining(perms, 1.0 - before), axis=1)
+
+    def _remaining(self, perms: np.ndarray, remaining: np.ndarray) -> np.ndarray:
+        """Mass left before each draw, ``q(tokens not drawn yet)``, accurate to rounding.
+
+        ``1 - (mass drawn)`` cancels when little mass is left (relative error ~1e-16 / left);
+        where less than half is left it is recomputed as a direct sum over the complement.
+        """
+        rows = np.flatnonzero((remaining < 0.5).any(axis=1))
+        q = self.q[self.support]
+        position = np.full(self.vocab_size, -1)
+        position[self.support] = np.arange(len(self.support))
+        block = max(1, 2**20 // max(len(q), 1))
+        for start in range(0, len(rows), block):
+            chunk = rows[start : start + block]
+            taken = np.zeros((len(chunk), len(q)), dtype=bool)
+            for i in range(self.n):
+                remaining[chunk, i] = np.where(taken, 0.0, q).sum(axis=1)
+                taken[np.arange(len(chunk)), position[perms[chunk, i]]] = True
+        return remaining
 
     def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
         # Gumbel top-n is exactly sequential sampling without replacement.
