@@ -74,16 +74,12 @@ class Plan:
         self.acceptance = accepted.sum(dim=1)
         self.optimal_acceptance = support.alpha
         self.accept_ratio = torch.where(a > 0, accepted / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a))
-        # residual (p - min(a, p)) / Z: p off the draft support, p - kept on it; where the
-        # residual mass Z rounds to 0 the residual is never needed, and p stands in for it
-        kept = torch.where(support.valid, accepted, torch.zeros_like(accepted))
-        residual = p.clone()  # padding slots point at token 0 and add 0: no write conflicts
-        change = torch.where(support.valid, (support.p - kept).clamp_min(0.0) - support.p, torch.zeros_like(kept))
-        residual.scatter_add_(1, support.index, change)
-        residual.clamp_min_(0.0)
-        mass = residual.sum(dim=1, keepdim=True)
-        self.residual = torch.where(mass > 0, residual / torch.where(mass > 0, mass, torch.ones_like(mass)), p)
-        self._residual_cdf: Tensor | None = None
+        # The residual (p - min(a, p)) / Z is p off the draft support and p - kept on it. It
+        # is materialised only when needed (conditional laws, or rows whose draft was not
+        # kept), so a kept draft costs no pass over the vocabulary.
+        self._p = p
+        self._residual_on_support = (support.p - accepted).clamp_min(0.0)
+        self._residual: Tensor | None = None
         # sorted token ids of the support, for looking drafts up
         keys = torch.where(support.valid, support.index, torch.full_like(support.index, self.vocab_size))
         self._sorted_ids, self._slot_of_sorted = torch.sort(keys, dim=1)
@@ -96,6 +92,29 @@ class Plan:
     @property
     def batch_size(self) -> int:
         return self.acceptance.shape[0]
+
+    def _residual_rows(self, rows: Tensor) -> Tensor:
+        """Residual laws of the given plan rows, (M, V); p where the residual mass rounds to 0.
+
+        Padding slots of the support repeat the row's first slot (same index, same value),
+        so the scatter has no conflicting writes.
+        """
+        support = self.support
+        p = self._p[rows]
+        valid = support.valid[rows]
+        index = torch.where(valid, support.index[rows], support.index[rows, :1])
+        on_support = self._residual_on_support[rows]
+        residual = p.clone().scatter_(1, index, torch.where(valid, on_support, on_support[:, :1]))
+        mass = residual.sum(dim=1, keepdim=True)
+        empty = mass <= 0
+        return torch.where(empty, p, residual / torch.where(empty, torch.ones_like(mass), mass))
+
+    @property
+    def residual(self) -> Tensor:
+        """The residual law of every row, (B, V) (computed on first use, then kept)."""
+        if self._residual is None:
+            self._residual = self._residual_rows(torch.arange(self.batch_size, device=self._p.device))
+        return self._residual
 
     def _prepare(self, drafts: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Look drafts up: row of the plan for each tuple, slots, participation, reject flag.
@@ -162,18 +181,18 @@ class Plan:
         w = winner.clamp_max(n - 1)[:, None]
         keep = torch.gather(self._draft_values(self.accept_ratio, rows, slot, found), 1, w)[:, 0]
         accepted = (winner < n) & (noise[:, n + 1] < keep)
-        return torch.where(accepted, torch.gather(ids, 1, w)[:, 0], self._sample_residual(rows, generator)), accepted
+        tokens = torch.gather(ids, 1, w)[:, 0]
+        if not bool(accepted.all()):
+            redraw = (~accepted).nonzero()[:, 0]
+            tokens[redraw] = self._sample_residual(rows[redraw], generator)
+        return tokens, accepted
 
     def _sample_residual(self, rows: Tensor, generator: torch.Generator | None) -> Tensor:
-        """One draw from the residual law of each row, by inverse CDF (cumulative sums cached)."""
-        if self._residual_cdf is None:
-            self._residual_cdf = torch.cumsum(self.residual, dim=1)
-        cdf = self._residual_cdf
+        """One draw from the residual law of each given plan row, by inverse CDF."""
+        laws = self.residual[rows] if self._residual is not None else self._residual_rows(rows)
+        cdf = torch.cumsum(laws, dim=1)
         uniform = torch.rand(rows.shape[0], generator=generator, device=cdf.device, dtype=cdf.dtype)
-        if self.batch_size == 1:
-            draws = torch.searchsorted(cdf[0], uniform * cdf[0, -1], right=True)
-        else:
-            draws = torch.searchsorted(cdf[rows], (uniform * cdf[rows, -1])[:, None], right=True)[:, 0]
+        draws = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None], right=True)[:, 0]
         return draws.clamp_max(self.vocab_size - 1)
 
 
