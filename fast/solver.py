@@ -93,21 +93,24 @@ class Plan:
     def batch_size(self) -> int:
         return self.acceptance.shape[0]
 
-    def _residual_rows(self, rows: Tensor) -> Tensor:
-        """Residual laws of the given plan rows, (M, V); p where the residual mass rounds to 0.
+    def _unnormalised_residual(self, rows: Tensor) -> Tensor:
+        """``p - min(a, p)`` for the given plan rows, (M, V): a fresh tensor.
 
         Padding slots of the support repeat the row's first slot (same index, same value),
         so the scatter has no conflicting writes.
         """
         support = self.support
-        p = self._p[rows]
         valid = support.valid[rows]
         index = torch.where(valid, support.index[rows], support.index[rows, :1])
         on_support = self._residual_on_support[rows]
-        residual = p.clone().scatter_(1, index, torch.where(valid, on_support, on_support[:, :1]))
+        return self._p[rows].scatter_(1, index, torch.where(valid, on_support, on_support[:, :1]))
+
+    def _residual_rows(self, rows: Tensor) -> Tensor:
+        """Residual laws of the given plan rows, (M, V); p where the residual mass rounds to 0."""
+        residual = self._unnormalised_residual(rows)
         mass = residual.sum(dim=1, keepdim=True)
         empty = mass <= 0
-        return torch.where(empty, p, residual / torch.where(empty, torch.ones_like(mass), mass))
+        return torch.where(empty, self._p[rows], residual / torch.where(empty, torch.ones_like(mass), mass))
 
     @property
     def residual(self) -> Tensor:
@@ -189,8 +192,10 @@ class Plan:
 
     def _sample_residual(self, rows: Tensor, generator: torch.Generator | None) -> Tensor:
         """One draw from the residual law of each given plan row, by inverse CDF."""
-        laws = self.residual[rows] if self._residual is not None else self._residual_rows(rows)
-        cdf = torch.cumsum(laws, dim=1)
+        cdf = torch.cumsum(self._unnormalised_residual(rows), dim=1)
+        empty = cdf[:, -1] <= 0  # residual mass rounded to 0: never needed, p stands in
+        if bool(empty.any()):
+            cdf[empty] = torch.cumsum(self._p[rows[empty]], dim=1)
         uniform = torch.rand(rows.shape[0], generator=generator, device=cdf.device, dtype=cdf.dtype)
         draws = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None], right=True)[:, 0]
         return draws.clamp_max(self.vocab_size - 1)

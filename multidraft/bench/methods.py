@@ -232,7 +232,12 @@ class BaselineMethod(Method):
         self.generator = torch.Generator().manual_seed(seed)
 
     def run_row(self, target, draft, drafts, n) -> RowResult:
-        _, seconds = timed(lambda: self.verifier.sample(target[None], draft[None], drafts[None], generator=self.generator))
+        from multidraft.validation import TooLargeError
+
+        try:
+            _, seconds = timed(lambda: self.verifier.sample(target[None], draft[None], drafts[None], generator=self.generator))
+        except TooLargeError:  # e.g. canonical's exact enumeration of draft multisets
+            return RowResult(None, "refused", message="size guard: too many draft multisets")
         acceptance = baseline_acceptance(self.name, target[None], draft[None], n)
         if acceptance is None:
             return RowResult(seconds, "ok", float("nan"), converged=False)

@@ -82,6 +82,8 @@ def test_residual_is_a_law_when_its_mass_rounds_to_zero():
     for drafts in ([0], [1]):
         law = plan.conditional(drafts)[0]
         assert law.sum().item() == pytest.approx(1.0, abs=1e-15) and law.min().item() >= 0
+    tokens, accepted = plan.sample(np.ones((50, 1), dtype=int), generator=torch.Generator().manual_seed(0))
+    assert not accepted.any() and (tokens == 0).all()  # the p = 0 draft is never kept; p is one-hot
 
 
 def test_tiny_probabilities_stay_exact():
