@@ -26,14 +26,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors, check_positive_float
+from multidraft.validation import InvalidInputError, check_n, check_pair_tensors, check_positive_float
 
-from .base import Verifier
+from .base import Verifier, as_tensor_drafts
 from .fit import fit_race
 from .race import win_probabilities
 from .support import Support, draft_support
 
-#: Outer utilities live in [OUTER_CAP - ..., OUTER_CAP]; the cap only fixes the free shift.
+#: Upper bound of the outer utilities. The outer race has no reject competitor, so only
+#: utility differences matter; the cap fixes the free shift and holds the tokens with slack.
 OUTER_CAP = 0.0
 
 
@@ -57,7 +58,9 @@ class Plan:
 
     Attributes
     ----------
-    acceptance : (B,) float      exact acceptance ``sum min(a, p)`` of this plan
+    acceptance : (B,) float      ``sum min(a, p)``: probability that the race's chosen draft is
+                                 kept (a residual draw may also hit a draft, so ``P(output in
+                                 drafts)`` can exceed it, by at most the fit's loss)
     optimal_acceptance : (B,) float   alpha*
     status : PlanStatus
     """
@@ -119,15 +122,14 @@ class Plan:
             self._residual = self._residual_rows(torch.arange(self.batch_size, device=self._p.device))
         return self._residual
 
-    def _prepare(self, drafts: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _lookup(self, drafts: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Look drafts up: row of the plan for each tuple, slots, participation, reject flag.
 
         ``drafts`` (n,) or (M, n); M must equal the batch size B, unless B = 1 (the one plan
         then serves every tuple).
         """
-        ids = torch.as_tensor(check_drafts(drafts, self.vocab_size, n=self.n), device=self.u.device)
-        ids = ids[None, :] if ids.ndim == 1 else ids
-        if ids.ndim != 2 or (ids.shape[0] != self.batch_size and 1 not in (ids.shape[0], self.batch_size)):
+        ids = as_tensor_drafts(drafts, self.vocab_size, self.n, device=self.u.device)
+        if ids.shape[0] != self.batch_size and 1 not in (ids.shape[0], self.batch_size):
             raise InvalidInputError(
                 f"drafts: expected shape ({self.n},) or ({self.batch_size}, {self.n}), got {tuple(ids.shape)}"
             )
@@ -161,7 +163,7 @@ class Plan:
         (M, V) float tensor; row m is the law of the output token given drafts m.
         Drafts outside the draft support (q = 0: impossible under i.i.d. drafting) never win.
         """
-        ids, rows, slot, found, active, reject = self._prepare(drafts)
+        ids, rows, slot, found, active, reject = self._lookup(drafts)
         wins = win_probabilities(torch.gather(self.u[rows], 1, slot), active, reject)
         chosen = wins[:, :-1] * self._draft_values(self.accept_ratio, rows, slot, found)
         out = self.residual[rows] * (1.0 - chosen.sum(dim=1, keepdim=True))
@@ -174,7 +176,7 @@ class Plan:
         chosen draft c is kept with probability ``min(1, p_c / a_c)``; otherwise the output
         is drawn from the residual. ``accepted`` is True when the output is the kept draft.
         """
-        ids, rows, slot, found, active, reject = self._prepare(drafts)
+        ids, rows, slot, found, active, reject = self._lookup(drafts)
         M, n = ids.shape
         noise = torch.rand(M, n + 2, generator=generator, device=self.u.device, dtype=self.u.dtype)
         minus_inf = torch.full_like(noise[:, :n], -float("inf"))

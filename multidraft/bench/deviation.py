@@ -60,6 +60,8 @@ def exact_tv(verifier_for: Callable[[np.ndarray, np.ndarray], Any], target: np.n
         (p, q), how = lump(target, draft), "lumped k+1"
     else:
         return None, f"not measured ({count:,} tuples)"
-    ev = evaluate(verifier_for(p, q), p, q, n, drafting=drafting, order_invariant=order_invariant,
+    verifier = verifier_for(p, q)
+    law = verifier.law(q, n) if hasattr(verifier, "law") else drafting  # e.g. greedy drafting
+    ev = evaluate(verifier, p, q, n, drafting=law, order_invariant=order_invariant,
                   max_count=max(count, 1), alpha_star=alpha_star)
     return float(max(ev.tv, ev.validity_error)), how
