@@ -30,11 +30,55 @@ from .validation import InvalidInputError, TooLargeError, check_distribution, ch
 #: Default cap on enumerated tuples or sets (exact methods refuse beyond it).
 MAX_ENUMERATION = 2_000_000
 
+#: Support sizes are counted exactly up to this value and reported as "more than" it beyond
+#: (so that a huge n or V is refused at once instead of computing ``k**n`` as a big integer).
+COUNT_CAP = 2**62
+
+
+def capped_product(factors: Any) -> int:
+    """Product of non-negative integers, or :data:`COUNT_CAP` once it reaches it (stops early)."""
+    total = 1
+    for factor in factors:
+        total *= int(factor)
+        if total == 0 or total >= COUNT_CAP:
+            return min(total, COUNT_CAP)
+    return total
+
+
+def capped_power(base: int, exp: int) -> int:
+    """``base**exp`` for integers >= 0, capped at :data:`COUNT_CAP` without computing it."""
+    if base <= 1 or exp == 0:
+        return 1 if exp == 0 else base
+    return COUNT_CAP if exp * math.log2(base) >= 62 else min(base**exp, COUNT_CAP)
+
+
+def capped_comb(k: int, j: int) -> int:
+    """Binomial ``C(k, j)`` capped at :data:`COUNT_CAP` (partial products ``C(k-j+i, i)`` grow with i)."""
+    if j < 0 or j > k:
+        return 0
+    j = min(j, k - j)
+    value = 1
+    for i in range(1, j + 1):
+        value = value * (k - j + i) // i
+        if value >= COUNT_CAP:
+            return COUNT_CAP
+    return value
+
+
+def capped_perm(k: int, n: int) -> int:
+    """Number of ordered n-tuples of distinct items out of k, capped at :data:`COUNT_CAP`."""
+    return 0 if n > k else capped_product(range(k, k - n, -1))
+
+
+def format_count(count: int) -> str:
+    """``count`` with thousands separators, or ``"more than 4.6e18"`` for a capped count."""
+    return f"{count:,}" if count < COUNT_CAP else f"more than {float(COUNT_CAP):.2g}"
+
 
 def _refuse_if_too_many(count: int, max_count: int, what: str) -> None:
     if count > max_count:
         raise TooLargeError(
-            f"enumerating {what} would visit {count:,} items, above the limit of {max_count:,}; "
+            f"enumerating {what} would visit {format_count(count)} items, above the limit of {max_count:,}; "
             "use a smaller vocabulary or n, raise max_count, or use the statistical check "
             "(multidraft.properties) instead"
         )
@@ -117,22 +161,22 @@ class IID(DraftingLaw):
     def multisets(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         """Sorted tuples (multisets) with their multinomial probabilities, (M, n) and (M,)."""
         k, n = len(self.support), self.n
-        _refuse_if_too_many(math.comb(k + n - 1, n), max_count, "draft multisets")
+        _refuse_if_too_many(capped_comb(k + n - 1, n), max_count, "draft multisets")
         combos = np.array(list(itertools.combinations_with_replacement(self.support, n)), dtype=np.int64)
         combos = combos.reshape(-1, n)
-        # multinomial coefficient n! / prod m_t! from run lengths of the sorted tuple
+        # multinomial coefficient n! / prod m_t! from run lengths of the sorted tuple:
+        # dividing by the position of each entry within its run divides by prod m_t!
         log_coef = np.full(len(combos), math.lgamma(n + 1))
-        for t in range(n):
-            run = np.ones(len(combos))
-            for s in range(t):
-                run += combos[:, s] == combos[:, t]  # position of t within its run
+        run = np.ones(len(combos))
+        for t in range(1, n):
+            run = np.where(combos[:, t] == combos[:, t - 1], run + 1, 1.0)
             log_coef -= np.log(run)
         probs = np.exp(log_coef) * np.prod(self.q[combos], axis=1)
         return combos, probs
 
     def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         k, n = len(self.support), self.n
-        _refuse_if_too_many(k**n, max_count, "draft tuples")
+        _refuse_if_too_many(capped_power(k, n), max_count, "draft tuples")
         grids = np.array(list(itertools.product(self.support, repeat=n)), dtype=np.int64).reshape(-1, n)
         return grids, np.prod(self.q[grids], axis=1)
 
@@ -173,7 +217,7 @@ class WithoutReplacement(DraftingLaw):
 
     def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         k, n = len(self.support), self.n
-        _refuse_if_too_many(math.perm(k, n), max_count, "draft tuples")
+        _refuse_if_too_many(capped_perm(k, n), max_count, "draft tuples")
         perms = np.array(list(itertools.permutations(self.support, n)), dtype=np.int64).reshape(-1, n)
         qs = self.q[perms]
         before = np.concatenate([np.zeros((len(perms), 1)), np.cumsum(qs, axis=1)[:, :-1]], axis=1)
@@ -222,6 +266,8 @@ class Independent(DraftingLaw):
         self.qs = check_distribution(drafts, "drafts")
         if self.qs.ndim != 2:
             raise InvalidInputError(f"drafts: expected n draft laws stacked as shape (n, V), got shape {self.qs.shape}")
+        if self.qs.shape[0] == 0:
+            raise InvalidInputError(f"drafts: expected at least one draft law (n >= 1), got shape {self.qs.shape}")
         super().__init__(self.qs.shape[1], self.qs.shape[0])
 
     @property
@@ -230,7 +276,7 @@ class Independent(DraftingLaw):
 
     def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         supports = [np.flatnonzero(row > 0) for row in self.qs]
-        _refuse_if_too_many(math.prod(len(s) for s in supports), max_count, "draft tuples")
+        _refuse_if_too_many(capped_product(len(s) for s in supports), max_count, "draft tuples")
         grids = np.array(list(itertools.product(*supports)), dtype=np.int64).reshape(-1, self.n)
         return grids, np.prod(self.qs[np.arange(self.n), grids], axis=1)
 

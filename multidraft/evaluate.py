@@ -10,6 +10,12 @@ k tokens in the draft's support), or, if the verifier is declared ``order_invari
 the law is exchangeable, over multisets with their probabilities. The evaluator also
 reports the worst per-tuple validity error ``max(-min_y f(y|x), |sum_y f(y|x) - 1|)`` and
 compares the acceptance with alpha*.
+
+Limits: the support is counted before anything is enumerated and more than ``max_count``
+tuples (default 2,000,000) are refused with :class:`~multidraft.validation.TooLargeError`,
+naming the limit and pointing to the statistical check. The conditionals are summed in
+blocks of ``BLOCK_ENTRIES`` float64 entries, so memory stays ~32 MiB whatever V and the
+number of tuples are (time grows as tuples x V).
 """
 from __future__ import annotations
 
@@ -24,6 +30,10 @@ from .verifiers import as_numpy_probs, conditional_of, is_batched
 
 #: Drafts per call when the verifier is batched.
 CHUNK = 4096
+
+#: Float64 entries of conditionals held at once (32 MiB): the evaluation runs over blocks of
+#: ``BLOCK_ENTRIES // V`` draft tuples, so memory stays bounded whatever ``max_count`` is.
+BLOCK_ENTRIES = 2**22
 
 
 @dataclass
@@ -97,6 +107,48 @@ def conditionals(f: Any, target: np.ndarray, draft: Any, drafts: np.ndarray, *, 
     return probs
 
 
+def _accepted_mass(cond: np.ndarray, drafts: np.ndarray) -> np.ndarray:
+    """``sum_{y in set(x)} f(y | x)`` per row: cond float64 (m, V), drafts int (m, n) -> (m,).
+
+    Gathers ``f(x_j | x)`` and counts a token drafted twice once (O(m n^2), not O(m V)).
+    """
+    picked = np.take_along_axis(cond, drafts, axis=1)  # (m, n)
+    for j in range(1, drafts.shape[1]):
+        repeated = (drafts[:, :j] == drafts[:, j : j + 1]).any(axis=1)
+        picked[repeated, j] = 0.0
+    return picked.sum(axis=1)
+
+
+def _validity(cond: np.ndarray) -> np.ndarray:
+    """``max(-min_y f, |sum_y f - 1|)`` per row of cond (m, V); inf where a row is not finite.
+
+    A row holding a NaN or an infinity has a non-finite sum, so the sums tell them apart.
+    """
+    sums = cond.sum(axis=1)
+    validity = np.maximum(-np.minimum(cond.min(axis=1), 0.0), np.abs(sums - 1.0))
+    return np.where(np.isfinite(sums), validity, np.inf)
+
+
+def _enumerate(f: Any, p: np.ndarray, law: DraftingLaw, drafts: np.ndarray, probs: np.ndarray, batched: bool):
+    """Sum the verifier's conditionals over the support, one block of tuples at a time.
+
+    Returns ``(marginal (V,), acceptance, worst validity error, index of its tuple)``.
+    """
+    V = p.shape[0]
+    rows = max(1, BLOCK_ENTRIES // V)
+    marginal, acceptance, worst_error, worst = np.zeros(V), 0.0, -1.0, 0
+    for start in range(0, len(drafts), rows):
+        block, weights = drafts[start : start + rows], probs[start : start + rows]
+        cond = conditionals(f, p, law.draft_argument, block, batched=batched)
+        marginal += weights @ cond
+        acceptance += float(weights @ _accepted_mass(cond, block))
+        validity = _validity(cond)
+        i = int(np.argmax(validity))
+        if validity[i] > worst_error:
+            worst_error, worst = float(validity[i]), start + i
+    return marginal, acceptance, max(worst_error, 0.0), worst
+
+
 def optimal_acceptance_for(target: np.ndarray, law: DraftingLaw) -> float:
     """alpha* for any law: the closed form for i.i.d. drafts, else the max-flow oracle."""
     from multidraft import reference
@@ -160,16 +212,8 @@ def evaluate(
     if p.shape[0] != law.vocab_size:
         raise InvalidInputError(f"target: vocabulary size {p.shape[0]} does not match the draft's {law.vocab_size}")
     drafts, probs = _support(law, order_invariant, max_count)
-    cond = conditionals(conditional_of(verifier), p, law.draft_argument, drafts, batched=is_batched(verifier))
-
-    marginal = probs @ cond
-    in_drafts = np.zeros_like(cond, dtype=bool)
-    in_drafts[np.repeat(np.arange(len(drafts)), drafts.shape[1]), drafts.ravel()] = True
-    acceptance = float(probs @ np.where(in_drafts, cond, 0.0).sum(axis=1))
-    validity = np.maximum(-cond.min(axis=1, initial=0.0), np.abs(cond.sum(axis=1) - 1.0))
-    if not np.all(np.isfinite(cond)):
-        validity = np.where(np.isfinite(cond).all(axis=1), validity, np.inf)
-    worst = int(np.argmax(validity)) if len(validity) else 0
+    f = conditional_of(verifier)
+    marginal, acceptance, validity, worst = _enumerate(f, p, law, drafts, probs, is_batched(verifier))
     a_star = optimal_acceptance_for(p, law) if alpha_star is None else float(alpha_star)
     return Evaluation(
         marginal=marginal,
@@ -177,7 +221,7 @@ def evaluate(
         tv=float(0.5 * np.abs(marginal - p).sum()),
         alpha_star=a_star,
         gap=a_star - acceptance,
-        validity_error=float(validity[worst]) if len(validity) else 0.0,
+        validity_error=validity,
         worst_drafts=tuple(int(t) for t in drafts[worst]) if len(drafts) else (),
         evaluated=len(drafts),
     )

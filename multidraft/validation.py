@@ -56,10 +56,17 @@ def _input_dtype_is_low_precision(x: Any) -> bool:
 def to_numpy(x: Any, name: str) -> np.ndarray:
     """Convert a numpy array, torch tensor or nested sequence to a float64 numpy array."""
     if _is_torch_tensor(x):
+        if x.is_complex():
+            raise InvalidInputError(f"{name}: entries must be real, got a complex tensor of dtype {x.dtype}")
         x = x.detach().to("cpu").double().numpy()
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        arr = np.asarray(x)
+        if arr.dtype.kind == "c":
+            raise InvalidInputError(f"{name}: entries must be real, got complex values {_describe(x)}")
+        arr = arr.astype(np.float64, copy=False)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
         raise InvalidInputError(
             f"{name}: could not read {_describe(x)} as an array of floats ({exc})"
         ) from None

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from multidraft.drafting import MAX_ENUMERATION
+from multidraft.drafting import MAX_ENUMERATION, format_count
 from multidraft.validation import TooLargeError, check_positive_float
 
 from .plan import PlanResult, Support, TransportPlan, best_level_cut, bind_problem, check_form, enumerate_support, support_size
@@ -186,7 +186,7 @@ def solve_lp(
     variables = lp_variables(support_size(law, form), form, law.vocab_size)
     if variables > limit:
         raise TooLargeError(
-            f"the LP ({form} form) for V={law.vocab_size}, n={law.n} would have {variables:,} variables, "
+            f"the LP ({form} form) for V={law.vocab_size}, n={law.n} would have {format_count(variables)} variables, "
             f"above max_variables={limit:,}"
         )
     support = enumerate_support(law, form, max_count)

@@ -18,7 +18,8 @@ set). The width is at most ``(K + V) / scale``.
 
 The "unbounded" middle arcs get capacity ``cap(S) + 1`` (one more than all the flow that
 can enter S), so no minimum cut uses them and every capacity stays below ``scale + 1``:
-all sums in the solver stay below ``(n + 2) * (scale + K + V) < 2^62`` (checked).
+all sums in the solver stay below ``(m + 2) * (scale + K + V) < 2^62`` with ``m = min(n, V)``
+the most distinct tokens a key can hold (checked).
 
 Cost: push-relabel on ``K + V + 2`` nodes and ``E + K + V`` arcs (E = sum_S |S|),
 independent of the scale; enumeration of the K sets dominates for large problems.
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from multidraft.drafting import format_count
 from multidraft.validation import InvalidInputError, TooLargeError
 
 from .plan import PlanResult, Support, TransportPlan, bind_problem, check_form, cut_value, enumerate_support, support_size
@@ -178,10 +180,11 @@ def solve_maxflow(
     arcs = size.edges + size.keys + law.vocab_size
     if arcs > max_arcs:
         raise TooLargeError(
-            f"the max-flow graph ({form}) for V={law.vocab_size}, n={law.n} would have {arcs:,} arcs, "
+            f"the max-flow graph ({form}) for V={law.vocab_size}, n={law.n} would have {format_count(arcs)} arcs, "
             f"above max_arcs={max_arcs:,}"
         )
-    scale = check_scale(scale, law.n, size.keys, law.vocab_size)
+    # a key holds at most min(n, V) distinct tokens, hence as many middle arcs
+    scale = check_scale(scale, min(law.n, law.vocab_size), size.keys, law.vocab_size)
     support = enumerate_support(law, form, max_count)
 
     low_caps = _capacities(support, p, scale, np.floor)

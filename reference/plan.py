@@ -41,13 +41,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from multidraft.drafting import (
+    COUNT_CAP,
     IID,
     MAX_ENUMERATION,
     DraftingLaw,
     Independent,
     Joint,
     WithoutReplacement,
+    capped_comb,
+    capped_perm,
+    capped_power,
+    capped_product,
     drafting_law,
+    format_count,
 )
 from multidraft.validation import InvalidInputError, TooLargeError, check_distribution, check_drafts
 
@@ -98,30 +104,49 @@ class SupportSize:
     edges: int
 
 
+def _capped_sum(*values: int) -> int:
+    return min(sum(values), COUNT_CAP)
+
+
+def _iid_set_size(k: int, n: int) -> SupportSize:
+    """Sizes of the distinct-token sets of n i.i.d. drafts over k tokens (capped at ``COUNT_CAP``).
+
+    ``enumerated`` counts (set, multiplicity pattern) pairs, the work of :func:`_iid_sets`:
+    ``sum_j C(k, j) C(n-1, j-1)`` over set sizes j.
+    """
+    keys = edges = work = 0
+    for j in range(1, min(n, k) + 1):
+        sets = capped_comb(k, j)
+        keys, edges = _capped_sum(keys, sets), _capped_sum(edges, capped_product((j, sets)))
+        work = _capped_sum(work, capped_product((sets, capped_comb(n - 1, j - 1))))
+        if keys >= COUNT_CAP:  # edges >= keys and work >= keys: all three are capped
+            break
+    return SupportSize(work, keys, edges)
+
+
 def support_size(law: DraftingLaw, form: str) -> SupportSize:
-    """Count the support of ``law`` in ``form`` before building anything (cheap, exact or an upper bound)."""
+    """Count the support of ``law`` in ``form`` before building anything.
+
+    Cheap (never enumerates a named law), exact or an upper bound; counts at or above
+    ``COUNT_CAP`` (2^62) are reported as ``COUNT_CAP``, so a huge n or V is refused at once.
+    """
     n = law.n
+    if isinstance(law, IID) and form == "sets":
+        return _iid_set_size(len(law.support), n)
     if isinstance(law, (IID, WithoutReplacement)):
         k = len(law.support)
-        if isinstance(law, IID):
-            tuples = k**n
-            set_counts = {j: math.comb(k, j) for j in range(1, min(n, k) + 1)}
-        else:
-            tuples = math.perm(k, n)
-            set_counts = {n: math.comb(k, n)}
+        tuples = capped_power(k, n) if isinstance(law, IID) else capped_perm(k, n)
         if form == "tuples":
-            return SupportSize(tuples, tuples, tuples * n)
-        keys = sum(set_counts.values())
-        edges = sum(j * c for j, c in set_counts.items())
-        work = keys if isinstance(law, IID) else tuples
-        return SupportSize(work, keys, edges)
+            return SupportSize(tuples, tuples, capped_product((tuples, n)))
+        sets = capped_comb(k, n)
+        return SupportSize(tuples, sets, capped_product((sets, n)))
     if isinstance(law, Independent):
-        tuples = math.prod(int(np.count_nonzero(row > 0)) for row in law.qs)
+        tuples = capped_product(int(np.count_nonzero(row > 0)) for row in law.qs)
     elif isinstance(law, Joint):
         tuples = int(np.count_nonzero(law.table > 0))
     else:  # a user-defined law: only its enumeration can tell
         tuples = len(law.tuples()[0])
-    return SupportSize(tuples, tuples, tuples * n)
+    return SupportSize(tuples, tuples, capped_product((tuples, n)))
 
 
 def _compositions(n: int, parts: int) -> list[tuple[int, ...]]:
@@ -131,6 +156,25 @@ def _compositions(n: int, parts: int) -> list[tuple[int, ...]]:
         bounds = (0, *cuts, n)
         out.append(tuple(b - a for a, b in zip(bounds[:-1], bounds[1:])))
     return out
+
+
+#: Up to this n the multinomial coefficients n!/prod m_i! are exact integers below 1e306.
+EXACT_MULTINOMIAL_MAX_N = 170
+
+
+def _multinomial_terms(qs: np.ndarray, m: tuple[int, ...]) -> np.ndarray:
+    """``n!/prod m_i! * prod_i qs[:, i]^m_i`` per row of ``qs`` (R, j), float64 (R,), n = sum m.
+
+    Up to ``EXACT_MULTINOMIAL_MAX_N`` the coefficient is an exact integer and the powers are
+    taken directly; beyond, both are combined in log space so that neither the coefficient
+    (overflow) nor the powers (underflow) are formed on their own.
+    """
+    n, powers = sum(m), np.array(m, dtype=np.float64)
+    if n <= EXACT_MULTINOMIAL_MAX_N:
+        coef = math.factorial(n) // math.prod(math.factorial(mi) for mi in m)
+        return float(coef) * np.prod(qs**powers, axis=1)
+    log_coef = math.lgamma(n + 1) - sum(math.lgamma(mi + 1) for mi in m)
+    return np.exp(log_coef + np.log(qs) @ powers)
 
 
 def _iid_sets(law: IID) -> tuple[np.ndarray, np.ndarray]:
@@ -146,8 +190,7 @@ def _iid_sets(law: IID) -> tuple[np.ndarray, np.ndarray]:
         qs = q[combos]
         total = np.zeros(len(combos))
         for m in _compositions(n, j):
-            coef = math.factorial(n) / math.prod(math.factorial(mi) for mi in m)
-            total += coef * np.prod(qs ** np.array(m, dtype=np.float64), axis=1)
+            total += _multinomial_terms(qs, m)
         keys.append(np.hstack([combos, np.full((len(combos), n - j), -1, dtype=np.int64)]))
         probs.append(total)
     return np.concatenate(keys), np.concatenate(probs)
@@ -230,7 +273,7 @@ def enumerate_support(law: DraftingLaw, form: str, max_count: int = MAX_ENUMERAT
     size = support_size(law, form)
     if size.enumerated > max_count:
         raise TooLargeError(
-            f"enumerating the draft {form} of {law!r} would visit {size.enumerated:,} items, "
+            f"enumerating the draft {form} of {law!r} would visit {format_count(size.enumerated)} items, "
             f"above max_count={max_count:,}"
         )
     if form == "sets" and isinstance(law, IID):

@@ -4,7 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from multidraft.drafting import IID, Independent, Joint, WithoutReplacement, drafting_law
+from multidraft.drafting import (
+    COUNT_CAP, IID, Independent, Joint, WithoutReplacement, capped_comb, capped_perm, capped_power,
+    drafting_law, format_count,
+)
 from multidraft.validation import InvalidInputError, TooLargeError
 
 Q = np.array([0.5, 0.3, 0.2, 0.0])
@@ -56,6 +59,11 @@ def test_joint_law_and_exchangeability():
         Joint(np.full((2, 3), 1 / 6))
 
 
+def test_independent_needs_at_least_one_law():
+    with pytest.raises(InvalidInputError, match=r"drafts: expected at least one draft law \(n >= 1\)"):
+        Independent(np.zeros((0, 4)))
+
+
 def test_drafting_law_names_and_errors():
     assert isinstance(drafting_law("iid", Q, 2), IID)
     assert isinstance(drafting_law("without_replacement", Q, 2), WithoutReplacement)
@@ -68,3 +76,24 @@ def test_drafting_law_names_and_errors():
 def test_enumeration_refuses_large_sizes():
     with pytest.raises(TooLargeError, match="above the limit"):
         IID(np.full(100, 0.01), 4).tuples(max_count=10_000)
+
+
+def test_capped_counts_are_exact_below_the_cap_and_never_computed_above():
+    for k in range(0, 12):
+        for j in range(0, 14):
+            assert capped_comb(k, j) == math.comb(k, j)
+            assert capped_perm(k, j) == math.perm(k, j)
+            assert capped_power(k, j) == k**j
+    assert capped_power(2, 61) == 2**61 and capped_power(2, 62) == COUNT_CAP
+    assert capped_comb(200, 100) == COUNT_CAP and capped_perm(10**6, 10**5) == COUNT_CAP
+    assert capped_power(3, 10**30) == COUNT_CAP and capped_power(1, 10**30) == 1  # instant, no big ints
+    assert capped_comb(10**30 + 5, 10**30) == COUNT_CAP and capped_comb(10**6 + 2, 10**6) == math.comb(10**6 + 2, 2)
+    assert format_count(1234567) == "1,234,567" and format_count(COUNT_CAP) == "more than 4.6e+18"
+
+
+def test_multiset_probabilities_for_large_n():
+    law = IID([0.25, 0.75], 40)
+    combos, probs = law.multisets()
+    heads = (combos == 0).sum(axis=1)
+    binomial = [math.comb(40, h) * 0.25**h * 0.75 ** (40 - h) for h in heads]
+    np.testing.assert_allclose(probs, binomial, rtol=1e-13, atol=0)

@@ -18,6 +18,9 @@ from multidraft.validation import (
     ([], "target: expected at least one token"),
     (0.5, "target: expected a 1-D probability vector, got a scalar"),
     ("abc", "target: could not read"),
+    (np.array([0.5 + 1j, 0.5]), "target: entries must be real"),
+    (torch.tensor([0.5 + 1j, 0.5]), "target: entries must be real"),
+    ([[0.5, 0.5], [1.0]], "target: could not read"),
 ])
 def test_bad_distributions(value, message):
     with pytest.raises(InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):

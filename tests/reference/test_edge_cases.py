@@ -156,6 +156,25 @@ def test_too_large_is_refused_before_building():
         solve_maxflow(p, q, 4)
 
 
+@pytest.mark.parametrize("n", [10**6, 10**30])
+def test_huge_n_is_refused_from_the_count(n):
+    for solve in (solve_lp, solve_maxflow):
+        with pytest.raises(TooLargeError, match="max_count"):
+            solve(TOY_P, TOY_Q, n)  # C(n - 1, 5) multiplicity patterns per 6-token set
+
+
+def test_large_n_with_few_tokens_is_solved():
+    # n > 170: multinomial coefficients above 1e308 and powers below 1e-308 (log space);
+    # capacity sums bounded by min(n, V) middle arcs per set, not by n
+    p, q, n = np.array([0.3, 0.7]), np.array([0.5, 0.5]), 1100
+    closed = float(optimal_acceptance(p, q, n).alpha)
+    lp = solve_lp(p, q, n)
+    assert lp.support.probs.sum() == pytest.approx(1.0, abs=1e-12)
+    assert lp.acceptance == pytest.approx(closed, abs=1e-9)
+    lo, hi = solve_maxflow(p, q, n).bounds
+    assert lo - 1e-12 <= closed <= hi + 1e-12
+
+
 def test_verifier_checks_its_target_and_drafts():
     verifier = solve_lp(TOY_P, TOY_Q, 2).as_verifier()
     with pytest.raises(InvalidInputError, match="target"):
