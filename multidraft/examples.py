@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .validation import InvalidInputError, check_pair
+from .validation import InvalidInputError, check_n, check_pair
 from .workloads.synthetic import llm_like  # noqa: F401  (re-exported; moved there)
 
 
@@ -78,4 +78,4 @@ def load_laws(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:
     else:
         raise InvalidInputError(f"{path}: unsupported file type {suffix!r}; use .npz, .npy, .json or .pt")
     p, q = check_pair(t, d)
-    return p, q, (int(n) if n is not None else None)
+    return p, q, (check_n(np.asarray(n).item(), f"{path}: n") if n is not None else None)

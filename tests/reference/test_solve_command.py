@@ -63,3 +63,26 @@ def test_file_without_n_asks_for_it(tmp_path, capsys):
     np.save(path, np.array([[0.5, 0.5], [0.5, 0.5]]))
     assert main(["solve", "--file", str(path)]) == 2
     assert "--n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, text", [("bad.json", "{not json"), ("list.json", "[1, 2]"), ("bad.npz", "garbage")])
+def test_unreadable_files_are_input_errors(tmp_path, capsys, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["solve", "--file", str(path), "--n", "2"]) == 2
+    assert f"file: could not read {path}" in capsys.readouterr().err
+
+
+def test_huge_n_skips_the_enumerating_oracles(capsys):
+    report = run_json(capsys, "--example", "toy", "--n", "1000000")
+    assert report["alpha_star_from"] == "closed"
+    for name in ("lp", "maxflow"):
+        assert "more than 4.6e+18 items" in report["oracles"][name]["status"]
+
+
+@pytest.mark.parametrize("n", [2.5, 0, -1])
+def test_bad_n_inside_a_file_is_an_input_error(tmp_path, capsys, n):
+    path = tmp_path / "laws.json"
+    path.write_text(f'{{"target": [0.5, 0.5], "draft": [0.5, 0.5], "n": {n}}}')
+    assert main(["solve", "--file", str(path)]) == 2
+    assert "n: expected an integer number of drafts" in capsys.readouterr().err
