@@ -70,6 +70,27 @@ class VerifierSpec:
         return float(np.asarray(value, dtype=np.float64).reshape(-1)[0])
 
 
+def _import_from_cwd(module_name: str, error: ImportError) -> Any:
+    """Retry an import with the working directory on ``sys.path`` (as ``python -m`` has it).
+
+    The ``multidraft`` console script runs with its own bin folder as ``sys.path[0]``, so a
+    user's ``mymodule.py`` beside them would not import; the directory is appended (it never
+    shadows an installed package) and removed again if the retry fails too.
+    """
+    import os
+    import sys
+
+    cwd = os.getcwd()
+    if cwd in sys.path or "" in sys.path:
+        raise InvalidInputError(f"target: could not import module {module_name!r} ({error})") from None
+    sys.path.append(cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        sys.path.remove(cwd)
+        raise InvalidInputError(f"target: could not import module {module_name!r} ({exc})") from None
+
+
 def _import_object(text: str) -> Any:
     module_name, _, attr = text.partition(":")
     if not module_name or not attr:
@@ -77,7 +98,7 @@ def _import_object(text: str) -> Any:
     try:
         obj = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InvalidInputError(f"target: could not import module {module_name!r} ({exc})") from None
+        obj = _import_from_cwd(module_name, exc)
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise InvalidInputError(f"target: module {module_name!r} has no attribute {attr!r}")

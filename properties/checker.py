@@ -11,6 +11,7 @@ Statistical mode (sampling verifiers, and verifiers with both interfaces when ``
 is given). ``stat_problems`` problems are drawn from the same strategy (generation only, no
 shrinking: each extra problem would be an extra test), and every test of
 :func:`~multidraft.properties.stats.test_names` runs at level ``alpha / (problems * tests)``.
+Then ``reproducible`` (same seed, same output) is checked once, on the first problem.
 
 :func:`verifier_suite` is the entry point for users' pytest functions.
 """
@@ -31,7 +32,7 @@ from multidraft.validation import InvalidInputError, check_n
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
-from .stats import ALPHA, BACKENDS, measure_problem, test_names
+from .stats import ALPHA, BACKENDS, measure_problem, reproducibility, test_names
 from .strategies import MAX_TUPLES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
@@ -195,6 +196,8 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
                 info.append(prop)
                 results.append(None)
                 continue
+            if contexts.bar is not None:
+                contexts.bar.set_postfix_str(prop.name, refresh=False)
             worst, failure = _search(prop, strategy, contexts, config, base)
             results.append(_result(prop, "pass", worst, config, spec, failure))
         for prop in info:  # measured on every problem the searches visited
@@ -267,7 +270,31 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
         out.append(PropertyResult(name, "stat", "fail" if failed else "pass", "min p-value", m.p_value, level,
                                   len(per_name[name]), problem, m.detail, snip,
                                   {"estimate": m.estimate, "estimate_measure": m.measure, **m.detectable}))
+    if plist:
+        out.append(_reproducible(spec, plist[0], config))
     return out
+
+
+def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> PropertyResult:
+    """Same seed, same output (see :func:`~multidraft.properties.stats.reproducibility`)."""
+    differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend)
+    generator = ("torch.Generator().manual_seed(seed)" if config.backend == "torch"
+                 else "numpy.random.default_rng([seed, 1])")
+    detail = (f"{differing} of {compared} outputs differ between two runs with the same drafts and a generator "
+              f"{generator}, seed {config.seed}")
+    snip = None
+    if differing:
+        snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
+                          "from multidraft.properties.problem import Problem",
+                          "from multidraft.properties.stats import draw_outputs"] + spec.source
+                         + problem.snippet_lines()
+                         + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
+                            f"{problem.drafting!r})",
+                            f"first = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
+                            f"second = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
+                            "print((first != second).sum())  # expected: 0 (same seed, same output)"])
+    return PropertyResult("reproducible", "stat", "fail" if differing else "pass", "outputs differing",
+                          float(differing), 0.0, 1, problem, detail, snip, {"compared": compared})
 
 
 # ----------------------------------------------------------------------------- entry points

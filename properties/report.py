@@ -75,6 +75,14 @@ class PropertyResult:
         return out
 
 
+def _detectable(r: PropertyResult) -> str:
+    if "tv_power90" in r.extra:
+        return f"TV {r.extra['tv_power90']:.2g}"
+    if "shift_power90" in r.extra:
+        return f"shift {r.extra['shift_power90']:.2g}"
+    return "-"
+
+
 @dataclass
 class Report:
     """All property results of one check of one verifier."""
@@ -98,13 +106,21 @@ class Report:
         raise KeyError(name)
 
     def table(self) -> str:
-        """A fixed-width table, one row per property."""
+        """A fixed-width table, one row per property.
+
+        With statistical rows, a last column gives the deviation each test detects with 90%
+        power at its sample size and level: a TV for law tests, an acceptance shift for rate tests.
+        """
         head = ("property", "mode", "verdict", "measure", "worst", "threshold", "problems")
         rows = [head] + [
             (r.name, r.mode, r.status.upper(), r.measure, f"{r.worst:.3g}", f"{r.threshold:.3g}", str(r.problems))
             for r in self.results
         ]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        if any(r.mode == "stat" for r in self.results):
+            rows[0] += ("detectable (90% power)",)
+            for i, r in enumerate(self.results, start=1):
+                rows[i] += (_detectable(r),)
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)

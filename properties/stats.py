@@ -11,7 +11,13 @@ numpy backend), and tests, per problem:
 ``optimal``                    the same, one-sided lower (for verifiers claiming optimality);
 ``claimed_acceptance``         A vs the verifier's ``acceptance(p, q, n)``, two-sided;
 ``sample_matches_conditional`` (verifiers with both interfaces) counts vs
-                               ``sum_i f(.|x_i)`` over the drawn drafts (G-test).
+                               ``sum_i f(.|x_i)`` over the drawn drafts (G-test);
+
+and, once per check (not a statistical test, so outside the Bonferroni count):
+
+``reproducible``               same seed, same output: the first problem's first
+                               ``min(N, REPRO_SAMPLES)`` outputs are drawn twice with the same
+                               drafts and freshly seeded generators; any difference fails.
 
 G-test. ``G = 2 sum_c O_c ln(O_c / E_c)`` over cells c, compared with chi-square(cells - 1).
 Cells with ``E_c < 5`` are pooled into one cell; if that pool still has ``E < 5`` it is merged
@@ -55,6 +61,8 @@ MIN_EXPECTED = 5.0
 #: Rows per call of a sampling verifier.
 CHUNK = 1 << 16
 BACKENDS = ("torch", "numpy")
+#: Outputs compared by the ``reproducible`` check.
+REPRO_SAMPLES = 10_000
 
 
 # ----------------------------------------------------------------------------- tests
@@ -264,6 +272,15 @@ def measure_problem(spec: VerifierSpec, problem: Problem, *, samples: int, level
         conds = conditionals(spec.conditional(), problem.target, law.draft_argument, unique, batched=spec.batched)
         out.append(_law_test("sample_matches_conditional", counts, weights @ conds, samples, level))
     return out
+
+
+def reproducibility(spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch"
+                    ) -> tuple[int, int]:
+    """``(differing, compared)``: outputs of two runs with the same seed that differ (module doc)."""
+    m = min(int(samples), REPRO_SAMPLES)
+    first = draw_outputs(spec, problem, m, seed, backend)[1]
+    second = draw_outputs(spec, problem, m, seed, backend)[1]
+    return int((first != second).sum()), m
 
 
 def check_samples(samples: Any) -> int:

@@ -68,7 +68,8 @@ def add_parser(subparsers: Any) -> None:
                              "verifiers, 0 = exact only for conditional ones)")
     parser.add_argument("--stat-problems", type=int, default=4, help="problems in statistical mode (default 4)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                        help="hypothesis profile: quick (30 examples) or thorough (400) (default quick)")
+                        help=f"hypothesis profile: quick ({PROFILES['quick'].max_examples} examples per property) "
+                             f"or thorough ({PROFILES['thorough'].max_examples}) (default quick)")
     parser.add_argument("--seed", type=int, default=0, help="seed of hypothesis and the samplers (default 0)")
     parser.add_argument("--optimal", action="store_true", default=None,
                         help="also require acceptance >= alpha* - tol (default: the verifier's claim)")

@@ -1,6 +1,6 @@
 """``multidraft deviation TARGET``: how far a verifier's output law is from p, per token.
 
-Exact TV where the draft tuples can be enumerated, else a sampled estimate with a bootstrap
+Exact TV where the draft tuples can be enumerated, else a sampled estimate with a 95%
 interval (see :mod:`multidraft.properties.deviation`); ``--plot`` writes the per-token
 deviation as a PNG.
 """
@@ -23,8 +23,9 @@ EPILOG = """\
 problems: --example NAME or --file PATH (one problem), else --problems generated ones
 (the same strategies as `multidraft check`, sizes from --n and --vocab).
 methods: exact (enumeration), averaged (mean of the conditionals over sampled drafts),
-sampled (output frequencies of a sampling verifier); estimates come with a 95%% bootstrap
-interval and the TV a perfect sampler shows at the same sample size.
+sampled (output frequencies of a sampling verifier); estimates come with an interval that
+covers the true TV with probability >= 95%% (estimate +- the bootstrapped 95%% quantile of the
+estimation noise) and the TV a perfect sampler shows at the same sample size.
 
 examples: {examples}
 

@@ -181,6 +181,50 @@ softmax_speculative = SoftmaxThenSpeculative()
 softmax_truncated = SoftmaxThenSpeculative(truncate=3)  # BUG: truncated induced law, no correction
 
 
+class GlobalResolutionVariant:
+    """The project's global resolution (:func:`multidraft.fast.global_resolution`), altered.
+
+    ``truncate = T`` fits the plan on the top-T draft tokens only (q truncated and
+    renormalised, as the paper enumerates tuples over a truncated token set); drafts outside
+    them never win. ``correction = False`` drops the final step: the race's winner is always
+    output (no ``min(1, p_c / a_c)`` test), a reject draws from the residual. Without the
+    correction the output law is p only if the fitted induced law a is the rule's true one
+    and ``a <= p``: true for the untruncated fit, false once q is truncated.
+    """
+
+    def __init__(self, truncate: int | None = 3, correction: bool = False):
+        self.truncate, self.correction = truncate, correction
+        self._key, self._plan = None, None
+
+    def _fit(self, p, q, n):
+        from multidraft.fast import global_resolution
+
+        key = (p.tobytes(), q.tobytes(), n)
+        if key != self._key:
+            qt = q
+            if self.truncate is not None:
+                keep = np.argsort(-q, kind="stable")[: self.truncate]
+                qt = np.zeros_like(q)
+                qt[keep] = q[keep]
+                qt /= qt.sum()
+            plan = global_resolution(p, qt, n)
+            if not self.correction:  # keep every race winner
+                plan.accept_ratio = (plan.a > 0).to(plan.a.dtype)
+            self._key, self._plan = key, plan
+        return self._plan
+
+    def conditional(self, target, draft, drafts):
+        p, q = np.asarray(target, float), np.asarray(draft, float)
+        drafts = np.asarray(drafts, dtype=np.int64)
+        return self._fit(p, q, len(drafts)).conditional(drafts[None, :])[0].numpy()
+
+
+gr_truncated = GlobalResolutionVariant(truncate=3, correction=False)  # BUG: the paper's truncation, no correction
+#: Not in CORRECT: without truncation the uncorrected output law is off only by the fit's loss
+#: (~1e-10, below the default tol, above rounding): lossless to within tol, not exactly.
+gr_no_correction = GlobalResolutionVariant(truncate=None, correction=False)
+
+
 def mixed(epsilon: float, verifier=rrs):
     """A correct verifier with a fraction ``epsilon`` of 'output the first draft' mixed in."""
     def f(target, draft, drafts):
@@ -194,12 +238,12 @@ CORRECT = {"p_sampling": p_sampling, "single_draft": single_draft, "rrs": rrs, "
            "softmax_speculative": softmax_speculative}
 WRONG = {"rrs_skip_duplicates": rrs_skip_duplicates, "residual_unnormalised": residual_unnormalised,
          "independent_accept": independent_accept, "kseq_wrong_rho": kseq_wrong_rho,
-         "softmax_truncated": softmax_truncated, "residual_off_by_one": residual_off_by_one,
-         "target_draft_swapped": target_draft_swapped}
+         "softmax_truncated": softmax_truncated, "gr_truncated": gr_truncated,
+         "residual_off_by_one": residual_off_by_one, "target_draft_swapped": target_draft_swapped}
 #: The property expected to fail for each wrong verifier.
 CAUGHT_BY = {"rrs_skip_duplicates": "lossless", "residual_unnormalised": "law", "independent_accept": "lossless",
-             "kseq_wrong_rho": "lossless", "softmax_truncated": "lossless", "residual_off_by_one": "lossless",
-             "target_draft_swapped": "lossless"}
+             "kseq_wrong_rho": "lossless", "softmax_truncated": "lossless", "gr_truncated": "lossless",
+             "residual_off_by_one": "lossless", "target_draft_swapped": "lossless"}
 
 
 # ----------------------------------------------------------------------------- sampling (torch)
@@ -224,6 +268,11 @@ def speculative_sampler(target, draft, drafts, generator):
 def first_draft_sampler(target, draft, drafts, generator):
     """BUG (gross): always output the first draft (output law q)."""
     return drafts[:, 0]
+
+
+def unseeded_sampler(target, draft, drafts, generator):
+    """BUG: lossless, but ignores the generator (torch's global RNG): not reproducible."""
+    return speculative_sampler(target, draft, drafts, None)
 
 
 def swapped_sampler(target, draft, drafts, generator):

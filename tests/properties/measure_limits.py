@@ -1,4 +1,4 @@
-"""Measure the detection limits quoted in docs/checking.md: python tests/properties/measure_limits.py (~40 s)."""
+"""Measure the detection limits quoted in docs/checking.md: python tests/properties/measure_limits.py (~90 s)."""
 import sys, numpy as np
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 import gallery
@@ -11,6 +11,18 @@ for eps in [1e-6, 1e-8, 1e-9, 3e-9, 1e-10, 1e-12, 1e-14]:
 for eps in [1e-12, 1e-13, 1e-14]:
     r = verifier_suite(gallery.mixed(eps), interface="conditional", examples=40, seed=0, tol=1e-14)
     print("exact tol1e-14 eps", eps, "flagged", not r.passed, "worst TV", r["lossless"].worst)
+# rounding floor: worst TV of correct verifiers (the gallery's and the registered ones) at the same settings
+from multidraft.verifiers import list_verifiers
+floor = {"gallery." + name: verifier_suite(f, interface="conditional", examples=40, seed=0)["lossless"].worst
+         for name, f in gallery.CORRECT.items()}
+floor.update({name: verifier_suite(name, examples=40, seed=0)["lossless"].worst for name in list_verifiers()})
+print("correct verifiers worst TV", {k: float(f"{v:.2g}") for k, v in floor.items()}, "max", max(floor.values()))
+# statistical, end to end: what `multidraft check` prints at 1e6 samples (4 problems, Bonferroni at 1e-6)
+for name in ["p_sampler", "speculative_sampler"]:
+    r = verifier_suite(getattr(gallery, name), interface="sampling", samples=10**6, seed=0)
+    print("check", name, "N=1e6 passed", r.passed, "output_law level", r["output_law"].threshold,
+          "detectable TV 50%/90%", r["output_law"].extra["tv_power50"], r["output_law"].extra["tv_power90"],
+          "acceptance shift 90%", r["acceptance_bound"].extra["shift_power90"])
 # statistical: G-test at N=1e6, level 1e-6, V=10 llm-like p; worst-case direction (mass moved between halves)
 rng = np.random.default_rng(0)
 N, level, V = 10**6, 1e-6, 10

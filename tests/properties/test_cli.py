@@ -44,3 +44,42 @@ def test_deviation_sampled_json(capsys):
     assert main(["deviation", "gallery:p_sampler", "--problems", "1", "--samples", "20000", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["method"] == "sampled" and rows[0]["interval"][0] <= rows[0]["tv"] + 1e-12
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    """On a terminal, a long check shows a tqdm bar (problems checked, current property) on stderr."""
+    import io
+    import sys
+    import time
+
+    import gallery
+    from multidraft.properties import CheckConfig, check
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    calls = []
+
+    def slow_rrs(target, draft, drafts):  # the bar appears after 1 s
+        if not calls:
+            time.sleep(1.2)
+        calls.append(1)
+        return gallery.rrs(target, draft, drafts)
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert check(slow_rrs, CheckConfig(examples=5, progress=True), interface="conditional").passed
+    assert "checking slow_rrs" in err.getvalue() and "problems" in err.getvalue()
+
+
+def test_target_module_in_working_directory(tmp_path, monkeypatch, capsys):
+    """`multidraft check mymodule:f` finds mymodule.py in the working directory, as `python -m` would."""
+    import sys
+
+    (tmp_path / "my_verifier_module.py").write_text(
+        "import numpy as np\n\ndef f(target, draft, drafts):\n    return np.asarray(target, float)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    assert main(["check", "my_verifier_module:f", "--examples", "5", "--no-progress"]) == 0
+    assert "PASSED" in capsys.readouterr().out

@@ -36,6 +36,15 @@ def test_counterexample_is_shrunk_and_replays():
     assert scope["ev"].tv > 1e-9
 
 
+def test_global_resolution_needs_its_correction_step():
+    """Untruncated and uncorrected, the output law is off by the fit's loss only: within the
+    default tolerance, caught at a strict one; the real plan (with its correction) is exact."""
+    loose = verifier_suite(gallery.gr_no_correction, seed=1)
+    assert loose["lossless"].status == "pass" and loose["lossless"].worst > 1e-13
+    assert verifier_suite(gallery.gr_no_correction, seed=1, tol=1e-13)["lossless"].status == "fail"
+    assert verifier_suite("global_resolution", seed=1, tol=1e-13)["lossless"].status == "pass"
+
+
 def test_optimal_flag_reports_gap():
     report = verifier_suite(gallery.rrs, interface="conditional", optimal=True, seed=1)
     assert report["optimal"].status == "fail" and report["lossless"].status == "pass"
