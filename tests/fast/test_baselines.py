@@ -5,6 +5,7 @@ Statistical tests use a false-alarm rate of 1e-6 each (about 50 tests here, so a
 alarm somewhere has probability < 1e-4), with fixed seeds (so they are deterministic).
 """
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -14,10 +15,11 @@ from scipy import stats
 
 import multidraft as md
 from multidraft.fast import BASELINES, GreedyDrafting, RecursiveRejection
-from multidraft.fast.baselines import baseline_table, kseq_rho
+from multidraft.fast.baselines import KSEQ_SLACK, baseline_table, kseq_rho
 from multidraft.validation import InvalidInputError
 
 EXACT = 1e-12
+TOL_RHO = Fraction(1, 10**12)  # the bisection tolerance of kseq_rho
 ALARM = 1e-6  # false-alarm rate of each statistical test
 NAMES = list(BASELINES)
 NEEDS_SUPPORT = {"rrs_without_replacement", "greedy"}  # need >= n tokens with q > 0
@@ -95,20 +97,56 @@ def test_kseq_within_1_minus_1_over_e_of_optimal(problem):
     assert ev.acceptance >= (1 - math.exp(-1)) * ev.alpha_star - EXACT, ev.summary()
 
 
-@settings(max_examples=60, deadline=None)
+def _kseq_exact(p, q, n, rho):
+    """``(g, A)`` of K-SEQ in exact rational arithmetic: ``A = 1 - miss^n``, ``g = rho beta - A``."""
+    scaled = [pi / rho for pi in p]
+    beta = sum(min(qi, si) for qi, si in zip(q, scaled))
+    miss = sum(max(qi - si, 0) for qi, si in zip(q, scaled))
+    return rho * beta - (1 - miss**n), 1 - miss**n
+
+
+def _kseq_exact_root(p, q, n, bits=56):
+    """Smallest rho in [1, n] with exact g(rho) >= 0, by exact bisection (bracket (n-1) 2^-bits)."""
+    lo, hi = Fraction(1), Fraction(n)
+    if _kseq_exact(p, q, n, lo)[0] >= 0:
+        return lo
+    for _ in range(bits):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if _kseq_exact(p, q, n, mid)[0] >= 0 else (mid, hi)
+    return hi
+
+
+@settings(max_examples=80, deadline=None)
 @given(problem=problems())
-def test_kseq_rho_is_the_root(problem):
+def test_kseq_rho_matches_the_exact_root(problem):
+    """rho from float bisection against rho* in exact arithmetic (the float inputs as rationals).
+
+    Where g is not flat at its root, |rho - rho*| <= 1e-12. Everywhere: rho <= rho* + 1e-12,
+    g(rho) >= -KSEQ_SLACK exactly, and the acceptance A(rho) is within 1e-13 above /
+    n 1e-12 below A(rho*) (A decreases in rho; rho beta(rho) increases).
+    """
     p, q, n = problem
-    pt, qt = torch.tensor(p)[None], torch.tensor(q)[None]
-    rho = kseq_rho(pt, qt, n)
-    beta = torch.minimum(qt, pt / rho[:, None]).sum(1)
-    g = rho * beta - (1 - (1 - beta) ** n)
-    assert 1.0 <= float(rho) <= n
-    assert float(g) >= -2e-13  # on the valid side (KSEQ_SLACK = 1e-13, plus rounding of this g)
-    # and no smaller rho is valid: one bracket width down, g < 0 (unless rho = 1)
-    lower = (rho - 1e-11).clamp(min=1.0)
-    beta_l = torch.minimum(qt, pt / lower[:, None]).sum(1)
-    assert float(rho) - 1.0 < 1e-11 or float(lower * beta_l - (1 - (1 - beta_l) ** n)) <= 1e-9
+    rho = float(kseq_rho(torch.tensor(p)[None], torch.tensor(q)[None], n)[0])
+    P, Q, R = [Fraction(float(x)) for x in p], [Fraction(float(x)) for x in q], Fraction(rho)
+    root = _kseq_exact_root(P, Q, n)
+    bracket = Fraction(n, 2**56)
+    assert 1.0 <= rho <= n
+    assert R <= root + TOL_RHO + bracket, (rho, float(root))
+    g_rho, a_rho = _kseq_exact(P, Q, n, R)
+    assert g_rho >= -KSEQ_SLACK - 1e-15, float(g_rho)
+    gap = float(a_rho - _kseq_exact(P, Q, n, root)[1])
+    assert -n * 1e-12 - 1e-15 <= gap <= KSEQ_SLACK + 1e-15, gap
+    if _kseq_exact(P, Q, n, root - TOL_RHO - bracket)[0] < -KSEQ_SLACK - 1e-15:  # g not flat at its root
+        assert abs(R - root) <= TOL_RHO + bracket, (rho, float(root))
+
+
+def test_kseq_rho_well_conditioned_example():
+    """A hand-checkable root: p = (1, 0), q = (0.6, 0.4), n = 2: for rho <= 5/3 beta = min(0.6, 1/rho) = 0.6,
+    so 1 - (1 - beta)^2 = rho beta gives rho* = 0.84 / 0.6 = 1.4 (A = 0.84; a residual draw is token 0,
+    never a rejected draft, so the acceptance is A)."""
+    rho = float(kseq_rho(torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([[0.6, 0.4]], dtype=torch.float64), 2)[0])
+    assert abs(rho - 1.4) <= 1e-12
+    assert abs(float(BASELINES["kseq"].acceptance([1.0, 0.0], [0.6, 0.4], 2)) - 0.84) <= 1e-12
 
 
 @pytest.mark.parametrize("name", NAMES)
