@@ -12,8 +12,8 @@ resolution uses ``t = p`` and no cap (every inner token must receive exactly p_i
 outer system uses ``t = p`` with a common cap, so tokens with slack sit at the cap and
 receive less than p_i.
 
-Each iteration solves ``(H_ff + lambda I) d = -g_f`` on the free tokens (not at the cap
-with a gradient pushing upwards), projects ``u + s d`` on the box and halves s until D
+Each iteration solves ``(H_ff + Lambda) d = -g_f`` (Lambda a small diagonal damping) on the
+free tokens (not at the cap with a gradient pushing upwards), projects ``u + s d`` on the box and halves s until D
 decreases (Armijo). Convergence is declared per row on the acceptance loss
 ``sum_i |a_i - t_i|`` over free tokens plus ``sum_i (a_i - t_i)+`` over capped ones.
 """
@@ -32,6 +32,21 @@ LINE_SEARCH_STEPS = 40
 DENSE_MAX = 96
 CG_MAX_ITER = 200
 CG_RTOL = 1e-9
+#: Newton damping: relative to each Hessian diagonal entry, a floor relative to the largest
+#: one, and an absolute floor (all curvature zero).
+DAMPING_RELATIVE = 1e-9
+DAMPING_FLOOR = 1e-15
+TINY = 1e-200
+
+
+def _damping(diag: Tensor) -> Tensor:
+    """Levenberg damping of the Newton system, (B, k): ``DAMPING_RELATIVE |H_ii|`` plus a tiny floor.
+
+    Relative to each diagonal entry (not to the largest), so that modes of small curvature
+    (tokens of tiny q) keep their Newton step: a damping of the largest entry's size would
+    dominate them and slow Newton to linear convergence on large supports.
+    """
+    return DAMPING_RELATIVE * diag + DAMPING_FLOOR * diag.amax(dim=1, keepdim=True) + TINY
 
 
 def _newton_step(race: Race, ev: Evaluation, grad: Tensor, free: Tensor) -> Tensor:
@@ -43,15 +58,14 @@ def _newton_step(race: Race, ev: Evaluation, grad: Tensor, free: Tensor) -> Tens
     B, k = grad.shape
     if k <= DENSE_MAX:
         H = hessian(race, ev)
-        diag = torch.diagonal(H, dim1=1, dim2=2).abs()
-        damping = 1e-12 + 1e-9 * diag.amax(dim=1, keepdim=True)
+        damping = _damping(torch.diagonal(H, dim1=1, dim2=2).abs())
         mask = free[:, :, None] & free[:, None, :]
         system = torch.where(mask, H, torch.zeros_like(H)) + torch.diag_embed(
-            torch.where(free, damping.expand_as(diag), torch.ones_like(diag)))
+            torch.where(free, damping, torch.ones_like(damping)))
         return -torch.linalg.solve(system, grad.unsqueeze(-1)).squeeze(-1)
     H = HessianOperator(race, ev)
     diag = H.diagonal.abs()
-    damping = 1e-12 + 1e-9 * diag.amax(dim=1, keepdim=True)
+    damping = _damping(diag)
     precond = torch.where(free, 1.0 / (diag + damping), torch.ones_like(diag))
 
     def apply(x: Tensor) -> Tensor:

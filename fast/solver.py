@@ -31,11 +31,7 @@ from multidraft.validation import InvalidInputError, check_n, check_pair_tensors
 from .base import Verifier, as_tensor_drafts
 from .fit import fit_race
 from .race import win_probabilities
-from .support import Support, draft_support
-
-#: Upper bound of the outer utilities. The outer race has no reject competitor, so only
-#: utility differences matter; the cap fixes the free shift and holds the tokens with slack.
-OUTER_CAP = 0.0
+from .support import OUTER_CAP, Support, draft_support
 
 
 @dataclass
@@ -212,6 +208,7 @@ def global_resolution(
     device: Any = None,
     dtype: torch.dtype = torch.float64,
     max_iter: int = 100,
+    backend: str = "auto",
 ) -> Plan:
     """Solve the optimal n-draft verification problem for i.i.d. drafts (batched).
 
@@ -236,6 +233,11 @@ def global_resolution(
         float64 (default); float32 is an explicit opt-in with a larger floor on ``tol``.
     max_iter : int
         Newton iterations at most per system.
+    backend : {"auto", "torch", "numba"}
+        ``"torch"``: the batched tensor path (any device, any dtype). ``"numba"``: the
+        compiled CPU kernel (:mod:`multidraft.fast.kernel`, float64, same algorithm, row by
+        row; far less per-call overhead). ``"auto"`` (default): numba for float64 on the
+        CPU, torch otherwise.
 
     Returns
     -------
@@ -252,11 +254,31 @@ def global_resolution(
     if device is None and isinstance(target, torch.Tensor):
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
-    support = draft_support(p, q, n)
-    fit_tol = tol / 4
+    solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
+    support, u, a, iterations, loss = solve(p, q, n, tol / 4, max_iter)
+    return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol})
 
-    # both systems in one batched fit: rows [0, B) inner (reject, no cap), [B, 2B) outer
+
+BACKENDS = ("auto", "torch", "numba")
+
+
+def _use_kernel(backend: str, p: Tensor) -> bool:
+    """Whether to run the compiled CPU kernel (:mod:`multidraft.fast.kernel`) for ``p``."""
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    fits = p.device.type == "cpu" and p.dtype == torch.float64
+    if backend == "numba" and not fits:
+        raise InvalidInputError(
+            f"backend: 'numba' runs on the CPU in float64, got device {p.device} and dtype {p.dtype}"
+        )
+    return backend == "numba" or (backend == "auto" and fits)
+
+
+def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
+    """The torch path: support, then both systems of every row in one batched fit."""
+    support = draft_support(p, q, n)
     B = p.shape[0]
+    # rows [0, B) inner (reject, no cap), [B, 2B) outer (no reject, cap OUTER_CAP)
     inner_q = torch.where(support.inner & (support.p > 0), support.q, torch.zeros_like(support.q))
     outer_q = torch.where(support.valid & ~support.inner, support.q, torch.zeros_like(support.q))
     flags = torch.arange(2 * B, device=p.device) < B
@@ -273,9 +295,21 @@ def global_resolution(
     )
     u = torch.where(support.inner, fit.u[:B], fit.u[B:])
     a = fit.a[:B] + fit.a[B:]
-    status_parts = {"iterations": torch.maximum(fit.iterations[:B], fit.iterations[B:]),
-                    "loss": fit.loss[:B] + fit.loss[B:], "tol": tol}
-    return Plan(p, support, u, a, n, status_parts)
+    return support, u, a, torch.maximum(fit.iterations[:B], fit.iterations[B:]), fit.loss[:B] + fit.loss[B:]
+
+
+def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
+    """The compiled CPU path: the same solve, row by row (:func:`multidraft.fast.kernel.solve_rows`)."""
+    from .kernel import solve_rows
+
+    out = {name: torch.from_numpy(value) for name, value in
+           solve_rows(p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter).items()}
+    slots = torch.arange(out["index"].shape[1])[None, :]
+    support = Support(
+        index=out["index"], p=out["p"], q=out["q"], valid=slots < out["counts"][:, None],
+        inner=slots < out["k_min"][:, None], alpha=out["alpha"], q_inner=out["q_inner"],
+    )
+    return support, out["u"], out["a"], out["iterations"], out["loss"]
 
 
 class GlobalResolution(Verifier):
@@ -284,7 +318,8 @@ class GlobalResolution(Verifier):
     ``conditional(target, draft, drafts)`` and ``sample(target, draft, drafts, generator=None)``
     take the shapes of :class:`multidraft.fast.base.Verifier`; n is read from the drafts.
     The plan of the last (target, draft, n) is cached, so exact evaluation over many draft
-    tuples solves once. ``acceptance`` reports the plan's ``sum min(a, p)``.
+    tuples solves once. ``acceptance`` reports the plan's ``sum min(a, p)``. ``backend`` is
+    passed to :func:`global_resolution`.
     """
 
     name = "global_resolution"
@@ -293,12 +328,14 @@ class GlobalResolution(Verifier):
     order_invariant = True
     cache_state = True
 
-    def __init__(self, tol: float = 1e-9, device: Any = None, dtype: torch.dtype = torch.float64):
+    def __init__(self, tol: float = 1e-9, device: Any = None, dtype: torch.dtype = torch.float64,
+                 backend: str = "auto"):
         super().__init__(device=device, dtype=dtype)
         self.tol = check_positive_float(tol, "tol")
+        self.backend = backend
 
     def _prepare(self, p: Tensor, q: Tensor, n: int) -> dict:
-        return {"plan": global_resolution(p, q, n, tol=self.tol, device=p.device, dtype=p.dtype)}
+        return {"plan": global_resolution(p, q, n, tol=self.tol, device=p.device, dtype=p.dtype, backend=self.backend)}
 
     def _conditional(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict) -> Tensor:
         return state["plan"].conditional(drafts)

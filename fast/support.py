@@ -23,6 +23,10 @@ from torch import Tensor
 #: Absolute tolerance deciding ties between maximising prefixes.
 TIE_TOL = 1e-12
 
+#: Upper bound of the outer system's utilities. The outer race has no reject competitor, so
+#: only utility differences matter; the cap fixes the free shift and holds the tokens with slack.
+OUTER_CAP = 0.0
+
 
 @dataclass
 class Support:

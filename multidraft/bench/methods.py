@@ -139,10 +139,11 @@ class GlobalResolutionMethod(Method):
     name = "global_resolution"
     order_invariant = True  # the race among drafts is symmetric in their order
 
-    def __init__(self, device: Any = "cpu", seed: int = 0):
+    def __init__(self, device: Any = "cpu", seed: int = 0, backend: str = "auto"):
         self.device = torch.device(device or "cpu")
         self.sync = synchronizer(self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.backend = backend
 
     def prepare(self, target: np.ndarray, draft: np.ndarray, drafts: np.ndarray) -> tuple[torch.Tensor, ...]:
         """Move inputs to the device (not timed)."""
@@ -152,7 +153,7 @@ class GlobalResolutionMethod(Method):
         from multidraft.fast import global_resolution
 
         def call():
-            plan = global_resolution(p, q, n, device=self.device)
+            plan = global_resolution(p, q, n, device=self.device, backend=self.backend)
             plan.sample(d, generator=self.generator)
             return plan
 
@@ -166,7 +167,7 @@ class GlobalResolutionMethod(Method):
     def verifier_for(self, n):
         from multidraft.fast import GlobalResolution
 
-        return lambda p, q: GlobalResolution()
+        return lambda p, q: GlobalResolution(backend=self.backend)
 
 
 class OracleMethod(Method):

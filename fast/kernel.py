@@ -1,0 +1,490 @@
+"""Compiled CPU kernel of global resolution: the same solve as the torch path, row by row.
+
+Why a second implementation. The torch path (:mod:`multidraft.fast.support`,
+:mod:`multidraft.fast.race`, :mod:`multidraft.fast.fit`) is batched and runs on CUDA; on a
+CPU a single small problem costs it about 1,500 tensor operations at 1.5-6 us each, several
+milliseconds of pure dispatch overhead. This module runs the identical algorithm as
+scalar loops compiled by numba: the draft support and the min cut (support.py), the
+uniform-key race's exact induced law, potential and Hessian (race.py), and the damped
+projected Newton fit with its Armijo line search (fit.py). Every formula, tolerance and
+stopping rule is the one documented in those modules; tests check that both paths give
+the same alpha*, cut, acceptance and status, and that both are exactly lossless.
+
+Entry point: :func:`solve_rows` (float64 numpy arrays in, padded numpy arrays out). The
+caller (:func:`multidraft.fast.solver.global_resolution`) turns them into a ``Plan``.
+
+Notation per race (one row, one system): ``m`` participating tokens with draft masses
+``qs`` (m,), utilities ``u`` (m,), targets ``t`` (m,), a baseline mass ``base`` that never
+wins, an optional reject competitor, and a cap on u (``+inf`` for none).
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from .fit import ARMIJO, CG_MAX_ITER, CG_RTOL, DAMPING_FLOOR, DAMPING_RELATIVE, DENSE_MAX, LINE_SEARCH_STEPS, TINY
+from .race import _legendre_nodes
+from .support import OUTER_CAP, TIE_TOL
+
+_jit = nb.njit(cache=True, nogil=True)
+
+
+# ----------------------------------------------------------------------------- the race
+@_jit
+def _grid(u, qs, base, reject):
+    """Breakpoints of a race in sorted order and the key CDFs there.
+
+    Returns ``(bp, G, R, start, end, order)``: ``bp`` (2m+2,) the sorted breakpoints
+    ``{u_i, u_i + 1, 0, 1}``, ``G``/``R`` the draft-key and reject-key CDFs at them,
+    ``start``/``end`` (m,) the positions of ``u_i`` and ``u_i + 1`` in ``bp`` and ``order``
+    (m,) the tokens sorted by utility. All windows have width 1, so the window ends come in
+    the same order as the starts: one sort of u and a three-way merge (with 0 and 1) give
+    ``bp`` in O(m log m). Among equal breakpoints any order serves (zero-width pieces).
+    """
+    m = u.shape[0]
+    order = _argsort(u)
+    size = 2 * m + 2
+    bp = np.empty(size)
+    G = np.empty(size)
+    R = np.empty(size)
+    start = np.empty(m, dtype=np.int64)
+    end = np.empty(m, dtype=np.int64)
+    total = base + qs.sum()
+    i = 0        # next window start (in utility order)
+    j = 0        # next window end
+    c = 0        # next of the fixed breakpoints 0 and 1
+    level = base
+    slope = 0.0
+    for pos in range(size):
+        s_next = u[order[i]] if i < m else np.inf
+        e_next = u[order[j]] + 1.0 if j < m else np.inf
+        c_next = float(c) if c < 2 else np.inf
+        if s_next <= e_next and s_next <= c_next:
+            value, change = s_next, qs[order[i]]
+            start[order[i]] = pos
+            i += 1
+        elif e_next <= c_next:
+            value, change = e_next, -qs[order[j]]
+            end[order[j]] = pos
+            j += 1
+        else:
+            value, change = c_next, 0.0
+            c += 1
+        if pos > 0:
+            level += slope * (value - bp[pos - 1])
+        slope += change
+        bp[pos] = value
+        G[pos] = min(max(level, 0.0), total)
+        R[pos] = min(max(value, 0.0), 1.0) if reject else 1.0
+    return bp, G, R, start, end, order
+
+
+@_jit
+def _evaluate(u, qs, base, reject, n, x, w):
+    """Exact induced law ``a`` (m,), potential ``Psi`` and what the Hessian needs.
+
+    Returns ``(a, psi, grid, C)`` with ``grid`` the tuple of :func:`_grid` and ``C`` (2m+2,)
+    the cumulative per-piece curvature ``n (n-1) int G^(n-2) R`` (race.py :func:`evaluate`).
+    """
+    grid = _grid(u, qs, base, reject)
+    bp, G, R, start, end, _ = grid
+    P = bp.shape[0] - 1
+    law = np.zeros(P + 1)   # cumulative int G^(n-1) R
+    C = np.zeros(P + 1)     # cumulative n (n-1) int G^(n-2) R
+    top = 0.0
+    for j in range(P):
+        width = bp[j + 1] - bp[j]
+        if width <= 0.0:
+            law[j + 1] = law[j]
+            C[j + 1] = C[j]
+            continue
+        s_law = 0.0
+        s_curv = 0.0
+        s_top = 0.0
+        for node in range(x.shape[0]):
+            g = G[j] + (G[j + 1] - G[j]) * x[node]
+            r = (R[j] + (R[j + 1] - R[j]) * x[node]) * w[node]
+            g_curv = g ** (n - 2) if n >= 2 else 0.0
+            g_law = g ** (n - 1)
+            s_curv += g_curv * r
+            s_law += g_law * r
+            s_top += g_law * g * r
+        law[j + 1] = law[j] + s_law * width
+        C[j + 1] = C[j] + s_curv * width * (n * (n - 1))
+        top += s_top * width
+    a = np.empty(u.shape[0])
+    for i in range(u.shape[0]):
+        a[i] = n * qs[i] * (law[end[i]] - law[start[i]])
+    psi = bp[P] * G[P] ** n * R[P] - bp[0] * G[0] ** n * R[0] - top
+    return a, psi, grid, C
+
+
+@_jit
+def _boundary(qs, G, R, start, end, n):
+    """The diagonal boundary term ``n q_i [G^(n-1) R]_{u_i}^{u_i+1}`` of the Hessian, (m,)."""
+    out = np.empty(qs.shape[0])
+    for i in range(qs.shape[0]):
+        out[i] = n * qs[i] * (G[end[i]] ** (n - 1) * R[end[i]] - G[start[i]] ** (n - 1) * R[start[i]])
+    return out
+
+
+@_jit
+def _dense_hessian(qs, grid, C, n):
+    """Dense Hessian ``d a / d u`` (m, m), race.py :func:`~multidraft.fast.race.hessian`."""
+    _, G, R, start, end, _ = grid
+    m = qs.shape[0]
+    H = np.empty((m, m))
+    for i in range(m):
+        for j in range(m):
+            lo = max(start[i], start[j])
+            hi = min(end[i], end[j])
+            H[i, j] = -qs[i] * qs[j] * (C[hi] - C[min(lo, hi)])
+    boundary = _boundary(qs, G, R, start, end, n)
+    for i in range(m):
+        H[i, i] += boundary[i]
+    return H
+
+
+@_jit
+def _matvec_setup(qs, grid, C, n):
+    """Sorted-order arrays of the O(m) Hessian-vector product (race.py :class:`HessianOperator`)."""
+    _, G, R, start, end, order = grid
+    m = qs.shape[0]
+    s = start[order]
+    e = end[order]
+    upper = np.searchsorted(s, e)            # side="left"
+    lower = np.searchsorted(e, s, side="right")
+    for i in range(m):
+        upper[i] = max(upper[i], i + 1)
+        lower[i] = min(lower[i], i)
+    boundary = _boundary(qs, G, R, start, end, n)
+    diagonal = np.empty(m)
+    for i in range(m):
+        diagonal[i] = boundary[i] - qs[i] * qs[i] * (C[end[i]] - C[start[i]])
+    return order, C[s], C[e], upper, lower, qs[order], boundary[order], diagonal
+
+
+@_jit
+def _matvec(x, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted):
+    """``H x`` in O(m) by prefix sums over the tokens sorted by utility."""
+    m = x.shape[0]
+    xs = x[order]
+    Y = np.zeros(m + 1)
+    YCs = np.zeros(m + 1)
+    YCe = np.zeros(m + 1)
+    for i in range(m):
+        y = q_sorted[i] * xs[i]
+        Y[i + 1] = Y[i] + y
+        YCs[i + 1] = YCs[i] + y * Cs[i]
+        YCe[i + 1] = YCe[i] + y * Ce[i]
+    out = np.empty(m)
+    for i in range(m):
+        above = Ce[i] * (Y[upper[i]] - Y[i]) - (YCs[upper[i]] - YCs[i])
+        below = (YCe[i] - YCe[lower[i]]) - Cs[i] * (Y[i] - Y[lower[i]])
+        out[order[i]] = boundary_sorted[i] * xs[i] - q_sorted[i] * (above + below)
+    return out
+
+
+# ----------------------------------------------------------------------------- Newton
+# Plain loops throughout: numba compiles them an order of magnitude faster than the
+# equivalent array expressions (first-use compile time), at the same run-time speed.
+@_jit
+def _dot(x, y):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += x[i] * y[i]
+    return total
+
+
+@_jit
+def _solve_dense(A, b):
+    """Solve ``A x = b`` by Gaussian elimination with partial pivoting (A is overwritten)."""
+    m = b.shape[0]
+    x = b.copy()
+    for col in range(m):
+        pivot = col
+        for row in range(col + 1, m):
+            if abs(A[row, col]) > abs(A[pivot, col]):
+                pivot = row
+        if pivot != col:
+            for j in range(m):
+                A[col, j], A[pivot, j] = A[pivot, j], A[col, j]
+            x[col], x[pivot] = x[pivot], x[col]
+        for row in range(col + 1, m):
+            factor = A[row, col] / A[col, col]
+            if factor != 0.0:
+                for j in range(col + 1, m):
+                    A[row, j] -= factor * A[col, j]
+                x[row] -= factor * x[col]
+    for row in range(m - 1, -1, -1):
+        total = x[row]
+        for j in range(row + 1, m):
+            total -= A[row, j] * x[j]
+        x[row] = total / A[row, row]
+    return x
+
+
+@_jit
+def _damping(diag):
+    """Levenberg damping per token, (m,) from ``|H_ii|`` (fit.py :func:`~multidraft.fast.fit._damping`)."""
+    floor = DAMPING_FLOOR * diag.max() + TINY
+    out = np.empty(diag.shape[0])
+    for i in range(diag.shape[0]):
+        out[i] = DAMPING_RELATIVE * diag[i] + floor
+    return out
+
+
+@_jit
+def _newton_step(qs, n, grad, free, grid, C):
+    """Solve ``(H_ff + Lambda) d = -g`` on the free tokens (fit.py :func:`_newton_step`)."""
+    m = qs.shape[0]
+    b = -grad
+    if m <= DENSE_MAX:
+        H = _dense_hessian(qs, grid, C, n)
+        damping = _damping(np.abs(np.diag(H)))
+        for i in range(m):
+            for j in range(m):
+                if not (free[i] and free[j]):
+                    H[i, j] = 0.0
+            H[i, i] += damping[i] if free[i] else 1.0
+        return _solve_dense(H, b)
+    order, Cs, Ce, upper, lower, q_sorted, boundary_sorted, diag = _matvec_setup(qs, grid, C, n)
+    diag = np.abs(diag)
+    damping = _damping(diag)
+    precond = np.ones(m)
+    for i in range(m):
+        if free[i]:
+            precond[i] = 1.0 / (diag[i] + damping[i])
+    # Jacobi-preconditioned conjugate gradients on the free tokens
+    x = np.zeros(m)
+    r = b.copy()
+    z = precond * r
+    d = z.copy()
+    rz = _dot(r, z)
+    stop = CG_RTOL * np.sqrt(_dot(b, b))
+    masked = np.empty(m)
+    for _ in range(CG_MAX_ITER):
+        if np.sqrt(_dot(r, r)) <= stop:
+            break
+        for i in range(m):
+            masked[i] = d[i] if free[i] else 0.0
+        Ad = _matvec(masked, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted)
+        for i in range(m):
+            Ad[i] = Ad[i] + damping[i] * masked[i] if free[i] else 0.0
+        dAd = _dot(d, Ad)
+        alpha = rz / dAd if dAd > 0 else 0.0
+        for i in range(m):
+            x[i] += alpha * d[i]
+            r[i] -= alpha * Ad[i]
+            z[i] = precond[i] * r[i]
+        rz_new = _dot(r, z)
+        beta = rz_new / rz if rz > 0 else 0.0
+        for i in range(m):
+            d[i] = z[i] + beta * d[i]
+        rz = rz_new
+    return x
+
+
+@_jit
+def _at_cap(u, a, t, cap):
+    """Tokens held at the cap with slack (``a < t``): they only need ``a <= t``."""
+    out = np.empty(u.shape[0], dtype=np.bool_)
+    for i in range(u.shape[0]):
+        out[i] = u[i] >= cap - 1e-12 and a[i] < t[i]
+    return out
+
+
+@_jit
+def _loss(a, t, at_cap):
+    """``sum |a - t|`` over free tokens plus ``sum (a - t)+`` over capped ones (fit.py :func:`_loss`)."""
+    total = 0.0
+    for i in range(a.shape[0]):
+        diff = a[i] - t[i]
+        total += max(diff, 0.0) if at_cap[i] else abs(diff)
+    return total
+
+
+@_jit
+def _fit(qs, base, n, reject, t, cap, tol, max_iter, x, w):
+    """Fit one race: returns ``(u, a, loss, iterations)`` (fit.py :func:`fit_race`, one row)."""
+    m = qs.shape[0]
+    u = np.full(m, min(0.0, cap))
+    a, psi, grid, C = _evaluate(u, qs, base, reject, n, x, w)
+    value = psi - _dot(t, u)
+    iterations = 0
+    grad = np.empty(m)
+    trial = np.empty(m)
+    for _ in range(max_iter):
+        at_cap = _at_cap(u, a, t, cap)
+        loss = _loss(a, t, at_cap)
+        if loss <= tol:
+            break
+        iterations += 1
+        free = ~at_cap
+        for i in range(m):
+            grad[i] = a[i] - t[i] if free[i] else 0.0
+        step = _newton_step(qs, n, grad, free, grid, C)
+        scale = 1.0
+        accepted = False
+        for _tries in range(LINE_SEARCH_STEPS):
+            decrease = 0.0
+            for i in range(m):
+                trial[i] = min(u[i] + scale * step[i], cap)
+                decrease += grad[i] * (trial[i] - u[i])
+            ta, tpsi, tgrid, tC = _evaluate(trial, qs, base, reject, n, x, w)
+            t_value = tpsi - _dot(t, trial)
+            if t_value <= value + ARMIJO * decrease or _loss(ta, t, at_cap) < 0.5 * loss:
+                u, trial, value = trial, u, t_value
+                a, grid, C = ta, tgrid, tC
+                accepted = True
+                break
+            scale /= 2.0
+        if not accepted:  # no step decreases D any more: numerical floor
+            break
+    return u, a, _loss(a, t, _at_cap(u, a, t, cap)), iterations
+
+
+# ----------------------------------------------------------------------------- one row
+@_jit
+def _argsort(values):
+    """Stable argsort of a 1-D array (bottom-up merge sort; ``torch.sort(stable=True)`` order)."""
+    m = values.shape[0]
+    order = np.arange(m)
+    buffer = np.empty(m, dtype=np.int64)
+    width = 1
+    while width < m:
+        for lo in range(0, m, 2 * width):
+            mid = min(lo + width, m)
+            hi = min(lo + 2 * width, m)
+            i, j = lo, mid
+            for out in range(lo, hi):
+                if j >= hi or (i < mid and values[order[i]] <= values[order[j]]):
+                    buffer[out] = order[i]
+                    i += 1
+                else:
+                    buffer[out] = order[j]
+                    j += 1
+        order, buffer = buffer, order
+        width *= 2
+    return order
+
+
+@_jit
+def _support(p, q, n):
+    """Draft support sorted by p/q, alpha*, |H_min| and q(H_min) (support.py :func:`draft_support`)."""
+    k = 0
+    for z in range(q.shape[0]):
+        if q[z] > 0:
+            k += 1
+    index = np.empty(k, dtype=np.int64)
+    ratio = np.empty(k)
+    k = 0
+    for z in range(q.shape[0]):
+        if q[z] > 0:
+            index[k] = z
+            ratio[k] = p[z] / q[z]
+            k += 1
+    order = _argsort(ratio)
+    index, ratio = index[order], ratio[order]
+    pk, qk = p[index], q[index]
+    best = -np.inf
+    values = np.empty(k + 1)
+    Q = 0.0
+    P = 0.0
+    for j in range(k + 1):
+        if j > 0:
+            Q += qk[j - 1]
+            P += pk[j - 1]
+        boundary = j == 0 or j == k or ratio[j] != ratio[j - 1]
+        values[j] = min(Q, 1.0) ** n - P if boundary else -np.inf
+        best = max(best, values[j])
+    k_min = 0
+    q_inner = 0.0
+    while values[k_min] < best - TIE_TOL:
+        q_inner += qk[k_min]
+        k_min += 1
+    return index, pk, qk, k_min, 1.0 - max(best, 0.0), min(q_inner, 1.0)
+
+
+@_jit
+def _in_system(i, inner, k_min, pk):
+    """Whether support slot i takes part in the inner (H_min, p > 0) or the outer system."""
+    return (i < k_min and pk[i] > 0) if inner else i >= k_min
+
+
+@_jit
+def _solve_row(p, q, n, tol, max_iter, x, w, index, pk, qk, u, a):
+    """Support, cut and both fitted systems of one row, written into the row's output slots.
+
+    ``index``, ``pk``, ``qk``, ``u``, ``a`` are the row's (k_max,) zero-filled outputs; the k
+    support slots come first, sorted by p/q, the first ``k_min`` forming H_min. Returns
+    ``(k, k_min, alpha, q_inner, iterations, loss)``.
+    """
+    index_k, pk_k, qk_k, k_min, alpha, q_inner = _support(p, q, n)
+    k = index_k.shape[0]
+    index[:k] = index_k
+    pk[:k] = pk_k
+    qk[:k] = qk_k
+    iterations = 0
+    loss = 0.0
+    # inner system: the slots of H_min with p > 0, a reject competitor, no cap;
+    # outer system: the slots outside H_min, no reject, cap OUTER_CAP
+    for inner in (True, False):
+        m = 0
+        for i in range(k):
+            if _in_system(i, inner, k_min, pk):
+                m += 1
+        if m == 0:
+            continue
+        slots = np.empty(m, dtype=np.int64)
+        m = 0
+        base = q_inner
+        for i in range(k):
+            if _in_system(i, inner, k_min, pk):
+                slots[m] = i
+                m += 1
+                if inner:
+                    base -= qk[i]
+        cap = np.inf if inner else OUTER_CAP
+        su, sa, sloss, sit = _fit(qk[slots], base, n, inner, pk[slots], cap, tol, max_iter, x, w)
+        for j in range(m):
+            u[slots[j]] = su[j]
+            a[slots[j]] = sa[j]
+        iterations = max(iterations, sit)
+        loss += sloss
+    return k, k_min, alpha, q_inner, iterations, loss
+
+
+@_jit
+def _solve_rows(P, Q, n, tol, max_iter, x, w, index, pk, qk, u, a, counts, k_min, alpha, q_inner, iterations, loss):
+    """:func:`_solve_row` for each row of (B, V) arrays, into (B, k_max) and (B,) outputs."""
+    for b in range(P.shape[0]):
+        counts[b], k_min[b], alpha[b], q_inner[b], iterations[b], loss[b] = _solve_row(
+            P[b], Q[b], n, tol, max_iter, x, w, index[b], pk[b], qk[b], u[b], a[b])
+
+
+def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) -> dict:
+    """Solve B problems on the CPU.
+
+    Parameters
+    ----------
+    P, Q : (B, V) float64 C-contiguous numpy arrays (validated laws).
+    n : int, tol : float, max_iter : int -- as in :func:`~multidraft.fast.solver.global_resolution`
+        (``tol`` is the fit's per-system loss target).
+
+    Returns
+    -------
+    dict of numpy arrays, k = the largest support size: ``index``, ``p``, ``q``, ``u``, ``a``
+    (B, k) (padding slots zero), ``counts``, ``k_min``, ``iterations`` (B,) int64 and
+    ``alpha``, ``q_inner``, ``loss`` (B,) float64.
+    """
+    x, w = _legendre_nodes((max(n, 0) + 1) // 2 + 1)
+    B = P.shape[0]
+    k_max = max(int((Q > 0).sum(axis=1).max()), 1)
+    out = {name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)
+           for name in ("index", "p", "q", "u", "a")}
+    out.update({name: np.zeros(B, dtype=np.int64) for name in ("counts", "k_min", "iterations")})
+    out.update({name: np.zeros(B) for name in ("alpha", "q_inner", "loss")})
+    _solve_rows(P, Q, n, tol, max_iter, x, w, *(out[name] for name in (
+        "index", "p", "q", "u", "a", "counts", "k_min", "alpha", "q_inner", "iterations", "loss")))
+    return out
