@@ -49,6 +49,16 @@ def test_quick_run_writes_tables_and_plots(bench, tmp_path, capsys):
     for name in plots:
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if bench in ("table1", "budget"):  # methods with their own drafting law are marked, not passed off as i.i.d.
+        from multidraft import get_verifier, list_verifiers
+
+        text = (tmp_path / f"{bench}.md").read_text()
+        marked = [(name, d) for name in list_verifiers()
+                  if (d := getattr(get_verifier(name), "drafting", "iid") or "iid") != "iid"]
+        assert marked  # greedy and rrs_without_replacement draw their own way
+        for name, drafting in marked:
+            assert f"| {name} ({drafting} drafting) |" in text
+        assert "another drafting law" in text
     if bench == "fast":  # global resolution reaches alpha* on every quick row
         rows = [l for l in (tmp_path / "fast_per_token.md").read_text().splitlines() if l.startswith("| (1")]
         assert rows and all("| 100% |" in row for row in rows)
