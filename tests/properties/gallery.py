@@ -90,6 +90,16 @@ def kseq(target, draft, drafts):
     return _kseq(p, q, drafts, kseq_rho(p, q, len(drafts)))
 
 
+
+def _truncate(q, top):
+    """q restricted to its ``top`` largest entries and renormalised (q itself when top is None)."""
+    if top is None:
+        return q
+    keep = np.argsort(-q, kind="stable")[:top]
+    out = np.zeros_like(q)
+    out[keep] = q[keep]
+    return out / out.sum()
+
 class SoftmaxThenSpeculative:
     """A selection rule (pick distinct draft c with weight sqrt(p/q)) followed by speculative
     sampling against the rule's induced law r: exactly lossless whatever the rule.
@@ -112,12 +122,7 @@ class SoftmaxThenSpeculative:
     def _induced(self, p, q, n):
         key = (p.tobytes(), q.tobytes(), n)
         if key not in self._cache:
-            qt = q
-            if self.truncate is not None:
-                keep = np.argsort(-q, kind="stable")[: self.truncate]
-                qt = np.zeros_like(q)
-                qt[keep] = q[keep]
-                qt /= qt.sum()
+            qt = _truncate(q, self.truncate)
             support = np.flatnonzero(qt > 0)
             r = np.zeros_like(p)
             for x in itertools.product(support, repeat=n):
@@ -201,13 +206,7 @@ class GlobalResolutionVariant:
 
         key = (p.tobytes(), q.tobytes(), n)
         if key != self._key:
-            qt = q
-            if self.truncate is not None:
-                keep = np.argsort(-q, kind="stable")[: self.truncate]
-                qt = np.zeros_like(q)
-                qt[keep] = q[keep]
-                qt /= qt.sum()
-            plan = global_resolution(p, qt, n)
+            plan = global_resolution(p, _truncate(q, self.truncate), n)
             if not self.correction:  # keep every race winner
                 plan.accept_ratio = (plan.a > 0).to(plan.a.dtype)
             self._key, self._plan = key, plan
