@@ -68,7 +68,7 @@ def _per_token(args, report, progress) -> dict:
         alpha = alpha_stars(probs.target, probs.draft, n)
         stats = measure(method, probs.target, probs.draft, drafts, n, alpha)
         batched = measure(torch_path, probs.target, probs.draft, drafts, n, alpha)
-        per_case[(k, n)] = (probs, drafts, alpha, stats)
+        per_case[(k, n)] = (probs, drafts, alpha, stats, batched)
         pub3, pub4 = published_gr(k, n)
         cell = lambda pub: f"{pub[0]:g} ({pub[1]:.0%})" if pub else "-"  # noqa: E731
         table.add(f"({k}, {n})", args.vocab, stats.rows, stats.median_ms, stats.p99_ms, f"{stats.success_rate:.0%}",
@@ -84,9 +84,10 @@ def _per_token(args, report, progress) -> dict:
     ]
     report.table(table)
     labels = [f"({k},{n})" for k, n in per_case]
-    ours = Series("ours, median", labels, [s.median_ms for *_, s in per_case.values()])
+    ours = Series("ours, median", labels, [s.median_ms for *_, s, _ in per_case.values()])
     pub = [published_gr(k, n)[1] for k, n in per_case]
-    series = [ours, Series("ours, p99", labels, [s.p99_ms for *_, s in per_case.values()], "x--")]
+    series = [ours, Series("ours, p99", labels, [s.p99_ms for *_, s, _ in per_case.values()], "x--"),
+              Series("torch path, median", labels, [t.median_ms for *_, t in per_case.values()], "d-.")]
     series.append(Series("published GR 1e-4", labels, [p[0] if p else float("nan") for p in pub], "s:"))
     report.plot("fast_per_token", [(f"time per token, V={args.vocab}, {args.device}", series)],
                 xlabel="(k, n)", ylabel="ms per token", logy=True)
@@ -143,7 +144,7 @@ def _speedup(args, report, per_case, progress) -> None:
     for k, n in progress(cases(args.oracle_cases, "oracle-cases"), "fast: max-flow"):
         rows = args.oracle_rows
         if (k, n) in per_case:
-            probs, drafts, alpha, _ = per_case[(k, n)]
+            probs, drafts, alpha, *_ = per_case[(k, n)]
             target, draft, drafts, alpha = probs.target[:rows], probs.draft[:rows], drafts[:rows], alpha[:rows]
         else:
             probs = llm_problems(rows, args.vocab, k, seed=args.seed)
