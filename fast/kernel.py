@@ -328,10 +328,11 @@ def _loss(a, t, at_cap):
 
 
 @_jit
-def _fit(qs, base, n, reject, t, cap, tol, max_iter, x, w):
-    """Fit one race: returns ``(u, a, loss, iterations)`` (fit.py :func:`fit_race`, one row)."""
+def _fit(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
+    """Fit one race from the common start ``u0``: returns ``(u, a, loss, iterations)``
+    (fit.py :func:`fit_race`, one row)."""
     m = qs.shape[0]
-    u = np.full(m, min(0.0, cap))
+    u = np.full(m, min(u0, cap))
     a, psi, grid, C = _evaluate(u, qs, base, reject, n, x, w)
     value = psi - _dot(t, u)
     iterations = 0
@@ -430,6 +431,15 @@ def _support(p, q, n):
 
 
 @_jit
+def _inner_start(reject_mass, q_mass, n):
+    """Common starting utility of the inner race (support.py :func:`inner_start`)."""
+    if q_mass <= 0:
+        return 0.0
+    ratio = min(max((n + 1) * reject_mass / q_mass ** n, 0.0), 1.0)
+    return 1.0 - ratio ** (1.0 / (n + 1))
+
+
+@_jit
 def _in_system(i, inner, k_min, pk):
     """Whether support slot i takes part in the inner (H_min, p > 0) or the outer system."""
     return (i < k_min and pk[i] > 0) if inner else i >= k_min
@@ -469,7 +479,8 @@ def _solve_row(p, q, n, tol, max_iter, x, w, index, pk, qk, u, a):
                 if inner:
                     base -= qk[i]
         cap = np.inf if inner else OUTER_CAP
-        su, sa, sloss, sit = _fit(qk[slots], base, n, inner, pk[slots], cap, tol, max_iter, x, w)
+        u0 = _inner_start(1.0 - alpha, q_inner - base, n) if inner else 0.0
+        su, sa, sloss, sit = _fit(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter, x, w)
         for j in range(m):
             u[slots[j]] = su[j]
             a[slots[j]] = sa[j]

@@ -31,7 +31,7 @@ from multidraft.validation import InvalidInputError, check_n, check_pair_tensors
 from .base import Verifier, as_tensor_drafts
 from .fit import fit_race
 from .race import win_probabilities
-from .support import OUTER_CAP, Support, draft_support
+from .support import OUTER_CAP, Support, draft_support, inner_start
 
 
 @dataclass
@@ -288,7 +288,8 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
         n=n,
         reject=flags,
         target=torch.cat([support.p, support.p]),
-        u0=torch.zeros_like(torch.cat([support.q, support.q])),
+        u0=torch.cat([inner_start(1.0 - support.alpha, inner_q.sum(dim=1), n)[:, None].expand_as(inner_q),
+                      torch.zeros_like(outer_q)]),
         cap=torch.where(flags, torch.full_like(flags, float("inf"), dtype=p.dtype), torch.full_like(flags, OUTER_CAP, dtype=p.dtype)),
         tol=fit_tol,
         max_iter=max_iter,

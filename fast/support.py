@@ -90,3 +90,19 @@ def draft_support(p: Tensor, q: Tensor, n: int) -> Support:
         index=index, p=pk, q=qk, valid=valid, inner=inner,
         alpha=1.0 - best, q_inner=torch.gather(Q, 1, k_min[:, None])[:, 0],
     )
+
+
+def inner_start(reject_mass: Tensor, q_mass: Tensor, n: int) -> Tensor:
+    """Common starting utility of the inner race, (B,): the shift s that gives the reject
+    competitor about its target probability ``reject_mass = q(H)^n - p(H) = 1 - alpha*``.
+
+    With every utility at s in [0, 1] and drafts of total mass ``q_mass``, the reject key
+    U[0, 1] beats all n draft keys with probability ``q_mass^n (1 - s)^(n+1) / (n + 1)``
+    (the baseline mass ignored), so ``s = 1 - ((n + 1) r / q_mass^n)^(1/(n+1))``, clamped
+    to [0, 1]. Any start is valid (the fit is globally convergent); this one saves Newton
+    iterations on near-degenerate rows (reject mass 1e-6: 15 -> 9 at k = 1,000), where
+    the utilities otherwise creep towards 1 from 0. The kernel (fast/kernel.py) uses the
+    same formula.
+    """
+    ratio = (n + 1) * reject_mass / torch.where(q_mass > 0, q_mass, torch.ones_like(q_mass)) ** n
+    return torch.where(q_mass > 0, 1.0 - ratio.clamp(0.0, 1.0) ** (1.0 / (n + 1)), torch.zeros_like(q_mass))
