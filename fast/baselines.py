@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.drafting import MAX_ENUMERATION, DraftingLaw, _refuse_if_too_many
+from multidraft.drafting import MAX_ENUMERATION, DraftingLaw, _refuse_if_too_many, capped_comb
 from multidraft.validation import InvalidInputError, check_distribution, check_n
 
 from .base import Verifier, in_drafts
@@ -468,7 +468,7 @@ class Canonical(Verifier):
 
     def _prepare(self, p, q, n):
         k = max(int((q > 0).sum(dim=1).max()), 1)
-        _refuse_if_too_many(math.comb(k + n - 1, n), self.max_count, "draft multisets (canonical)")
+        _refuse_if_too_many(capped_comb(k + n - 1, n), self.max_count, "draft multisets (canonical)")
         order = torch.sort(-q, dim=1, stable=True).indices[:, :k]  # the draft support first
         pk, qk = _pick(p, order), _pick(q, order)
         combos = torch.tensor(list(itertools.combinations_with_replacement(range(k), n)), dtype=torch.long,
