@@ -6,9 +6,11 @@ CPU a single small problem costs it about 1,500 tensor operations at 1.5-6 us ea
 milliseconds of pure dispatch overhead. This module runs the identical algorithm as
 scalar loops compiled by numba: the draft support and the min cut (support.py), the
 uniform-key race's exact induced law, potential and Hessian (race.py), and the damped
-projected Newton fit with its Armijo line search (fit.py). Every formula, tolerance and
-stopping rule is the one documented in those modules; tests check that both paths give
-the same alpha*, cut, acceptance and status, and that both are exactly lossless.
+projected Newton fit with its Armijo line search (fit.py). Every formula, tolerance,
+starting point and stopping rule is the one documented in those modules (only the size at
+which Newton systems switch from dense elimination to conjugate gradients differs, see
+:data:`DENSE_MAX`); tests check that both paths give the same alpha*, cut, iteration
+counts, acceptance and status, and that both are exactly lossless.
 
 Entry point: :func:`solve_rows` (float64 numpy arrays in, padded numpy arrays out). The
 caller (:func:`multidraft.fast.solver.global_resolution`) turns them into a ``Plan``.
@@ -23,7 +25,7 @@ import numba as nb
 import numpy as np
 
 from .fit import ARMIJO, CG_MAX_ITER, CG_RTOL, DAMPING_FLOOR, DAMPING_RELATIVE, LINE_SEARCH_STEPS, TINY
-from .race import _legendre_nodes
+from .race import legendre_nodes
 from .support import OUTER_CAP, TIE_TOL
 
 _jit = nb.njit(cache=True, nogil=True)
@@ -512,7 +514,7 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) 
     (B, k) (padding slots zero), ``counts``, ``k_min``, ``iterations`` (B,) int64 and
     ``alpha``, ``q_inner``, ``loss`` (B,) float64.
     """
-    x, w = _legendre_nodes((max(n, 0) + 1) // 2 + 1)
+    x, w = legendre_nodes((max(n, 0) + 1) // 2 + 1)
     B = P.shape[0]
     k_max = max(int((Q > 0).sum(axis=1).max()), 1)
     out = {name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)

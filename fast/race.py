@@ -43,7 +43,8 @@ from torch import Tensor
 
 
 @lru_cache(maxsize=64)
-def _legendre_nodes(m: int) -> tuple[np.ndarray, np.ndarray]:
+def legendre_nodes(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1] as float64 numpy arrays (m,) (exact to degree 2m - 1)."""
     x, w = np.polynomial.legendre.leggauss(m)
     return (x + 1.0) / 2.0, w / 2.0  # nodes and weights on [0, 1]
 
@@ -55,7 +56,7 @@ def legendre(m: int, like: Tensor) -> tuple[Tensor, Tensor]:
     """Gauss-Legendre nodes and weights on [0, 1] (exact for degree <= 2m - 1), as tensors like ``like``."""
     key = (m, like.dtype, like.device)
     if key not in _NODE_TENSORS:
-        x, w = _legendre_nodes(m)
+        x, w = legendre_nodes(m)
         _NODE_TENSORS[key] = (torch.as_tensor(x, dtype=like.dtype, device=like.device),
                               torch.as_tensor(w, dtype=like.dtype, device=like.device))
     return _NODE_TENSORS[key]
