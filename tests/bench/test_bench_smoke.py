@@ -75,3 +75,12 @@ def test_cuda_request_without_cuda_skips(tmp_path, capsys, monkeypatch):
 def test_bad_option_is_an_error(tmp_path, capsys):
     assert main(["bench", "table1", "--quick", "--cases", "10-2", "--out", str(tmp_path)]) == 2
     assert "cases" in capsys.readouterr().err
+
+
+def test_acceptance_compares_only_the_chosen_baselines(tmp_path, capsys):
+    assert main(["bench", "acceptance", "--quick", "--no-progress", "--baselines", "rrs,nss",
+                 "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "acceptance_baselines.md").read_text()
+    assert "| rrs |" in text and "| nss |" in text and "| kseq |" not in text
+    assert main(["bench", "acceptance", "--quick", "--baselines", "rrs,nope", "--out", str(tmp_path)]) == 2
+    assert "baselines: unknown ['nope']" in capsys.readouterr().err
