@@ -152,6 +152,10 @@ class Report:
         cols = min(3, len(panels))
         rows = (len(panels) + cols - 1) // cols
         fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+        # many lines with the same labels in every panel: one legend beside the figure, where
+        # it hides no line (bbox_inches="tight" below keeps it in the picture)
+        labels = [[s.label for s in series] for _, series in panels]
+        shared_legend = len(labels[0]) > 4 and all(lab == labels[0] for lab in labels)
         for ax, (title, series) in zip(axes.ravel(), panels):
             categories: list[str] = []
             for s in series:
@@ -172,12 +176,16 @@ class Report:
             if logy:
                 ax.set_yscale("log")
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=7)
+            if not shared_legend:
+                ax.legend(fontsize=7)
         for ax in axes.ravel()[len(panels):]:
             ax.axis("off")
         fig.tight_layout()
         path = self.out / f"{name}.png"
-        fig.savefig(path, dpi=110)
+        if shared_legend:
+            fig.legend(*axes.ravel()[0].get_legend_handles_labels(), loc="center left",
+                       bbox_to_anchor=(1.0, 0.5), fontsize=8)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         self.written.append(path)
         return path
