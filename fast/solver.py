@@ -251,6 +251,7 @@ def global_resolution(
     """
     n = check_n(n)
     tol = check_positive_float(tol, "tol")
+    backend = check_backend(backend)
     if device is None and isinstance(target, torch.Tensor):
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
@@ -262,10 +263,15 @@ def global_resolution(
 BACKENDS = ("auto", "torch", "numba")
 
 
-def _use_kernel(backend: str, p: Tensor) -> bool:
-    """Whether to run the compiled CPU kernel (:mod:`multidraft.fast.kernel`) for ``p``."""
+def check_backend(backend: Any) -> str:
+    """Validate a ``backend`` argument: one of :data:`BACKENDS`."""
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def _use_kernel(backend: str, p: Tensor) -> bool:
+    """Whether to run the compiled CPU kernel (:mod:`multidraft.fast.kernel`) for ``p``."""
     fits = p.device.type == "cpu" and p.dtype == torch.float64
     if backend == "numba" and not fits:
         raise InvalidInputError(
@@ -333,7 +339,7 @@ class GlobalResolution(Verifier):
                  backend: str = "auto"):
         super().__init__(device=device, dtype=dtype)
         self.tol = check_positive_float(tol, "tol")
-        self.backend = backend
+        self.backend = check_backend(backend)
 
     def _prepare(self, p: Tensor, q: Tensor, n: int) -> dict:
         return {"plan": global_resolution(p, q, n, tol=self.tol, device=p.device, dtype=p.dtype, backend=self.backend)}

@@ -178,6 +178,8 @@ def test_bad_backend_names_the_argument():
         global_resolution([0.5, 0.5], [0.4, 0.6], 2, backend="cuda")
     with pytest.raises(md.InvalidInputError, match="backend:.*float64"):
         global_resolution([0.5, 0.5], [0.4, 0.6], 2, backend="numba", dtype=torch.float32)
+    with pytest.raises(md.InvalidInputError, match="backend:"):
+        GlobalResolution(backend="jax")
 
 
 def test_backends_agree_row_by_row():
