@@ -37,6 +37,8 @@ CG_RTOL = 1e-9
 DAMPING_RELATIVE = 1e-9
 DAMPING_FLOOR = 1e-15
 TINY = 1e-200
+#: A token counts as at its cap when ``u >= cap - CAP_TOL``.
+CAP_TOL = 1e-12
 
 
 def _damping(diag: Tensor) -> Tensor:
@@ -50,7 +52,7 @@ def _damping(diag: Tensor) -> Tensor:
 
 
 def _newton_step(race: Race, ev: Evaluation, grad: Tensor, free: Tensor) -> Tensor:
-    """Solve ``(H_ff + lambda I) d = -g`` on the free tokens (d = 0 elsewhere).
+    """Solve ``(H_ff + Lambda) d = -g`` on the free tokens (d = 0 elsewhere; Lambda: :func:`_damping`).
 
     Dense factorisation for small k; for large k, Jacobi-preconditioned conjugate gradients
     with the O(k log k) Hessian-vector product (H is positive semi-definite).
@@ -144,7 +146,7 @@ def fit_race(
     done = torch.zeros(B, dtype=torch.bool, device=q.device)
 
     def at_cap_of(u_: Tensor, a_: Tensor) -> Tensor:
-        return live & (u_ >= cap - 1e-12) & (a_ < target)
+        return live & (u_ >= cap - CAP_TOL) & (a_ < target)
 
     race = Race(u, q, base, n, reject)
     ev = evaluate(race)

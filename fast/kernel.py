@@ -24,8 +24,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .fit import ARMIJO, CG_MAX_ITER, CG_RTOL, DAMPING_FLOOR, DAMPING_RELATIVE, LINE_SEARCH_STEPS, TINY
-from .race import legendre_nodes
+from .fit import ARMIJO, CAP_TOL, CG_MAX_ITER, CG_RTOL, DAMPING_FLOOR, DAMPING_RELATIVE, LINE_SEARCH_STEPS, TINY
+from .race import legendre_nodes, node_count
 from .support import OUTER_CAP, TIE_TOL
 
 _jit = nb.njit(cache=True, nogil=True)
@@ -315,7 +315,7 @@ def _at_cap(u, a, t, cap):
     """Tokens held at the cap with slack (``a < t``): they only need ``a <= t``."""
     out = np.empty(u.shape[0], dtype=np.bool_)
     for i in range(u.shape[0]):
-        out[i] = u[i] >= cap - 1e-12 and a[i] < t[i]
+        out[i] = u[i] >= cap - CAP_TOL and a[i] < t[i]
     return out
 
 
@@ -462,26 +462,24 @@ def _solve_row(p, q, n, tol, max_iter, x, w, index, pk, qk, u, a):
     qk[:k] = qk_k
     iterations = 0
     loss = 0.0
+    buffer = np.empty(k, dtype=np.int64)
     # inner system: the slots of H_min with p > 0, a reject competitor, no cap;
     # outer system: the slots outside H_min, no reject, cap OUTER_CAP
     for inner in (True, False):
         m = 0
+        mass = 0.0
         for i in range(k):
             if _in_system(i, inner, k_min, pk):
+                buffer[m] = i
                 m += 1
+                mass += qk[i]
         if m == 0:
             continue
-        slots = np.empty(m, dtype=np.int64)
-        m = 0
-        base = q_inner
-        for i in range(k):
-            if _in_system(i, inner, k_min, pk):
-                slots[m] = i
-                m += 1
-                if inner:
-                    base -= qk[i]
-        cap = np.inf if inner else OUTER_CAP
-        u0 = _inner_start(1.0 - alpha, q_inner - base, n) if inner else 0.0
+        slots = buffer[:m]
+        if inner:
+            base, cap, u0 = q_inner - mass, np.inf, _inner_start(1.0 - alpha, mass, n)
+        else:
+            base, cap, u0 = q_inner, OUTER_CAP, 0.0
         su, sa, sloss, sit = _fit(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter, x, w)
         for j in range(m):
             u[slots[j]] = su[j]
@@ -514,7 +512,7 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) 
     (B, k) (padding slots zero), ``counts``, ``k_min``, ``iterations`` (B,) int64 and
     ``alpha``, ``q_inner``, ``loss`` (B,) float64.
     """
-    x, w = legendre_nodes((max(n, 0) + 1) // 2 + 1)
+    x, w = legendre_nodes(node_count(n))
     B = P.shape[0]
     k_max = max(int((Q > 0).sum(axis=1).max()), 1)
     out = {name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)

@@ -49,6 +49,11 @@ def legendre_nodes(m: int) -> tuple[np.ndarray, np.ndarray]:
     return (x + 1.0) / 2.0, w / 2.0  # nodes and weights on [0, 1]
 
 
+def node_count(power: int) -> int:
+    """Gauss-Legendre nodes that integrate ``G^power R`` exactly on a piece (degree ``power + 1``)."""
+    return (max(power, 0) + 1) // 2 + 1
+
+
 _NODE_TENSORS: dict[tuple, tuple[Tensor, Tensor]] = {}
 
 
@@ -129,9 +134,7 @@ class Grid:
 
         One pass of Gauss-Legendre nodes serves every power asked for (negative powers give 0).
         """
-        top = max(powers)
-        m = (max(top, 0) + 1) // 2 + 1
-        x, w = legendre(m, self.bp)
+        x, w = legendre(node_count(max(powers)), self.bp)
         Ga, Gb = self.G[:, :-1, None], self.G[:, 1:, None]
         Ra, Rb = self.R[:, :-1, None], self.R[:, 1:, None]
         Gs = Ga + (Gb - Ga) * x

@@ -287,14 +287,15 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
     # rows [0, B) inner (reject, no cap), [B, 2B) outer (no reject, cap OUTER_CAP)
     inner_q = torch.where(support.inner & (support.p > 0), support.q, torch.zeros_like(support.q))
     outer_q = torch.where(support.valid & ~support.inner, support.q, torch.zeros_like(support.q))
+    inner_mass = inner_q.sum(dim=1)
     flags = torch.arange(2 * B, device=p.device) < B
     fit = fit_race(
         q=torch.cat([inner_q, outer_q]),
-        base=torch.cat([support.q_inner - inner_q.sum(dim=1), support.q_inner]),
+        base=torch.cat([support.q_inner - inner_mass, support.q_inner]),
         n=n,
         reject=flags,
         target=torch.cat([support.p, support.p]),
-        u0=torch.cat([inner_start(1.0 - support.alpha, inner_q.sum(dim=1), n)[:, None].expand_as(inner_q),
+        u0=torch.cat([inner_start(1.0 - support.alpha, inner_mass, n)[:, None].expand_as(inner_q),
                       torch.zeros_like(outer_q)]),
         cap=torch.where(flags, torch.full_like(flags, float("inf"), dtype=p.dtype), torch.full_like(flags, OUTER_CAP, dtype=p.dtype)),
         tol=fit_tol,

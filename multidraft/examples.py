@@ -56,8 +56,22 @@ def _pick(mapping: Any, path: Path) -> tuple[Any, Any, Any]:
 
 
 def load_laws(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """Read ``(target, draft, n or None)`` from a .npz, .npy, .json or .pt file (see module doc)."""
-    path = Path(path)
+    """Read ``(target, draft, n or None)`` from a .npz, .npy, .json or .pt file (see module doc).
+
+    A file it cannot parse (corrupt or foreign: json, pickle, zip or numpy errors) is
+    reported as an :class:`InvalidInputError` naming it.
+    """
+    try:
+        return _read_laws(Path(path))
+    except InvalidInputError:
+        raise
+    except Exception as exc:
+        raise InvalidInputError(
+            f"file: could not read {path} as target and draft laws ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _read_laws(path: Path) -> tuple[np.ndarray, np.ndarray, int | None]:
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
     suffix = path.suffix.lower()

@@ -125,6 +125,8 @@ def run(args: argparse.Namespace, report) -> int:
     btable = Table("acceptance_baselines", "Baselines against the optimal acceptance (exact acceptances)", cols)
     from multidraft import get_verifier
 
+    from .table1 import drafting_label
+
     for name in baselines:
         drafting = getattr(get_verifier(name), "drafting", "iid")
         for n in ns:
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace, report) -> int:
             for w in names:
                 hits, rows, acc_sum, alpha_sum = base.get((name, w, n), (0, 0, 0.0, 0.0))
                 cells += [f"{hits / rows:.0%}" if rows else "-", acc_sum / alpha_sum if alpha_sum > 0 else float("nan")]
-            btable.add(name if drafting == "iid" else f"{name} ({drafting} drafting)", n, *cells)
+            btable.add(drafting_label(name, drafting), n, *cells)
     btable.notes.append(f"rows at alpha*: alpha* - acceptance <= {OPTIMAL_TOL:g}; pooled over every T and k above. "
                         "The ratio is of the means (a mean of per-row ratios is dominated by rows with alpha* near 0).")
     btable.notes.append("alpha* is the optimum for n i.i.d. drafts; a baseline with another drafting law "

@@ -58,10 +58,14 @@ def build_methods(text: str, limit_s: float, seed: int) -> list:
     return out
 
 
+def drafting_label(name: str, drafting: str | None) -> str:
+    """``name``, with its drafting law when that is not i.i.d. (e.g. ``greedy (greedy drafting)``)."""
+    return name if (drafting or "iid") == "iid" else f"{name} ({drafting} drafting)"
+
+
 def method_label(method) -> str:
-    """The method's name, with its drafting law when that is not i.i.d. (e.g. ``greedy (greedy drafting)``)."""
-    drafting = getattr(method, "drafting", "iid") or "iid"
-    return method.name if drafting == "iid" else f"{method.name} ({drafting} drafting)"
+    """The method's :func:`drafting_label`."""
+    return drafting_label(method.name, getattr(method, "drafting", "iid"))
 
 
 DRAFTING_NOTE = ("alpha* is the optimum for n i.i.d. drafts; a method marked with another drafting law draws its drafts "

@@ -61,24 +61,12 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _load(path: str) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """:func:`load_laws`, with a file it cannot parse reported as an input error naming it."""
-    try:
-        return load_laws(path)
-    except InvalidInputError:
-        raise
-    except Exception as exc:  # a corrupt or foreign file: json, pickle, zip or numpy errors
-        raise InvalidInputError(
-            f"file: could not read {path} as target and draft laws ({type(exc).__name__}: {exc})"
-        ) from None
-
-
 def _problem(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, int, str]:
     if args.example is not None:
         p, q, n = example(args.example)
         label = f"example {args.example}"
     else:
-        p, q, n = _load(args.file)
+        p, q, n = load_laws(args.file)
         label = f"file {args.file}"
     if args.n is not None:
         n = args.n
