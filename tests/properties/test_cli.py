@@ -83,3 +83,10 @@ def test_target_module_in_working_directory(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     assert main(["check", "my_verifier_module:f", "--examples", "5", "--no-progress"]) == 0
     assert "PASSED" in capsys.readouterr().out
+
+
+def test_deviation_unreadable_file_is_an_input_error(tmp_path, capsys):
+    path = tmp_path / "laws.json"
+    path.write_text("{not json")
+    assert main(["deviation", "nss", "--file", str(path)]) == 2
+    assert f"file: could not read {path}" in capsys.readouterr().err
