@@ -396,20 +396,29 @@ def _argsort(values):
 
 
 @_jit
-def _support(p, q, n):
-    """Draft support sorted by p/q, alpha*, |H_min| and q(H_min) (support.py :func:`draft_support`)."""
-    k = 0
-    for z in range(q.shape[0]):
-        if q[z] > 0:
-            k += 1
+def _support_sizes(Q):
+    """Number of tokens with ``q > 0`` in each row of a (B, V) array, (B,) int64 (one pass)."""
+    out = np.zeros(Q.shape[0], dtype=np.int64)
+    for b in range(Q.shape[0]):
+        count = 0
+        for z in range(Q.shape[1]):
+            count += Q[b, z] > 0
+        out[b] = count
+    return out
+
+
+@_jit
+def _support(p, q, n, k):
+    """Draft support (its size k given) sorted by p/q, alpha*, |H_min| and q(H_min)
+    (support.py :func:`draft_support`)."""
     index = np.empty(k, dtype=np.int64)
     ratio = np.empty(k)
-    k = 0
+    slot = 0
     for z in range(q.shape[0]):
         if q[z] > 0:
-            index[k] = z
-            ratio[k] = p[z] / q[z]
-            k += 1
+            index[slot] = z
+            ratio[slot] = p[z] / q[z]
+            slot += 1
     order = _argsort(ratio)
     index, ratio = index[order], ratio[order]
     pk, qk = p[index], q[index]
@@ -448,15 +457,14 @@ def _in_system(i, inner, k_min, pk):
 
 
 @_jit
-def _solve_row(p, q, n, tol, max_iter, x, w, index, pk, qk, u, a):
+def _solve_row(p, q, n, k, tol, max_iter, x, w, index, pk, qk, u, a):
     """Support, cut and both fitted systems of one row, written into the row's output slots.
 
-    ``index``, ``pk``, ``qk``, ``u``, ``a`` are the row's (k_max,) zero-filled outputs; the k
-    support slots come first, sorted by p/q, the first ``k_min`` forming H_min. Returns
-    ``(k, k_min, alpha, q_inner, iterations, loss)``.
+    ``k`` is the row's support size (:func:`_support_sizes`); ``index``, ``pk``, ``qk``, ``u``,
+    ``a`` are the row's (k_max,) zero-filled outputs; the k support slots come first, sorted
+    by p/q, the first ``k_min`` forming H_min. Returns ``(k_min, alpha, q_inner, iterations, loss)``.
     """
-    index_k, pk_k, qk_k, k_min, alpha, q_inner = _support(p, q, n)
-    k = index_k.shape[0]
+    index_k, pk_k, qk_k, k_min, alpha, q_inner = _support(p, q, n, k)
     index[:k] = index_k
     pk[:k] = pk_k
     qk[:k] = qk_k
@@ -486,15 +494,16 @@ def _solve_row(p, q, n, tol, max_iter, x, w, index, pk, qk, u, a):
             a[slots[j]] = sa[j]
         iterations = max(iterations, sit)
         loss += sloss
-    return k, k_min, alpha, q_inner, iterations, loss
+    return k_min, alpha, q_inner, iterations, loss
 
 
 @_jit
 def _solve_rows(P, Q, n, tol, max_iter, x, w, index, pk, qk, u, a, counts, k_min, alpha, q_inner, iterations, loss):
-    """:func:`_solve_row` for each row of (B, V) arrays, into (B, k_max) and (B,) outputs."""
+    """:func:`_solve_row` for each row of (B, V) arrays (support sizes ``counts`` given), into
+    (B, k_max) and (B,) outputs."""
     for b in range(P.shape[0]):
-        counts[b], k_min[b], alpha[b], q_inner[b], iterations[b], loss[b] = _solve_row(
-            P[b], Q[b], n, tol, max_iter, x, w, index[b], pk[b], qk[b], u[b], a[b])
+        k_min[b], alpha[b], q_inner[b], iterations[b], loss[b] = _solve_row(
+            P[b], Q[b], n, counts[b], tol, max_iter, x, w, index[b], pk[b], qk[b], u[b], a[b])
 
 
 def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) -> dict:
@@ -514,10 +523,12 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) 
     """
     x, w = legendre_nodes(node_count(n))
     B = P.shape[0]
-    k_max = max(int((Q > 0).sum(axis=1).max()), 1)
+    counts = _support_sizes(Q)
+    k_max = max(int(counts.max()), 1)
     out = {name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)
            for name in ("index", "p", "q", "u", "a")}
-    out.update({name: np.zeros(B, dtype=np.int64) for name in ("counts", "k_min", "iterations")})
+    out["counts"] = counts
+    out.update({name: np.zeros(B, dtype=np.int64) for name in ("k_min", "iterations")})
     out.update({name: np.zeros(B) for name in ("alpha", "q_inner", "loss")})
     _solve_rows(P, Q, n, tol, max_iter, x, w, *(out[name] for name in (
         "index", "p", "q", "u", "a", "counts", "k_min", "alpha", "q_inner", "iterations", "loss")))
