@@ -223,7 +223,7 @@ def global_resolution(
     ----------
     target, draft : (V,) or (B, V) float, numpy or torch
         Target law p and draft law q (rows sum to 1).
-    n : int >= 1
+    n : int, 1 <= n <= MAX_DRAFTS (256)
         Number of i.i.d. drafts.
     tol : float
         Target for ``alpha* - acceptance`` per row.
@@ -249,7 +249,7 @@ def global_resolution(
     >>> float(plan.acceptance[0])
     1.0
     """
-    n = check_n(n)
+    n = check_n(n, maximum=MAX_DRAFTS)
     tol = check_positive_float(tol, "tol")
     backend = check_backend(backend)
     if device is None and isinstance(target, torch.Tensor):
@@ -261,6 +261,10 @@ def global_resolution(
 
 
 BACKENDS = ("auto", "torch", "numba")
+
+#: Largest number of drafts: the race integrals are exact with n/2 + 1 Gauss-Legendre nodes
+#: per piece, whose computation (an eigenproblem of that size) and cost grow with n.
+MAX_DRAFTS = 256
 
 
 def check_backend(backend: Any) -> str:

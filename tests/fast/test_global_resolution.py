@@ -160,7 +160,7 @@ def test_large_vocabulary_top_k_drafts_converge(k, n, backend):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(n=0), "n:"), (dict(n=2.5), "n:"),
+    (dict(n=0), "n:"), (dict(n=2.5), "n:"), (dict(n=10**6), "n: at most 256"),
     (dict(target=[0.5, float("nan")]), "target:"), (dict(draft=[1.5, -0.5]), "draft:"),
     (dict(target=[0.5, 0.6]), "sum to 1"), (dict(draft=[0.2, 0.3, 0.5]), "vocabulary"),
     (dict(tol=0), "tol:"),
