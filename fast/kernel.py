@@ -403,6 +403,112 @@ def _fit(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
     return u, a, _loss(a, t, _at_cap(u, a, t, cap)), iterations
 
 
+# ----------------------------------------------------------------------------- sampling
+@_jit
+def _race_rows(sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows, noise,
+               tokens, accepted):
+    """The race and the accept test of :meth:`multidraft.fast.solver.Plan.sample`, per draft tuple.
+
+    ``sorted_ids``/``slot_of_sorted`` (B, k) the support's sorted token ids and their slots,
+    ``outer``/``inner_active`` (B, k) bool, ``u``/``accept_ratio`` (B, k), ``ids`` (M, n) the
+    drafts, ``rows`` (M,) the plan row of each tuple, ``noise`` (M, n + 2) uniforms (n draft
+    keys, the reject key, the accept test). Writes ``tokens`` (M,) and ``accepted`` (M,); the
+    same comparisons, in the same order, as the torch code, so the same noise gives the same
+    output.
+    """
+    M, n = ids.shape
+    k = sorted_ids.shape[1]
+    slot = np.empty(n, dtype=np.int64)
+    found = np.empty(n, dtype=np.bool_)
+    for m in range(M):
+        b = rows[m]
+        any_outer = False
+        for j in range(n):
+            pos = min(np.searchsorted(sorted_ids[b], ids[m, j]), k - 1)
+            found[j] = sorted_ids[b, pos] == ids[m, j]
+            slot[j] = slot_of_sorted[b, pos]
+            any_outer |= found[j] and outer[b, slot[j]]
+        best = -np.inf
+        winner = 0
+        for j in range(n):
+            takes_part = found[j] and (outer[b, slot[j]] if any_outer else inner_active[b, slot[j]])
+            key = u[b, slot[j]] + noise[m, j] if takes_part else -np.inf
+            if key > best:
+                best, winner = key, j
+        if not any_outer and noise[m, n] > best:  # the reject competitor
+            winner = n
+        w = min(winner, n - 1)
+        keep = accept_ratio[b, slot[w]] if found[w] else 0.0
+        accepted[m] = winner < n and noise[m, n + 1] < keep
+        tokens[m] = ids[m, w]
+
+
+@_jit
+def _residual_draws(P, sorted_ids, slot_of_sorted, residual_on_support, rows, uniform, out):
+    """One inverse-CDF draw from the residual ``p - min(a, p)`` of each given plan row.
+
+    The residual is p off the support and ``residual_on_support`` on it; it is summed in
+    vocabulary order, as ``torch.cumsum`` does, so the draw is the torch code's
+    ``searchsorted(cumsum(residual), uniform * total, right=True)`` (p stands in where the
+    total rounds to 0), without materialising the (V,) residual. Writes ``out`` (rows,).
+    """
+    for r in range(rows.shape[0]):
+        b = rows[r]
+        args = (P[b], sorted_ids[b], slot_of_sorted[b], residual_on_support[b])
+        plain = False
+        total = _residual_prefix(*args, plain, np.inf)[1]
+        if not total > 0:
+            plain = True
+            total = _residual_prefix(*args, plain, np.inf)[1]
+        out[r] = _residual_prefix(*args, plain, uniform[r] * total)[0]
+
+
+@_jit
+def _residual_prefix(p, sorted_ids, slot_of_sorted, residual_on_support, plain, target):
+    """Walk the residual (``p`` itself if ``plain``) in vocabulary order: returns the first
+    token whose running sum exceeds ``target`` (V - 1 if none) and the running sum there
+    (the total when no token exceeds it)."""
+    V = p.shape[0]
+    next_slot = 0
+    total = 0.0
+    for z in range(V):
+        value = p[z]
+        if next_slot < sorted_ids.shape[0] and sorted_ids[next_slot] == z:
+            if not plain:
+                value = residual_on_support[slot_of_sorted[next_slot]]
+            next_slot += 1
+        total += value
+        if total > target:
+            return z, total
+    return V - 1, total
+
+
+def race_rows(sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows, noise):
+    """Torch-in, torch-out wrapper of :func:`_race_rows` (CPU tensors): ``(tokens (M,) long,
+    accepted (M,) bool)``."""
+    import torch
+
+    tokens = np.empty(ids.shape[0], dtype=np.int64)
+    accepted = np.empty(ids.shape[0], dtype=np.bool_)
+    _race_rows(*(_numpy(x) for x in (sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows,
+                                    noise)), tokens, accepted)
+    return torch.from_numpy(tokens), torch.from_numpy(accepted)
+
+
+def residual_draws(P, sorted_ids, slot_of_sorted, residual_on_support, rows, uniform):
+    """Torch-in, torch-out wrapper of :func:`_residual_draws` (CPU tensors): tokens (rows,) long."""
+    import torch
+
+    out = np.empty(rows.shape[0], dtype=np.int64)
+    _residual_draws(*(_numpy(x) for x in (P, sorted_ids, slot_of_sorted, residual_on_support, rows, uniform)), out)
+    return torch.from_numpy(out)
+
+
+def _numpy(tensor):
+    """A C-contiguous numpy view of a CPU tensor (a copy only if it is not contiguous)."""
+    return tensor.contiguous().numpy()
+
+
 # ----------------------------------------------------------------------------- one row
 #: Element moves the race's insertion sort may make, per element, before it hands over to
 #: the merge sort (an order far from the slot order).
@@ -570,6 +676,34 @@ def _solve_rows(P, Q, n, tol, max_iter, x, w, index, pk, qk, u, a, counts, k_min
             P[b], Q[b], n, counts[b], tol, max_iter, x, w, index[b], pk[b], qk[b], u[b], a[b])
 
 
+@_jit
+def _plan_parts(index, pk, a, counts, k_min, vocab_size, valid, inner, outer, inner_active, acceptance,
+                accept_ratio, residual_on_support, sorted_ids, slot_of_sorted):
+    """The plan's parts of each row (solver.py :func:`~multidraft.fast.solver.plan_parts`),
+    into the given (B, k) and (B,) outputs."""
+    B, k = index.shape
+    for b in range(B):
+        total = 0.0
+        for i in range(k):
+            valid[b, i] = i < counts[b]
+            inner[b, i] = i < k_min[b]
+            outer[b, i] = valid[b, i] and not inner[b, i]
+            inner_active[b, i] = inner[b, i] and pk[b, i] > 0
+            kept = min(a[b, i], pk[b, i])
+            total += kept
+            accept_ratio[b, i] = kept / a[b, i] if a[b, i] > 0 else 0.0
+            residual_on_support[b, i] = max(pk[b, i] - kept, 0.0)
+        acceptance[b] = total
+        c = counts[b]
+        order = np.argsort(index[b, :c])  # distinct ids: any sort gives the stable order
+        for j in range(c):
+            sorted_ids[b, j] = index[b, order[j]]
+            slot_of_sorted[b, j] = order[j]
+        for j in range(c, k):  # padding slots last, in slot order, as torch.sort(stable=True)
+            sorted_ids[b, j] = vocab_size
+            slot_of_sorted[b, j] = j
+
+
 def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) -> dict:
     """Solve B problems on the CPU.
 
@@ -583,7 +717,10 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) 
     -------
     dict of numpy arrays, k = the largest support size: ``index``, ``p``, ``q``, ``u``, ``a``
     (B, k) (padding slots zero), ``counts``, ``k_min``, ``iterations`` (B,) int64 and
-    ``alpha``, ``q_inner``, ``loss`` (B,) float64.
+    ``alpha``, ``q_inner``, ``loss`` (B,) float64; and the plan's parts
+    (:func:`~multidraft.fast.solver.plan_parts`): ``valid``, ``inner``, ``outer``,
+    ``inner_active`` (B, k) bool, ``accept_ratio``, ``residual_on_support`` (B, k),
+    ``sorted_ids``, ``slot_of_sorted`` (B, k) int64 and ``acceptance`` (B,).
     """
     x, w = legendre_nodes(node_count(n))
     B = P.shape[0]
@@ -596,4 +733,11 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int) 
     out.update({name: np.zeros(B) for name in ("alpha", "q_inner", "loss")})
     _solve_rows(P, Q, n, tol, max_iter, x, w, *(out[name] for name in (
         "index", "p", "q", "u", "a", "counts", "k_min", "alpha", "q_inner", "iterations", "loss")))
+    out.update({name: np.empty((B, k_max), dtype=np.bool_) for name in ("valid", "inner", "outer", "inner_active")})
+    out.update({name: np.empty((B, k_max)) for name in ("accept_ratio", "residual_on_support")})
+    out.update({name: np.empty((B, k_max), dtype=np.int64) for name in ("sorted_ids", "slot_of_sorted")})
+    out["acceptance"] = np.empty(B)
+    _plan_parts(out["index"], out["p"], out["a"], counts, out["k_min"], P.shape[1], *(out[name] for name in (
+        "valid", "inner", "outer", "inner_active", "acceptance", "accept_ratio", "residual_on_support",
+        "sorted_ids", "slot_of_sorted")))
     return out

@@ -61,27 +61,28 @@ class Plan:
     status : PlanStatus
     """
 
-    def __init__(self, p: Tensor, support: Support, u: Tensor, a: Tensor, n: int, status_parts: dict):
+    def __init__(self, p: Tensor, support: Support, u: Tensor, a: Tensor, n: int, status_parts: dict,
+                 parts: dict | None = None):
         self.n = n
         self.vocab_size = p.shape[1]
         self.support = support
         self.u = u
         self.a = a
-        self.outer = support.valid & ~support.inner
-        self.inner_active = support.inner & (support.p > 0)
-        accepted = torch.minimum(a, support.p)
-        self.acceptance = accepted.sum(dim=1)
+        parts = parts if parts is not None else plan_parts(support, a, self.vocab_size)
+        self.outer = parts["outer"]
+        self.inner_active = parts["inner_active"]
+        self.acceptance = parts["acceptance"]
         self.optimal_acceptance = support.alpha
-        self.accept_ratio = torch.where(a > 0, accepted / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a))
+        self.accept_ratio = parts["accept_ratio"]
         # The residual (p - min(a, p)) / Z is p off the draft support and p - kept on it. It
         # is materialised only when needed (conditional laws, or rows whose draft was not
         # kept), so a kept draft costs no pass over the vocabulary.
         self._p = p
-        self._residual_on_support = (support.p - accepted).clamp_min(0.0)
+        #: Sample with the compiled kernel (CPU, float64: the same draws as the torch code).
+        self.compiled_sampling = p.device.type == "cpu" and p.dtype == torch.float64
+        self._residual_on_support = parts["residual_on_support"]
         self._residual: Tensor | None = None
-        # sorted token ids of the support, for looking drafts up
-        keys = torch.where(support.valid, support.index, torch.full_like(support.index, self.vocab_size))
-        self._sorted_ids, self._slot_of_sorted = torch.sort(keys, dim=1)
+        self._sorted_ids, self._slot_of_sorted = parts["sorted_ids"], parts["slot_of_sorted"]
         gap = self.optimal_acceptance - self.acceptance
         self.status = PlanStatus(
             iterations=status_parts["iterations"], loss=status_parts["loss"], gap=gap,
@@ -118,8 +119,8 @@ class Plan:
             self._residual = self._residual_rows(torch.arange(self.batch_size, device=self._p.device))
         return self._residual
 
-    def _lookup(self, drafts: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Look drafts up: row of the plan for each tuple, slots, participation, reject flag.
+    def _draft_rows(self, drafts: Any) -> tuple[Tensor, Tensor]:
+        """Validated drafts (M, n) long and the plan row serving each tuple (M,) long.
 
         ``drafts`` (n,) or (M, n); M must equal the batch size B, unless B = 1 (the one plan
         then serves every tuple).
@@ -130,8 +131,11 @@ class Plan:
                 f"drafts: expected shape ({self.n},) or ({self.batch_size}, {self.n}), got {tuple(ids.shape)}"
             )
         M = max(ids.shape[0], self.batch_size)
-        ids = ids.expand(M, -1)
         rows = torch.arange(M, device=ids.device) if self.batch_size == M else torch.zeros(M, dtype=torch.long, device=ids.device)
+        return ids.expand(M, -1), rows
+
+    def _lookup(self, ids: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Look drafts up: slots, found, participation, reject flag (torch code)."""
         sorted_ids = self._sorted_ids[rows]
         pos = torch.searchsorted(sorted_ids, ids).clamp_max(sorted_ids.shape[1] - 1)
         found = torch.gather(sorted_ids, 1, pos) == ids
@@ -140,7 +144,7 @@ class Plan:
         is_inner = found & torch.gather(self.inner_active[rows], 1, slot)
         any_outer = is_outer.any(dim=1)
         active = torch.where(any_outer[:, None], is_outer, is_inner)
-        return ids, rows, slot, found, active, ~any_outer
+        return slot, found, active, ~any_outer
 
     def _draft_values(self, table: Tensor, rows: Tensor, slot: Tensor, found: Tensor) -> Tensor:
         """``table[row, slot]`` for each draft, 0 where the draft is outside the support; (M, n)."""
@@ -159,7 +163,8 @@ class Plan:
         (M, V) float tensor; row m is the law of the output token given drafts m.
         Drafts outside the draft support (q = 0: impossible under i.i.d. drafting) never win.
         """
-        ids, rows, slot, found, active, reject = self._lookup(drafts)
+        ids, rows = self._draft_rows(drafts)
+        slot, found, active, reject = self._lookup(ids, rows)
         wins = win_probabilities(torch.gather(self.u[rows], 1, slot), active, reject)
         chosen = wins[:, :-1] * self._draft_values(self.accept_ratio, rows, slot, found)
         out = self.residual[rows] * (1.0 - chosen.sum(dim=1, keepdim=True))
@@ -172,9 +177,20 @@ class Plan:
         chosen draft c is kept with probability ``min(1, p_c / a_c)``; otherwise the output
         is drawn from the residual. ``accepted`` is True when the output is the kept draft.
         """
-        ids, rows, slot, found, active, reject = self._lookup(drafts)
+        ids, rows = self._draft_rows(drafts)
         M, n = ids.shape
         noise = torch.rand(M, n + 2, generator=generator, device=self.u.device, dtype=self.u.dtype)
+        race = self._race_compiled if self.compiled_sampling else self._race
+        tokens, accepted = race(ids, rows, noise)
+        if not bool(accepted.all()):
+            redraw = (~accepted).nonzero()[:, 0]
+            tokens[redraw] = self._sample_residual(rows[redraw], generator)
+        return tokens, accepted
+
+    def _race(self, ids: Tensor, rows: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        """The race and the accept test (torch code): ``(tokens (M,), accepted (M,))``."""
+        n = ids.shape[1]
+        slot, found, active, reject = self._lookup(ids, rows)
         minus_inf = torch.full_like(noise[:, :n], -float("inf"))
         keys = torch.where(active, torch.gather(self.u[rows], 1, slot) + noise[:, :n], minus_inf)
         reject_key = torch.where(reject, noise[:, n], minus_inf[:, 0])
@@ -182,14 +198,23 @@ class Plan:
         w = winner.clamp_max(n - 1)[:, None]
         keep = torch.gather(self._draft_values(self.accept_ratio, rows, slot, found), 1, w)[:, 0]
         accepted = (winner < n) & (noise[:, n + 1] < keep)
-        tokens = torch.gather(ids, 1, w)[:, 0]
-        if not bool(accepted.all()):
-            redraw = (~accepted).nonzero()[:, 0]
-            tokens[redraw] = self._sample_residual(rows[redraw], generator)
-        return tokens, accepted
+        return torch.gather(ids, 1, w)[:, 0], accepted
+
+    def _race_compiled(self, ids: Tensor, rows: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_race` by the compiled kernel (:func:`multidraft.fast.kernel.race_rows`)."""
+        from .kernel import race_rows
+
+        return race_rows(self._sorted_ids, self._slot_of_sorted, self.outer, self.inner_active, self.u,
+                         self.accept_ratio, ids, rows, noise)
 
     def _sample_residual(self, rows: Tensor, generator: torch.Generator | None) -> Tensor:
         """One draw from the residual law of each given plan row, by inverse CDF."""
+        if self.compiled_sampling:
+            from .kernel import residual_draws
+
+            uniform = torch.rand(rows.shape[0], generator=generator, dtype=self._p.dtype)
+            return residual_draws(self._p, self._sorted_ids, self._slot_of_sorted, self._residual_on_support,
+                                  rows, uniform)
         cdf = torch.cumsum(self._unnormalised_residual(rows), dim=1)
         empty = cdf[:, -1] <= 0  # residual mass rounded to 0: never needed, p stands in
         if bool(empty.any()):
@@ -197,6 +222,29 @@ class Plan:
         uniform = torch.rand(rows.shape[0], generator=generator, device=cdf.device, dtype=cdf.dtype)
         draws = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None], right=True)[:, 0]
         return draws.clamp_max(self.vocab_size - 1)
+
+
+def plan_parts(support: Support, a: Tensor, vocab_size: int) -> dict:
+    """What a :class:`Plan` derives from the support and the fitted law a, all (B, k) but
+    ``acceptance`` (B,): ``outer`` (valid slots outside H_min) and ``inner_active`` (slots of
+    H_min with p > 0) bool masks; ``acceptance = sum min(a, p)``; ``accept_ratio =
+    min(a, p) / a`` (0 where a = 0); ``residual_on_support = p - min(a, p)``; the support's
+    token ids sorted (``sorted_ids``, padding = V) and their slots (``slot_of_sorted``), for
+    looking drafts up. The compiled backend computes the same in
+    :func:`multidraft.fast.kernel.solve_rows`.
+    """
+    accepted = torch.minimum(a, support.p)
+    keys = torch.where(support.valid, support.index, torch.full_like(support.index, vocab_size))
+    sorted_ids, slot_of_sorted = torch.sort(keys, dim=1, stable=True)
+    return {
+        "outer": support.valid & ~support.inner,
+        "inner_active": support.inner & (support.p > 0),
+        "acceptance": accepted.sum(dim=1),
+        "accept_ratio": torch.where(a > 0, accepted / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a)),
+        "residual_on_support": (support.p - accepted).clamp_min(0.0),
+        "sorted_ids": sorted_ids,
+        "slot_of_sorted": slot_of_sorted,
+    }
 
 
 def global_resolution(
@@ -256,8 +304,8 @@ def global_resolution(
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
     solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
-    support, u, a, iterations, loss = solve(p, q, n, tol / 4, max_iter)
-    return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol})
+    support, u, a, iterations, loss, parts = solve(p, q, n, tol / 4, max_iter)
+    return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts)
 
 
 BACKENDS = ("auto", "torch", "numba")
@@ -307,21 +355,21 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
     )
     u = torch.where(support.inner, fit.u[:B], fit.u[B:])
     a = fit.a[:B] + fit.a[B:]
-    return support, u, a, torch.maximum(fit.iterations[:B], fit.iterations[B:]), fit.loss[:B] + fit.loss[B:]
+    return support, u, a, torch.maximum(fit.iterations[:B], fit.iterations[B:]), fit.loss[:B] + fit.loss[B:], None
 
 
 def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
-    """The compiled CPU path: the same solve, row by row (:func:`multidraft.fast.kernel.solve_rows`)."""
+    """The compiled CPU path: the same solve, row by row, and the plan's parts
+    (:func:`multidraft.fast.kernel.solve_rows`)."""
     from .kernel import solve_rows
 
     out = {name: torch.from_numpy(value) for name, value in
            solve_rows(p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter).items()}
-    slots = torch.arange(out["index"].shape[1])[None, :]
     support = Support(
-        index=out["index"], p=out["p"], q=out["q"], valid=slots < out["counts"][:, None],
-        inner=slots < out["k_min"][:, None], alpha=out["alpha"], q_inner=out["q_inner"],
+        index=out["index"], p=out["p"], q=out["q"], valid=out["valid"], inner=out["inner"],
+        alpha=out["alpha"], q_inner=out["q_inner"],
     )
-    return support, out["u"], out["a"], out["iterations"], out["loss"]
+    return support, out["u"], out["a"], out["iterations"], out["loss"], out
 
 
 class GlobalResolution(Verifier):

@@ -81,14 +81,45 @@ def test_named_edge_cases(name, backend):
     assert plan.acceptance.item() == pytest.approx(alpha, abs=1e-9)
 
 
-def test_residual_is_a_law_when_its_mass_rounds_to_zero():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_residual_is_a_law_when_its_mass_rounds_to_zero(compiled):
     """Found by `multidraft check`: a p = 0 draft token of mass 2.5e-19 made the residual all zeros."""
     plan = global_resolution(np.array([1.0, 0.0]), np.array([1.0, 2.505012084267511e-19]), 1)
+    plan.compiled_sampling = compiled
     for drafts in ([0], [1]):
         law = plan.conditional(drafts)[0]
         assert law.sum().item() == pytest.approx(1.0, abs=1e-15) and law.min().item() >= 0
     tokens, accepted = plan.sample(np.ones((50, 1), dtype=int), generator=torch.Generator().manual_seed(0))
     assert not accepted.any() and (tokens == 0).all()  # the p = 0 draft is never kept; p is one-hot
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems(max_vocab=8), batch=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_compiled_and_torch_sampling_draw_the_same_tokens(problem, batch, seed):
+    """The compiled sampler (CPU, float64) makes the torch code's comparisons on the same
+    noise: same tokens, same accept flags, for drafts inside and outside the support, batched
+    plans and one plan serving many tuples."""
+    p, q, n = problem
+    rng = np.random.default_rng(seed)
+    P, Q = np.tile(p, (batch, 1)), np.tile(q, (batch, 1))
+    plan = global_resolution(P, Q, n)
+    M = batch if batch > 1 else 64
+    drafts = rng.integers(0, len(p), size=(M, n))
+    results = []
+    for compiled in (True, False):
+        plan.compiled_sampling = compiled
+        results.append(plan.sample(drafts, generator=torch.Generator().manual_seed(seed)))
+    (tokens, accepted), (tokens_torch, accepted_torch) = results
+    assert torch.equal(tokens, tokens_torch) and torch.equal(accepted, accepted_torch)
+    # the residual draw on its own, for residuals with mass on the support too (in an
+    # optimal plan it often has none there)
+    plan._residual_on_support = plan._residual_on_support + torch.as_tensor(rng.random(plan.support.p.shape))
+    rows = torch.as_tensor(rng.integers(0, batch, size=200))
+    draws = []
+    for compiled in (True, False):
+        plan.compiled_sampling = compiled
+        draws.append(plan._sample_residual(rows, torch.Generator().manual_seed(seed)))
+    assert torch.equal(*draws)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
