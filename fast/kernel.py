@@ -192,24 +192,21 @@ def _matvec_setup(qs, grid, C, n):
 
 
 @_jit
-def _matvec(x, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted):
-    """``H x`` in O(m) by prefix sums over the tokens sorted by utility."""
+def _matvec(x, out, work, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted):
+    """``H x`` into ``out`` (m,), in O(m) by prefix sums over the tokens sorted by utility
+    (``work``: a (3, m + 1) scratch array for the three prefix sums)."""
     m = x.shape[0]
-    xs = x[order]
-    Y = np.zeros(m + 1)
-    YCs = np.zeros(m + 1)
-    YCe = np.zeros(m + 1)
+    Y, YCs, YCe = work[0], work[1], work[2]
+    Y[0] = YCs[0] = YCe[0] = 0.0
     for i in range(m):
-        y = q_sorted[i] * xs[i]
+        y = q_sorted[i] * x[order[i]]
         Y[i + 1] = Y[i] + y
         YCs[i + 1] = YCs[i] + y * Cs[i]
         YCe[i + 1] = YCe[i] + y * Ce[i]
-    out = np.empty(m)
     for i in range(m):
         above = Ce[i] * (Y[upper[i]] - Y[i]) - (YCs[upper[i]] - YCs[i])
         below = (YCe[i] - YCe[lower[i]]) - Cs[i] * (Y[i] - Y[lower[i]])
-        out[order[i]] = boundary_sorted[i] * xs[i] - q_sorted[i] * (above + below)
-    return out
+        out[order[i]] = boundary_sorted[i] * x[order[i]] - q_sorted[i] * (above + below)
 
 
 # ----------------------------------------------------------------------------- Newton
@@ -285,29 +282,39 @@ def _newton_step(qs, n, grad, free, grid, C, loss):
     for i in range(m):
         if free[i]:
             precond[i] = 1.0 / (diag[i] + damping[i])
-    # Jacobi-preconditioned conjugate gradients on the free tokens
+    # Jacobi-preconditioned conjugate gradients on the free tokens. b, hence r, z and d, are 0
+    # on the others and stay 0 (their rows of the system are masked), so d needs no mask.
     x = np.zeros(m)
     r = b.copy()
-    z = precond * r
-    d = z.copy()
-    rz = _dot(r, z)
-    stop = max(CG_RTOL, min(CG_FORCING_MAX, loss)) * np.sqrt(_dot(b, b))
-    masked = np.empty(m)
+    z = np.empty(m)
+    d = np.empty(m)
+    rz = 0.0
+    rr = 0.0
+    for i in range(m):
+        z[i] = precond[i] * r[i]
+        d[i] = z[i]
+        rz += r[i] * z[i]
+        rr += r[i] * r[i]
+    stop = max(CG_RTOL, min(CG_FORCING_MAX, loss)) * np.sqrt(rr)
+    Ad = np.empty(m)
+    work = np.empty((3, m + 1))
     for _ in range(CG_MAX_ITER):
-        if np.sqrt(_dot(r, r)) <= stop:
+        if np.sqrt(rr) <= stop:
             break
+        _matvec(d, Ad, work, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted)
+        dAd = 0.0
         for i in range(m):
-            masked[i] = d[i] if free[i] else 0.0
-        Ad = _matvec(masked, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted)
-        for i in range(m):
-            Ad[i] = Ad[i] + damping[i] * masked[i] if free[i] else 0.0
-        dAd = _dot(d, Ad)
+            Ad[i] = Ad[i] + damping[i] * d[i] if free[i] else 0.0
+            dAd += d[i] * Ad[i]
         alpha = rz / dAd if dAd > 0 else 0.0
+        rz_new = 0.0
+        rr = 0.0
         for i in range(m):
             x[i] += alpha * d[i]
             r[i] -= alpha * Ad[i]
             z[i] = precond[i] * r[i]
-        rz_new = _dot(r, z)
+            rz_new += r[i] * z[i]
+            rr += r[i] * r[i]
         beta = rz_new / rz if rz > 0 else 0.0
         for i in range(m):
             d[i] = z[i] + beta * d[i]
@@ -543,25 +550,18 @@ def _argsort_near_sorted(values):
 
 @_jit
 def _argsort(values):
-    """Stable argsort of a 1-D array (bottom-up merge sort; ``torch.sort(stable=True)`` order)."""
+    """Stable argsort of a 1-D array (``torch.sort(stable=True)`` order): numpy's quicksort,
+    then each run of equal values put back in index order (ties are rare, runs short)."""
+    order = np.argsort(values)
     m = values.shape[0]
-    order = np.arange(m)
-    buffer = np.empty(m, dtype=np.int64)
-    width = 1
-    while width < m:
-        for lo in range(0, m, 2 * width):
-            mid = min(lo + width, m)
-            hi = min(lo + 2 * width, m)
-            i, j = lo, mid
-            for out in range(lo, hi):
-                if j >= hi or (i < mid and values[order[i]] <= values[order[j]]):
-                    buffer[out] = order[i]
-                    i += 1
-                else:
-                    buffer[out] = order[j]
-                    j += 1
-        order, buffer = buffer, order
-        width *= 2
+    start = 0
+    while start < m:
+        end = start + 1
+        while end < m and values[order[end]] == values[order[start]]:
+            end += 1
+        if end - start > 1:
+            order[start:end] = np.sort(order[start:end])
+        start = end
     return order
 
 

@@ -54,6 +54,30 @@ def test_torch_fast_path_and_its_errors():
     assert p.shape == (1, 2) and not batched
 
 
+@pytest.mark.parametrize("bad, message", [
+    ([0.5, 0.6, -0.1], "non-negative"), ([0.5, 0.5, float("nan")], "finite"),
+    ([0.5, 0.5, float("inf")], "finite"), ([0.5, 0.4, 0.0], "sum to 1"),
+])
+@pytest.mark.parametrize("batched", [False, True])
+def test_compiled_cpu_check_refuses_what_the_detailed_checks_refuse(bad, message, batched):
+    """CPU float64 tensors are checked in one compiled pass (multidraft/law_checks.py)."""
+    good = [0.2, 0.3, 0.5]
+    draft = torch.tensor([good, bad] if batched else bad, dtype=torch.float64)
+    with pytest.raises(InvalidInputError, match=message):
+        check_pair_tensors(torch.tensor(good, dtype=torch.float64), draft)
+
+
+def test_compiled_cpu_check_accepts_laws_and_negative_zero():
+    from multidraft.law_checks import rows_are_laws
+
+    rng = np.random.default_rng(0)
+    laws = rng.dirichlet(np.ones(1000), size=3)
+    assert rows_are_laws(laws, 1e-9) and not rows_are_laws(laws * 1.01, 1e-9)
+    assert not rows_are_laws(np.array([1.0, -0.0]), 1e-9)  # sign bit: left to the detailed checks,
+    p, _, _ = check_pair_tensors(torch.tensor([1.0, -0.0]), torch.tensor([0.5, 0.5]))  # which accept it
+    assert p.shape == (1, 2)
+
+
 @pytest.mark.parametrize("value, message", [
     (0, "n: expected an integer number of drafts >= 1, got 0"), (-3, "got -3"), (2.5, "got 2.5"),
     ("2", "got '2'"), (True, "got True"), (None, "got None"),

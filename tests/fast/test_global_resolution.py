@@ -232,6 +232,40 @@ def test_backends_agree_row_by_row():
         torch.testing.assert_close(fast.conditional(drafts), ref.conditional(drafts), atol=1e-7, rtol=0)
 
 
+def test_kernel_plan_parts_match_the_torch_formulas():
+    from multidraft.fast.solver import plan_parts
+
+    rng = np.random.default_rng(5)
+    P, Q = rng.dirichlet(np.full(30, 0.3), 6), rng.dirichlet(np.full(30, 0.3), 6)
+    Q[rng.random(Q.shape) < 0.4] = 0.0
+    Q[Q.sum(axis=1) == 0, 0] = 1.0
+    Q /= Q.sum(axis=1, keepdims=True)
+    plan = global_resolution(P, Q, 3, backend="numba")
+    expected = plan_parts(plan.support, plan.a, 30)
+    for name, value in expected.items():
+        got = {"outer": plan.outer, "inner_active": plan.inner_active, "acceptance": plan.acceptance,
+               "accept_ratio": plan.accept_ratio, "residual_on_support": plan._residual_on_support,
+               "sorted_ids": plan._sorted_ids, "slot_of_sorted": plan._slot_of_sorted}[name]
+        torch.testing.assert_close(got, value, atol=1e-15, rtol=0, msg=name)
+
+
+def test_kernel_hessian_product_matches_the_dense_hessian():
+    from multidraft.fast import kernel
+    from multidraft.fast.race import legendre_nodes, node_count
+
+    rng = np.random.default_rng(8)
+    for n, reject in ((2, True), (3, False), (5, True)):
+        m = 60
+        qs = rng.dirichlet(np.ones(m)) * 0.9
+        u = np.sort(rng.uniform(-1.2, 1.5, m))[rng.permutation(m)]
+        x, w = legendre_nodes(node_count(n))
+        _, _, grid, C = kernel._evaluate(u, qs, 0.1, reject, n, x, w)
+        setup = kernel._matvec_setup(qs, grid, C, n)
+        v, out = rng.normal(size=m), np.empty(m)
+        kernel._matvec(v, out, np.empty((3, m + 1)), *setup[:7])
+        np.testing.assert_allclose(out, kernel._dense_hessian(qs, grid, C, n) @ v, rtol=0, atol=1e-13)
+
+
 def test_bad_drafts_name_the_argument():
     plan = global_resolution([0.5, 0.5], [0.4, 0.6], 2)
     with pytest.raises(md.InvalidInputError, match="drafts:"):
