@@ -359,12 +359,13 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
 
 
 def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
-    """The compiled CPU path: the same solve, row by row, and the plan's parts
-    (:func:`multidraft.fast.kernel.solve_rows`)."""
+    """The compiled CPU path: the same solve, row by row (on as many threads as torch uses),
+    and the plan's parts (:func:`multidraft.fast.kernel.solve_rows`)."""
     from .kernel import solve_rows
 
     out = {name: torch.from_numpy(value) for name, value in
-           solve_rows(p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter).items()}
+           solve_rows(p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter,
+                      threads=torch.get_num_threads()).items()}
     support = Support(
         index=out["index"], p=out["p"], q=out["q"], valid=out["valid"], inner=out["inner"],
         alpha=out["alpha"], q_inner=out["q_inner"],

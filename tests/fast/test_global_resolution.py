@@ -249,6 +249,15 @@ def test_kernel_plan_parts_match_the_torch_formulas():
         torch.testing.assert_close(got, value, atol=1e-15, rtol=0, msg=name)
 
 
+def test_kernel_threads_do_not_change_the_result():
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(9)
+    P, Q = rng.dirichlet(np.full(50, 0.3), 9), rng.dirichlet(np.full(50, 0.3), 9)
+    one, three = (kernel.solve_rows(P, Q, 3, 1e-10, 100, threads=t) for t in (1, 3))
+    assert one.keys() == three.keys() and all(np.array_equal(one[name], three[name]) for name in one)
+
+
 def test_kernel_hessian_product_matches_the_dense_hessian():
     from multidraft.fast import kernel
     from multidraft.fast.race import legendre_nodes, node_count
