@@ -12,6 +12,11 @@ which Newton systems switch from dense elimination to conjugate gradients differ
 :data:`DENSE_MAX`); tests check that both paths give the same alpha*, cut, iteration
 counts, acceptance and status, and that both are exactly lossless.
 
+The constants (tolerances, damping, the path's exponents) are imported from those modules
+and frozen into the compiled code. numba's disk cache is keyed on this file alone: after
+changing a constant elsewhere, delete ``fast/__pycache__/kernel.*`` (or set
+``NUMBA_CACHE_DIR``) before measuring.
+
 Entry point: :func:`solve_rows` (float64 numpy arrays in, padded numpy arrays out). The
 caller (:func:`multidraft.fast.solver.global_resolution`) turns them into a ``Plan``.
 
