@@ -712,7 +712,7 @@ def _plan_parts(index, pk, a, counts, k_min, vocab_size, valid, inner, outer, in
 #: Rows per thread below which a batch is solved on one thread (a thread hand-off costs tens
 #: of microseconds; one row at k = 10 about 0.1 ms).
 ROWS_PER_THREAD_MIN = 2
-_POOL: list = []
+_POOL: dict = {}  # threads -> ThreadPoolExecutor, created on first use
 
 
 def _in_threads(function, B: int, threads: int, arrays: tuple, scalars: tuple) -> None:
@@ -725,10 +725,10 @@ def _in_threads(function, B: int, threads: int, arrays: tuple, scalars: tuple) -
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    if not _POOL or _POOL[0]._max_workers < threads:
-        _POOL[:] = [ThreadPoolExecutor(max_workers=threads, thread_name_prefix="multidraft-kernel")]
+    if threads not in _POOL:
+        _POOL[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="multidraft-kernel")
     bounds = np.linspace(0, B, threads + 1).astype(np.int64)
-    jobs = [_POOL[0].submit(function, *(x[lo:hi] for x in arrays), *scalars)
+    jobs = [_POOL[threads].submit(function, *(x[lo:hi] for x in arrays), *scalars)
             for lo, hi in zip(bounds[:-1], bounds[1:])]
     for job in jobs:
         job.result()
