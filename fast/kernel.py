@@ -570,30 +570,67 @@ def _argsort(values):
     return order
 
 
+#: The support scan counts draft tokens per block of this many vocabulary entries, so that
+#: the gather visits only blocks that hold some: a top-k draft touches at most k of the
+#: ~500 blocks at V = 128,256 (gather 51 -> 3 us at k = 10, 52 -> 19 us at k = 100).
+SCAN_BLOCK = 256
+
+
 @_jit
-def _support_sizes(Q):
-    """Number of tokens with ``q > 0`` in each row of a (B, V) array, (B,) int64 (one pass)."""
-    out = np.zeros(Q.shape[0], dtype=np.int64)
-    for b in range(Q.shape[0]):
-        count = 0
-        for z in range(Q.shape[1]):
-            count += Q[b, z] > 0
-        out[b] = count
+def _support_sizes(Q, blocks):
+    """Number of tokens with ``q > 0`` in each row of a (B, V) array, (B,) int64, and in each
+    block of SCAN_BLOCK tokens, into ``blocks`` (B, ceil(V / SCAN_BLOCK)); one pass."""
+    B, V = Q.shape
+    full = V // SCAN_BLOCK
+    out = np.zeros(B, dtype=np.int64)
+    for b in range(B):
+        row = Q[b]
+        total = 0
+        for j in range(full):
+            chunk = row[j * SCAN_BLOCK:(j + 1) * SCAN_BLOCK]
+            count = 0
+            for z in range(SCAN_BLOCK):  # a constant trip count: the loop vectorises
+                count += chunk[z] > 0
+            blocks[b, j] = count
+            total += count
+        if full < blocks.shape[1]:
+            count = 0
+            for z in range(full * SCAN_BLOCK, V):
+                count += row[z] > 0
+            blocks[b, full] = count
+            total += count
+        out[b] = total
     return out
 
 
 @_jit
-def _support(p, q, n, k):
-    """Draft support (its size k given) sorted by p/q, alpha*, |H_min| and q(H_min)
-    (support.py :func:`draft_support`)."""
-    index = np.empty(k, dtype=np.int64)
-    ratio = np.empty(k)
-    slot = 0
-    for z in range(q.shape[0]):
+def _gather(p, q, lo, hi, index, ratio, slot):
+    """Append the tokens z in [lo, hi) with ``q_z > 0`` and their ``p_z / q_z`` at ``slot``;
+    returns the next slot."""
+    for z in range(lo, hi):
         if q[z] > 0:
             index[slot] = z
             ratio[slot] = p[z] / q[z]
             slot += 1
+    return slot
+
+
+@_jit
+def _support(p, q, n, k, blocks):
+    """Draft support (its size k and per-block counts given, :func:`_support_sizes`) sorted
+    by p/q, alpha*, |H_min| and q(H_min) (support.py :func:`draft_support`)."""
+    index = np.empty(k, dtype=np.int64)
+    ratio = np.empty(k)
+    V = q.shape[0]
+    if 4 * np.count_nonzero(blocks) <= blocks.shape[0]:  # few blocks hold the support
+        slot = 0
+        for j in range(blocks.shape[0]):
+            if blocks[j] > 0:
+                slot = _gather(p, q, j * SCAN_BLOCK, min((j + 1) * SCAN_BLOCK, V), index, ratio, slot)
+    else:
+        slot = _gather(p, q, 0, V, index, ratio, 0)
+    if slot != k:  # the slots index p and q below, unchecked: never leave one unset
+        raise ValueError("draft support scan: the count and the gather disagree")
     order = _argsort(ratio)
     index, ratio = index[order], ratio[order]
     pk, qk = p[index], q[index]
@@ -632,14 +669,15 @@ def _in_system(i, inner, k_min, pk):
 
 
 @_jit
-def _solve_row(p, q, n, k, tol, max_iter, x, w, index, pk, qk, u, a):
+def _solve_row(p, q, n, k, blocks, tol, max_iter, x, w, index, pk, qk, u, a):
     """Support, cut and both fitted systems of one row, written into the row's output slots.
 
-    ``k`` is the row's support size (:func:`_support_sizes`); ``index``, ``pk``, ``qk``, ``u``,
-    ``a`` are the row's (k_max,) zero-filled outputs; the k support slots come first, sorted
-    by p/q, the first ``k_min`` forming H_min. Returns ``(k_min, alpha, q_inner, iterations, loss)``.
+    ``k`` and ``blocks`` are the row's support size and block counts (:func:`_support_sizes`);
+    ``index``, ``pk``, ``qk``, ``u``, ``a`` are the row's (k_max,) zero-filled outputs; the k
+    support slots come first, sorted by p/q, the first ``k_min`` forming H_min. Returns
+    ``(k_min, alpha, q_inner, iterations, loss)``.
     """
-    index_k, pk_k, qk_k, k_min, alpha, q_inner = _support(p, q, n, k)
+    index_k, pk_k, qk_k, k_min, alpha, q_inner = _support(p, q, n, k, blocks)
     index[:k] = index_k
     pk[:k] = pk_k
     qk[:k] = qk_k
@@ -673,12 +711,13 @@ def _solve_row(p, q, n, k, tol, max_iter, x, w, index, pk, qk, u, a):
 
 
 @_jit
-def _solve_rows(P, Q, n, tol, max_iter, x, w, index, pk, qk, u, a, counts, k_min, alpha, q_inner, iterations, loss):
-    """:func:`_solve_row` for each row of (B, V) arrays (support sizes ``counts`` given), into
-    (B, k_max) and (B,) outputs."""
+def _solve_rows(P, Q, counts, blocks, index, pk, qk, u, a, k_min, alpha, q_inner, iterations, loss, n, tol, max_iter,
+                x, w):
+    """:func:`_solve_row` for each row of (B, V) arrays (support sizes and block counts given),
+    into (B, k_max) and (B,) outputs. Arrays first: :func:`_in_threads` hands it row blocks."""
     for b in range(P.shape[0]):
         k_min[b], alpha[b], q_inner[b], iterations[b], loss[b] = _solve_row(
-            P[b], Q[b], n, counts[b], tol, max_iter, x, w, index[b], pk[b], qk[b], u[b], a[b])
+            P[b], Q[b], n, counts[b], blocks[b], tol, max_iter, x, w, index[b], pk[b], qk[b], u[b], a[b])
 
 
 @_jit
@@ -734,12 +773,6 @@ def _in_threads(function, B: int, threads: int, arrays: tuple, scalars: tuple) -
         job.result()
 
 
-@_jit
-def _solve_block(P, Q, index, pk, qk, u, a, counts, k_min, alpha, q_inner, iterations, loss, n, tol, max_iter, x, w):
-    """:func:`_solve_rows` with the arrays first (the row blocks of :func:`_in_threads`)."""
-    _solve_rows(P, Q, n, tol, max_iter, x, w, index, pk, qk, u, a, counts, k_min, alpha, q_inner, iterations, loss)
-
-
 def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, threads: int = 1) -> dict:
     """Solve B problems on the CPU.
 
@@ -763,15 +796,16 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     """
     x, w = legendre_nodes(node_count(n))
     B = P.shape[0]
-    counts = _support_sizes(Q)
+    blocks = np.empty((B, -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
+    counts = _support_sizes(Q, blocks)
     k_max = max(int(counts.max()), 1)
     out = {name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)
            for name in ("index", "p", "q", "u", "a")}
     out["counts"] = counts
     out.update({name: np.zeros(B, dtype=np.int64) for name in ("k_min", "iterations")})
     out.update({name: np.zeros(B) for name in ("alpha", "q_inner", "loss")})
-    _in_threads(_solve_block, B, threads, (P, Q) + tuple(out[name] for name in (
-        "index", "p", "q", "u", "a", "counts", "k_min", "alpha", "q_inner", "iterations", "loss")),
+    _in_threads(_solve_rows, B, threads, (P, Q, counts, blocks) + tuple(out[name] for name in (
+        "index", "p", "q", "u", "a", "k_min", "alpha", "q_inner", "iterations", "loss")),
         (n, tol, max_iter, x, w))
     out.update({name: np.empty((B, k_max), dtype=np.bool_) for name in ("valid", "inner", "outer", "inner_active")})
     out.update({name: np.empty((B, k_max)) for name in ("accept_ratio", "residual_on_support")})

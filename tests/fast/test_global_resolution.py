@@ -249,6 +249,27 @@ def test_kernel_plan_parts_match_the_torch_formulas():
         torch.testing.assert_close(got, value, atol=1e-15, rtol=0, msg=name)
 
 
+@pytest.mark.parametrize("V", [255, 256, 257, 5000, 40000])
+@pytest.mark.parametrize("density", [0.0, 0.0005, 0.05, 1.0])
+def test_kernel_support_scan_finds_every_draft_token(V, density):
+    """The kernel's block-skipping scan (sparse supports, as 2 or about 20 tokens of 40,000)
+    and its plain scan (dense ones) give the torch path's support, for V on and off the
+    block size; the first and the last token are always drafts."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(V)
+    P, Q = rng.dirichlet(np.ones(V), 3), rng.dirichlet(np.ones(V), 3)
+    Q[rng.random(Q.shape) > density] = 0.0
+    Q[:, [0, V - 1]] = 1e-3  # the first and the last token of the vocabulary in the support
+    Q /= Q.sum(axis=1, keepdims=True)
+    fast, ref = (global_resolution(P, Q, 2, backend=b, max_iter=0) for b in ("numba", "torch"))
+    assert torch.equal(fast.support.index, ref.support.index) and torch.equal(fast.support.valid, ref.support.valid)
+    blocks = np.empty((3, -(-V // kernel.SCAN_BLOCK)), dtype=np.int64)
+    kernel._support_sizes(Q, blocks)
+    if V == 40000 and density < 0.001:  # these rows take the block-skipping scan
+        assert (4 * np.count_nonzero(blocks, axis=1) <= blocks.shape[1]).all()
+
+
 def test_kernel_threads_do_not_change_the_result():
     from multidraft.fast import kernel
 
