@@ -79,7 +79,7 @@ class Plan:
         # kept), so a kept draft costs no pass over the vocabulary.
         self._p = p
         #: Sample with the compiled kernel (CPU, float64: the same draws as the torch code).
-        self.compiled_sampling = p.device.type == "cpu" and p.dtype == torch.float64
+        self.compiled_sampling = kernel_fits(p)
         self._residual_on_support = parts["residual_on_support"]
         self._residual: Tensor | None = None
         self._sorted_ids, self._slot_of_sorted = parts["sorted_ids"], parts["slot_of_sorted"]
@@ -322,9 +322,14 @@ def check_backend(backend: Any) -> str:
     return backend
 
 
+def kernel_fits(p: Tensor) -> bool:
+    """Whether the compiled CPU kernel (:mod:`multidraft.fast.kernel`) can take ``p``: CPU, float64."""
+    return p.device.type == "cpu" and p.dtype == torch.float64
+
+
 def _use_kernel(backend: str, p: Tensor) -> bool:
-    """Whether to run the compiled CPU kernel (:mod:`multidraft.fast.kernel`) for ``p``."""
-    fits = p.device.type == "cpu" and p.dtype == torch.float64
+    """Whether to run the compiled CPU kernel for ``p`` under ``backend``."""
+    fits = kernel_fits(p)
     if backend == "numba" and not fits:
         raise InvalidInputError(
             f"backend: 'numba' runs on the CPU in float64, got device {p.device} and dtype {p.dtype}"
