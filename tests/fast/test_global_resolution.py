@@ -232,16 +232,17 @@ def test_backends_agree_row_by_row():
         torch.testing.assert_close(fast.conditional(drafts), ref.conditional(drafts), atol=1e-7, rtol=0)
 
 
-def test_kernel_plan_parts_match_the_torch_formulas():
+@pytest.mark.parametrize("V", [30, 300])  # supports below and above kernel.RADIX_MIN
+def test_kernel_plan_parts_match_the_torch_formulas(V):
     from multidraft.fast.solver import plan_parts
 
     rng = np.random.default_rng(5)
-    P, Q = rng.dirichlet(np.full(30, 0.3), 6), rng.dirichlet(np.full(30, 0.3), 6)
+    P, Q = rng.dirichlet(np.full(V, 0.3), 6), rng.dirichlet(np.full(V, 0.3), 6)
     Q[rng.random(Q.shape) < 0.4] = 0.0
     Q[Q.sum(axis=1) == 0, 0] = 1.0
     Q /= Q.sum(axis=1, keepdims=True)
     plan = global_resolution(P, Q, 3, backend="numba")
-    expected = plan_parts(plan.support, plan.a, 30)
+    expected = plan_parts(plan.support, plan.a, V)
     for name, value in expected.items():
         got = {"outer": plan.outer, "inner_active": plan.inner_active, "acceptance": plan.acceptance,
                "accept_ratio": plan.accept_ratio, "residual_on_support": plan._residual_on_support,
@@ -268,6 +269,23 @@ def test_kernel_support_scan_finds_every_draft_token(V, density):
     kernel._support_sizes(Q, blocks)
     if V == 40000 and density < 0.001:  # these rows take the block-skipping scan
         assert (4 * np.count_nonzero(blocks, axis=1) <= blocks.shape[1]).all()
+
+
+def test_kernel_argsort_is_the_stable_sort():
+    """The kernel's argsort (numpy's sort below RADIX_MIN values, a radix sort on the float
+    bits above) gives numpy's stable order, ties in index order, on ties, signed zeros,
+    infinities, negative and subnormal values."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(13)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.0, -1.0])
+    for m in (1, 2, kernel.RADIX_MIN - 1, kernel.RADIX_MIN, 300, 2000):
+        for values in (rng.standard_normal(m), np.round(rng.standard_normal(m), 1),
+                       rng.exponential(size=m) * 10.0 ** rng.integers(-300, 300, size=m),
+                       rng.choice(specials, size=m), np.full(m, 0.25)):
+            expected = np.argsort(values, kind="stable")
+            assert np.array_equal(kernel._argsort(values), expected), m
+            assert np.array_equal(kernel._radix_argsort(values), expected), m
 
 
 def test_kernel_threads_do_not_change_the_result():
