@@ -496,29 +496,19 @@ def _residual_prefix(p, sorted_ids, slot_of_sorted, residual_on_support, plain, 
 
 
 def race_rows(sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows, noise):
-    """Torch-in, torch-out wrapper of :func:`_race_rows` (CPU tensors): ``(tokens (M,) long,
+    """Allocating wrapper of :func:`_race_rows` (numpy arrays): ``(tokens (M,) int64,
     accepted (M,) bool)``."""
-    import torch
-
     tokens = np.empty(ids.shape[0], dtype=np.int64)
     accepted = np.empty(ids.shape[0], dtype=np.bool_)
-    _race_rows(*(_numpy(x) for x in (sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows,
-                                    noise)), tokens, accepted)
-    return torch.from_numpy(tokens), torch.from_numpy(accepted)
+    _race_rows(sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows, noise, tokens, accepted)
+    return tokens, accepted
 
 
 def residual_draws(P, sorted_ids, slot_of_sorted, residual_on_support, rows, uniform):
-    """Torch-in, torch-out wrapper of :func:`_residual_draws` (CPU tensors): tokens (rows,) long."""
-    import torch
-
+    """Allocating wrapper of :func:`_residual_draws` (numpy arrays): tokens (rows,) int64."""
     out = np.empty(rows.shape[0], dtype=np.int64)
-    _residual_draws(*(_numpy(x) for x in (P, sorted_ids, slot_of_sorted, residual_on_support, rows, uniform)), out)
-    return torch.from_numpy(out)
-
-
-def _numpy(tensor):
-    """A C-contiguous numpy view of a CPU tensor (a copy only if it is not contiguous)."""
-    return tensor.contiguous().numpy()
+    _residual_draws(P, sorted_ids, slot_of_sorted, residual_on_support, rows, uniform, out)
+    return out
 
 
 # ----------------------------------------------------------------------------- one row

@@ -23,12 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.validation import InvalidInputError, check_n, check_pair_tensors, check_positive_float
+from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors, check_positive_float
 
-from .base import Verifier, as_tensor_drafts
+from .base import Verifier
 from .fit import fit_race
 from .race import win_probabilities
 from .support import OUTER_CAP, Support, draft_support, inner_start
@@ -119,20 +120,27 @@ class Plan:
             self._residual = self._residual_rows(torch.arange(self.batch_size, device=self._p.device))
         return self._residual
 
-    def _draft_rows(self, drafts: Any) -> tuple[Tensor, Tensor]:
-        """Validated drafts (M, n) long and the plan row serving each tuple (M,) long.
+    def _draft_arrays(self, drafts: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validated drafts (M, n) int64 and the plan row serving each tuple (M,) int64, numpy.
 
         ``drafts`` (n,) or (M, n); M must equal the batch size B, unless B = 1 (the one plan
-        then serves every tuple).
+        then serves every tuple) or M = 1 (the one tuple is repeated for every plan row).
         """
-        ids = as_tensor_drafts(drafts, self.vocab_size, self.n, device=self.u.device)
-        if ids.shape[0] != self.batch_size and 1 not in (ids.shape[0], self.batch_size):
-            raise InvalidInputError(
-                f"drafts: expected shape ({self.n},) or ({self.batch_size}, {self.n}), got {tuple(ids.shape)}"
-            )
-        M = max(ids.shape[0], self.batch_size)
-        rows = torch.arange(M, device=ids.device) if self.batch_size == M else torch.zeros(M, dtype=torch.long, device=ids.device)
-        return ids.expand(M, -1), rows
+        ids = check_drafts(drafts, self.vocab_size, n=self.n)
+        if ids.ndim > 2:
+            raise InvalidInputError(f"drafts: expected shape (n,) or (M, n) with n >= 1, got shape {ids.shape}")
+        ids = ids.reshape(-1, self.n)
+        B = self.batch_size
+        if ids.shape[0] != B and 1 not in (ids.shape[0], B):
+            raise InvalidInputError(f"drafts: expected shape ({self.n},) or ({B}, {self.n}), got {ids.shape}")
+        M = max(ids.shape[0], B)
+        rows = np.arange(M) if B == M else np.zeros(M, dtype=np.int64)
+        return (ids if ids.shape[0] == M else np.repeat(ids, M, axis=0)), rows
+
+    def _draft_rows(self, drafts: Any) -> tuple[Tensor, Tensor]:
+        """:meth:`_draft_arrays` as long tensors on the plan's device."""
+        ids, rows = self._draft_arrays(drafts)
+        return torch.as_tensor(ids, device=self.u.device), torch.as_tensor(rows, device=self.u.device)
 
     def _lookup(self, ids: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Look drafts up: slots, found, participation, reject flag (torch code)."""
@@ -177,15 +185,33 @@ class Plan:
         chosen draft c is kept with probability ``min(1, p_c / a_c)``; otherwise the output
         is drawn from the residual. ``accepted`` is True when the output is the kept draft.
         """
+        if self.compiled_sampling:
+            return self._sample_compiled(drafts, generator)
         ids, rows = self._draft_rows(drafts)
         M, n = ids.shape
         noise = torch.rand(M, n + 2, generator=generator, device=self.u.device, dtype=self.u.dtype)
-        race = self._race_compiled if self.compiled_sampling else self._race
-        tokens, accepted = race(ids, rows, noise)
+        tokens, accepted = self._race(ids, rows, noise)
         if not bool(accepted.all()):
             redraw = (~accepted).nonzero()[:, 0]
             tokens[redraw] = self._sample_residual(rows[redraw], generator)
         return tokens, accepted
+
+    def _sample_compiled(self, drafts: Any, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """:meth:`sample` by the compiled kernel (CPU, float64): the same random numbers, drawn
+        in the same order, and the torch code's comparisons on them, so the same tokens
+        (tested). Between the draws it stays in numpy: on a row just solved, each torch call
+        on a tiny tensor costs 5-20 us of cold dispatch."""
+        from .kernel import race_rows
+
+        ids, rows = self._draft_arrays(drafts)
+        M, n = ids.shape
+        noise = torch.rand(M, n + 2, generator=generator, dtype=self.u.dtype).numpy()
+        parts = (self._sorted_ids, self._slot_of_sorted, self.outer, self.inner_active, self.u, self.accept_ratio)
+        tokens, accepted = race_rows(*(_numpy(x) for x in parts), ids, rows, noise)
+        if not accepted.all():
+            redraw = np.flatnonzero(~accepted)
+            tokens[redraw] = self._residual_draws_compiled(rows[redraw], generator)
+        return torch.from_numpy(tokens), torch.from_numpy(accepted)
 
     def _race(self, ids: Tensor, rows: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
         """The race and the accept test (torch code): ``(tokens (M,), accepted (M,))``."""
@@ -200,21 +226,10 @@ class Plan:
         accepted = (winner < n) & (noise[:, n + 1] < keep)
         return torch.gather(ids, 1, w)[:, 0], accepted
 
-    def _race_compiled(self, ids: Tensor, rows: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`_race` by the compiled kernel (:func:`multidraft.fast.kernel.race_rows`)."""
-        from .kernel import race_rows
-
-        return race_rows(self._sorted_ids, self._slot_of_sorted, self.outer, self.inner_active, self.u,
-                         self.accept_ratio, ids, rows, noise)
-
     def _sample_residual(self, rows: Tensor, generator: torch.Generator | None) -> Tensor:
         """One draw from the residual law of each given plan row, by inverse CDF."""
         if self.compiled_sampling:
-            from .kernel import residual_draws
-
-            uniform = torch.rand(rows.shape[0], generator=generator, dtype=self._p.dtype)
-            return residual_draws(self._p, self._sorted_ids, self._slot_of_sorted, self._residual_on_support,
-                                  rows, uniform)
+            return torch.from_numpy(self._residual_draws_compiled(_numpy(rows), generator))
         cdf = torch.cumsum(self._unnormalised_residual(rows), dim=1)
         empty = cdf[:, -1] <= 0  # residual mass rounded to 0: never needed, p stands in
         if bool(empty.any()):
@@ -222,6 +237,19 @@ class Plan:
         uniform = torch.rand(rows.shape[0], generator=generator, device=cdf.device, dtype=cdf.dtype)
         draws = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None], right=True)[:, 0]
         return draws.clamp_max(self.vocab_size - 1)
+
+    def _residual_draws_compiled(self, rows: np.ndarray, generator: torch.Generator | None) -> np.ndarray:
+        """:meth:`_sample_residual` by the compiled kernel, numpy rows in, numpy tokens out."""
+        from .kernel import residual_draws
+
+        uniform = torch.rand(rows.shape[0], generator=generator, dtype=self._p.dtype).numpy()
+        parts = (self._p, self._sorted_ids, self._slot_of_sorted, self._residual_on_support)
+        return residual_draws(*(_numpy(x) for x in parts), rows, uniform)
+
+
+def _numpy(tensor: Tensor) -> np.ndarray:
+    """A C-contiguous numpy view of a CPU tensor (a copy only if it is not contiguous)."""
+    return tensor.contiguous().numpy()
 
 
 def plan_parts(support: Support, a: Tensor, vocab_size: int) -> dict:

@@ -213,6 +213,16 @@ def check_positive_float(x: Any, name: str) -> float:
     return value
 
 
+def _on(tensor: Any, device: Any, dtype: Any) -> Any:
+    """``tensor.to(device, dtype)``, without the call when it is already there (on a row just
+    read from memory, even a no-op torch call costs several microseconds of cold dispatch)."""
+    import torch
+
+    if tensor.dtype == dtype and tensor.device == torch.device(device):
+        return tensor
+    return tensor.to(device=device, dtype=dtype)
+
+
 def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: Any = None, normalize: bool = False):
     """Validate p and q and return them as torch tensors of shape (B, V) (B = 1 if unbatched).
 
@@ -227,8 +237,7 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     dtype = dtype or torch.float64
     if _is_torch_tensor(target) and _is_torch_tensor(draft) and not normalize:
         device = device if device is not None else target.device
-        p = target.detach().to(device=device, dtype=dtype)
-        q = draft.detach().to(device=device, dtype=dtype)
+        p, q = _on(target.detach(), device, dtype), _on(draft.detach(), device, dtype)
         ok = p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.shape[-1] > 0
         if ok:
             # min >= 0 and a finite sum within tolerance imply every entry is finite (a NaN
@@ -247,7 +256,8 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
         if ok:
             p2, q2 = (p if p.ndim == 2 else p[None]), (q if q.ndim == 2 else q[None])
             if p2.shape[0] == q2.shape[0] or 1 in (p2.shape[0], q2.shape[0]):
-                p2, q2 = torch.broadcast_tensors(p2, q2)
+                if p2.shape != q2.shape:
+                    p2, q2 = torch.broadcast_tensors(p2, q2)
                 return p2, q2, p.ndim == 2 or q.ndim == 2
     # slow path: the numpy checks produce the detailed error (or accept the input)
     p_np, q_np = check_pair(target, draft, normalize=normalize)

@@ -314,12 +314,32 @@ def test_kernel_hessian_product_matches_the_dense_hessian():
         np.testing.assert_allclose(out, kernel._dense_hessian(qs, grid, C, n) @ v, rtol=0, atol=1e-13)
 
 
-def test_bad_drafts_name_the_argument():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_bad_drafts_name_the_argument(compiled):
     plan = global_resolution([0.5, 0.5], [0.4, 0.6], 2)
-    with pytest.raises(md.InvalidInputError, match="drafts:"):
-        plan.conditional([0, 5])
-    with pytest.raises(md.InvalidInputError, match="drafts:"):
-        plan.conditional([0, 1, 1])
+    plan.compiled_sampling = compiled
+    batch = global_resolution(np.full((3, 2), 0.5), np.tile([0.4, 0.6], (3, 1)), 2)
+    batch.compiled_sampling = compiled
+    bad = [(plan, [0, 5]), (plan, [0, 1, 1]), (plan, [-1, 0]), (plan, [0.5, 1.0]), (plan, np.zeros((1, 1, 2), int)),
+           (batch, np.zeros((2, 2), int))]
+    for verifier, drafts in bad:
+        for call in (verifier.conditional, verifier.sample):
+            with pytest.raises(md.InvalidInputError, match="drafts:"):
+                call(drafts)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_one_tuple_serves_every_plan_row_and_one_plan_every_tuple(compiled):
+    P, Q = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]), np.tile([0.4, 0.6], (3, 1))
+    batch = global_resolution(P, Q, 2)
+    batch.compiled_sampling = compiled
+    tokens, accepted = batch.sample([1, 1], generator=torch.Generator().manual_seed(0))
+    assert tokens.shape == accepted.shape == (3,) and tokens.dtype == torch.long and accepted.dtype == torch.bool
+    single = global_resolution(P[1], Q[1], 2)
+    single.compiled_sampling = compiled
+    tokens, accepted = single.sample(np.ones((100, 2), dtype=np.int32), generator=torch.Generator().manual_seed(0))
+    assert tokens.shape == (100,) and set(tokens.tolist()) <= {0, 1}
+    assert 0 < int(accepted.sum()) < 100  # q(1) = 0.6 > p(1) = 0.1: drafts of 1 are sometimes rejected
 
 
 @pytest.mark.cuda
