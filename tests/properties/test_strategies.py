@@ -50,3 +50,9 @@ def test_generation_replays():
         collect()
         seen.append(out)
     assert seen[0] == seen[1]
+
+
+def test_the_test_suite_runs_hypothesis_derandomised():
+    """tests/conftest.py loads the quick profile: settings made by tests inherit it."""
+    made_here = settings(max_examples=3)
+    assert made_here.derandomize and made_here.database is None and made_here.deadline is None
