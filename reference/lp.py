@@ -117,7 +117,9 @@ def _sets_problem(support: Support, p: np.ndarray):
     cols = sp.csr_matrix((ones, (support.cols, e)), shape=(V, E))
     x = cp.Variable(E, nonneg=True)
     constraints = [rows @ x <= support.probs, cols @ x <= p]
-    return cp.Problem(cp.Maximize(cp.sum(x)), constraints), x, lambda values: values
+    # ones @ x, not cp.sum(x): cvxpy infers cp.sum's shape by summing np.empty (uninitialised
+    # memory), which warns at random when that memory holds NaN bit patterns
+    return cp.Problem(cp.Maximize(ones @ x), constraints), x, lambda values: values
 
 
 def _tuples_problem(support: Support, p: np.ndarray):
