@@ -83,10 +83,15 @@ def as_tensor_drafts(drafts: Any, V: int, n: int | None = None, *, device: Any =
     """
     if device is None and isinstance(drafts, Tensor):
         device = drafts.device
+    return torch.as_tensor(draft_id_rows(drafts, V, n), dtype=torch.long, device=device)
+
+
+def draft_id_rows(drafts: Any, V: int, n: int | None = None) -> np.ndarray:
+    """:func:`as_tensor_drafts` in numpy: validated token ids, int64 of shape (M, n)."""
     ids = check_drafts(drafts, V, n=n)
     if ids.ndim > 2 or ids.shape[-1] == 0:
         raise InvalidInputError(f"drafts: expected shape (n,) or (M, n) with n >= 1, got shape {ids.shape}")
-    return torch.as_tensor(np.atleast_2d(ids), dtype=torch.long, device=device)
+    return np.atleast_2d(ids)
 
 
 def in_drafts(tokens: Tensor, drafts: Tensor) -> Tensor:

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors, check_positive_float
+from multidraft.validation import InvalidInputError, check_n, check_pair_tensors, check_positive_float
 
-from .base import Verifier
+from .base import Verifier, draft_id_rows
 from .fit import fit_race
 from .race import win_probabilities
 from .support import OUTER_CAP, Support, draft_support, inner_start
@@ -126,10 +126,7 @@ class Plan:
         ``drafts`` (n,) or (M, n); M must equal the batch size B, unless B = 1 (the one plan
         then serves every tuple) or M = 1 (the one tuple is repeated for every plan row).
         """
-        ids = check_drafts(drafts, self.vocab_size, n=self.n)
-        if ids.ndim > 2:
-            raise InvalidInputError(f"drafts: expected shape (n,) or (M, n) with n >= 1, got shape {ids.shape}")
-        ids = ids.reshape(-1, self.n)
+        ids = draft_id_rows(drafts, self.vocab_size, self.n)
         B = self.batch_size
         if ids.shape[0] != B and 1 not in (ids.shape[0], B):
             raise InvalidInputError(f"drafts: expected shape ({self.n},) or ({B}, {self.n}), got {ids.shape}")
@@ -227,9 +224,8 @@ class Plan:
         return torch.gather(ids, 1, w)[:, 0], accepted
 
     def _sample_residual(self, rows: Tensor, generator: torch.Generator | None) -> Tensor:
-        """One draw from the residual law of each given plan row, by inverse CDF."""
-        if self.compiled_sampling:
-            return torch.from_numpy(self._residual_draws_compiled(_numpy(rows), generator))
+        """One draw from the residual law of each given plan row, by inverse CDF (torch code;
+        :meth:`_residual_draws_compiled` is its compiled twin)."""
         cdf = torch.cumsum(self._unnormalised_residual(rows), dim=1)
         empty = cdf[:, -1] <= 0  # residual mass rounded to 0: never needed, p stands in
         if bool(empty.any()):
