@@ -84,6 +84,8 @@ class Plan:
         self._residual_on_support = parts["residual_on_support"]
         self._residual: Tensor | None = None
         self._sorted_ids, self._slot_of_sorted = parts["sorted_ids"], parts["slot_of_sorted"]
+        #: A backend's own sampler (the Triton kernel, fast/triton_backend.py), else None.
+        self._sampler = parts.get("sampler")
         gap = self.optimal_acceptance - self.acceptance
         self.status = PlanStatus(
             iterations=status_parts["iterations"], loss=status_parts["loss"], gap=gap,
@@ -182,6 +184,8 @@ class Plan:
         chosen draft c is kept with probability ``min(1, p_c / a_c)``; otherwise the output
         is drawn from the residual. ``accepted`` is True when the output is the kept draft.
         """
+        if self._sampler is not None:
+            return self._sampler(self, drafts, generator)
         if self.compiled_sampling:
             return self._sample_compiled(drafts, generator)
         ids, rows = self._draft_rows(drafts)
@@ -305,11 +309,12 @@ def global_resolution(
         float64 (default); float32 is an explicit opt-in with a larger floor on ``tol``.
     max_iter : int
         Newton iterations at most per system.
-    backend : {"auto", "torch", "numba"}
+    backend : {"auto", "torch", "numba", "triton"}
         ``"torch"``: the batched tensor path (any device, any dtype). ``"numba"``: the
         compiled CPU kernel (:mod:`multidraft.fast.kernel`, float64, same algorithm, row by
-        row; far less per-call overhead). ``"auto"`` (default): numba for float64 on the
-        CPU, torch otherwise.
+        row; far less per-call overhead). ``"triton"``: fused GPU kernels, float64
+        (:mod:`multidraft.fast.triton_backend`). ``"auto"`` (default): numba for float64 on
+        the CPU, triton for float64 on CUDA when triton imports, torch otherwise.
 
     Returns
     -------
@@ -327,12 +332,15 @@ def global_resolution(
     if device is None and isinstance(target, torch.Tensor):
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
-    solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
+    if _use_triton(backend, p):
+        from .triton_backend import solve_parts as solve
+    else:
+        solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
     support, u, a, iterations, loss, parts = solve(p, q, n, tol / 4, max_iter)
     return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts)
 
 
-BACKENDS = ("auto", "torch", "numba")
+BACKENDS = ("auto", "torch", "numba", "triton")
 
 #: Largest number of drafts: the race integrals are exact with n/2 + 1 Gauss-Legendre nodes
 #: per piece, whose computation (an eigenproblem of that size) and cost grow with n.
@@ -359,6 +367,18 @@ def _use_kernel(backend: str, p: Tensor) -> bool:
             f"backend: 'numba' runs on the CPU in float64, got device {p.device} and dtype {p.dtype}"
         )
     return backend == "numba" or (backend == "auto" and fits)
+
+
+def _use_triton(backend: str, p: Tensor) -> bool:
+    """Whether to run the Triton kernels (fast/triton_backend.py): asked for, or ``auto`` on
+    CUDA in float64 when triton imports."""
+    if backend == "triton":
+        return True
+    if backend != "auto" or p.device.type != "cuda" or p.dtype != torch.float64:
+        return False
+    from .triton_backend import triton_available
+
+    return triton_available()
 
 
 def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
