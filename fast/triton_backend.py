@@ -38,10 +38,14 @@ from .support import Support
 #: most ``KP - 1`` support tokens (one padding slot supplies the reject window's ends).
 MIN_BUCKET = 16
 MAX_BUCKET = 1024
-#: Launch configuration per bucket: (warps, comparison tile width) of the fit and cut
-#: kernels; checked for compile errors and register spills on sm_80 and sm_90 by
-#: tests/fast/test_triton.py (offline compile).
-CONFIGS = {16: (4, 16), 32: (4, 16), 64: (4, 16), 128: (4, 16), 256: (8, 16), 512: (16, 16), 1024: (16, 16)}
+#: Launch configuration per bucket: (warps, comparison tile width) of the fit and cut kernels.
+CONFIGS = {16: (4, 16), 32: (4, 16), 64: (4, 16), 128: (8, 16), 256: (8, 16), 512: (16, 16), 1024: (16, 16)}
+#: Buckets whose kernels compile for sm_80 and sm_90 without a register spill (checked by
+#: tests/fast/test_triton.py, offline). Larger buckets run, but the fit kernel's per-row state
+#: (some 20 vectors of KP and 2 KP float64) exceeds the register file and spills to local memory
+#: (sm_90, ptxas 12.8: 12 B at KP = 256 with 8 warps, 520 B at 512 and 2,704 B at 1,024 with
+#: 16 warps, per thread); see docs/fast.md.
+SPILL_FREE = (16, 32, 64, 128)
 #: Vocabulary tile of the support pass and the residual walk.
 BLOCK_V = 1024
 SAMPLE_WARPS = 4
@@ -227,3 +231,75 @@ def sample(plan: Any, ids: Tensor, rows: Tensor | None = None, *, generator: tor
                           p.stride(0), q.stride(0), p.shape[1], n, noise, seed, tokens, accepted,
                           KP=sampler.bucket, BLOCK_V=BLOCK_V, GIVEN=given, num_warps=SAMPLE_WARPS)
     return tokens, accepted.bool()
+
+
+# ----------------------------------------------------------------------------- offline compile
+#: Kernel signatures for :func:`offline_compile` (pointer and scalar types; constexprs apart).
+_F64, _I64, _I32, _I8 = "*fp64", "*i64", "*i32", "*i8"
+SIGNATURES = {
+    "support_kernel": ([_F64, _F64, _I64, _F64, _F64, _I32, _F64, "i32", "i32", "i32"], ("KP", "BLOCK_V")),
+    "cut_kernel": ([_I64, _F64, _F64, _I32, _I64, _F64, _F64, _I64, _I64, _I32, _F64, _F64, "i32", "i32"],
+                   ("KP", "TILE")),
+    "fit_kernel": ([_F64, _F64, _I32, _I32, _F64, _F64, _F64, _F64, _I32, _F64, _F64, _F64, _F64, "i32", "i32", _F64,
+                    "i32"], ("KP", "TILE", "MIXED")),
+    "plan_kernel": ([_F64, _F64, _I32, _I32, _F64, _F64, _F64, _F64, _I32, _F64], ("KP",)),
+    "sample_kernel": ([_I64, _I64, _I64, _I64, _I32, _I32, _F64, _F64, _F64, _F64, _F64, _F64, _F64, "i32", "i32",
+                       "i32", "i32", _F64, _I64, _I64, _I8], ("KP", "BLOCK_V", "GIVEN")),
+}
+
+
+def launch_constants(name: str, bucket: int, mixed: bool = False, given: bool = False) -> tuple[dict, int]:
+    """The constexprs and warps the backend launches kernel ``name`` with at bucket ``bucket``."""
+    warps, tile = CONFIGS[bucket]
+    values = {"KP": bucket, "TILE": tile, "MIXED": mixed, "BLOCK_V": BLOCK_V, "GIVEN": given}
+    if name in ("cut_kernel", "fit_kernel"):
+        return {key: values[key] for key in SIGNATURES[name][1]}, warps
+    return {key: values[key] for key in SIGNATURES[name][1]}, SAMPLE_WARPS
+
+
+def offline_compile(name: str, arch: int, bucket: int, mixed: bool = False, given: bool = False) -> dict:
+    """Compile kernel ``name`` for ``sm_<arch>`` without a GPU and report ``ptxas -v``'s resources.
+
+    Returns ``{"registers", "spill_stores", "spill_loads", "stack", "ptxas"}`` (the last: the
+    raw report). Needs triton's bundled ptxas; raises RuntimeError when it cannot run.
+    """
+    import re
+    import subprocess
+    import tempfile
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.backends.nvidia.compiler import get_ptxas
+    from triton.compiler import ASTSource
+
+    from . import triton_kernels as K
+
+    fn = getattr(K, name)
+    types, constexpr_names = SIGNATURES[name]
+    constants, warps = launch_constants(name, bucket, mixed, given)
+    arg_names = fn.arg_names
+    signature = {}
+    it = iter(types)
+    for arg in arg_names:
+        signature[arg] = "constexpr" if arg in constexpr_names else next(it)
+    source = ASTSource(fn=fn, signature=signature, constexprs=constants)
+    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
+    ptxas = get_ptxas(arch).path
+    suffix = "a" if arch >= 90 else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/{name}.ptx"
+        with open(path, "w") as handle:
+            handle.write(compiled.asm["ptx"])
+        out = subprocess.run([ptxas, "-v", f"--gpu-name=sm_{arch}{suffix}", path, "-o", f"{tmp}/{name}.cubin"],
+                             capture_output=True, text=True)
+    report = out.stdout + out.stderr
+    if out.returncode != 0:
+        raise RuntimeError(f"ptxas failed on {name} (sm_{arch}, KP={bucket}): {report[-2000:]}")
+
+    def number(pattern: str) -> int:
+        match = re.search(pattern, report)
+        return int(match.group(1)) if match else 0
+
+    return {"registers": number(r"Used (\d+) registers"), "spill_stores": number(r"(\d+) bytes spill stores"),
+            "spill_loads": number(r"(\d+) bytes spill loads"), "stack": number(r"(\d+) bytes stack frame"),
+            "ptxas": report}

@@ -538,8 +538,8 @@ def sample_kernel(ids_ptr, rows_ptr, sorted_ids_ptr, slot_ptr, k_min_ptr, count_
         valid = offs < k
         on_support = tl.sum(tl.where(valid, tl.load(residual_ptr + row * KP + offs), 0.0), axis=0)
         total = tl.load(p_off_ptr + row) + on_support
-        plain = ~(total > 0)
-        total = tl.where(plain, tl.load(p_off_ptr + row) + tl.sum(tl.where(valid, tl.load(sp_ptr + row * KP + offs), 0.0),
+        use_residual = total > 0
+        total = tl.where(total <= 0, tl.load(p_off_ptr + row) + tl.sum(tl.where(valid, tl.load(sp_ptr + row * KP + offs), 0.0),
                                                                    axis=0), total)
         target = residual_u * total
         zs = tl.arange(0, BLOCK_V)
@@ -554,11 +554,11 @@ def sample_kernel(ids_ptr, rows_ptr, sorted_ids_ptr, slot_ptr, k_min_ptr, count_
             pv = tl.load(p_ptr + row * p_stride + z, mask=inside, other=0.0)
             qv = tl.load(q_ptr + row * q_stride + z, mask=inside, other=0.0)
             drafted = qv > 0
-            j = count + tl.cumsum(drafted.to(tl.int32), axis=0) - 1
-            stored = drafted & (j < k)
-            slot_z = tl.load(slot_ptr + row * KP + j, mask=stored, other=0)
+            rank = count + tl.cumsum(drafted.to(tl.int32), axis=0) - 1   # the entry's place in id order
+            stored = drafted & (rank < k)
+            slot_z = tl.load(slot_ptr + row * KP + rank, mask=stored, other=0)
             res = tl.load(residual_ptr + row * KP + slot_z, mask=stored, other=0.0)
-            value = tl.where(stored & (~plain), res, pv)
+            value = tl.where(stored, tl.where(use_residual, res, pv), pv)
             cum = running + tl.cumsum(value, axis=0)
             hit = inside & (cum > target)
             drawn = tl.min(tl.where(hit, z, V + BLOCK_V), axis=0)
