@@ -39,7 +39,7 @@ from .support import Support
 MIN_BUCKET = 16
 MAX_BUCKET = 1024
 #: Launch configuration per bucket: (warps, comparison tile width) of the fit and cut kernels.
-CONFIGS = {16: (4, 16), 32: (4, 16), 64: (4, 16), 128: (8, 16), 256: (8, 16), 512: (16, 16), 1024: (16, 16)}
+CONFIGS = {16: (4, 16), 32: (8, 16), 64: (4, 16), 128: (8, 16), 256: (8, 16), 512: (16, 16), 1024: (16, 16)}
 #: Buckets whose kernels compile for sm_80 and sm_90 without a register spill (checked by
 #: tests/fast/test_triton.py, offline). Larger buckets run, but the fit kernel's per-row state
 #: (some 20 vectors of KP and 2 KP float64) exceeds the register file and spills to local memory
@@ -48,7 +48,7 @@ CONFIGS = {16: (4, 16), 32: (4, 16), 64: (4, 16), 128: (8, 16), 256: (8, 16), 51
 SPILL_FREE = (16, 32, 64, 128)
 #: Vocabulary tile of the support pass and the residual walk.
 BLOCK_V = 1024
-SAMPLE_WARPS = 4
+SAMPLE_WARPS = 8
 
 
 def triton_available() -> bool:
