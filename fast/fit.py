@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .race import Evaluation, HessianOperator, Race, evaluate, hessian
+from .race import HessianOperator, Race, RaceEvaluation, evaluate, hessian
 
 ARMIJO = 1e-4
 LINE_SEARCH_STEPS = 40
@@ -113,7 +113,7 @@ def along_path(u: Tensor, step: Tensor, scale: Tensor, exponent: Tensor) -> Tens
     return torch.where(bent, curved, u + scale * step)
 
 
-def _newton_step(race: Race, ev: Evaluation, grad: Tensor, free: Tensor, loss: Tensor,
+def _newton_step(race: Race, ev: RaceEvaluation, grad: Tensor, free: Tensor, loss: Tensor,
                  tol: float) -> tuple[Tensor, Tensor]:
     """Solve ``(H_ff + Lambda) d = -g`` on the free tokens (d = 0 elsewhere; Lambda: :func:`_damping`).
 

@@ -20,7 +20,7 @@ FOLDERS = {"multidraft": "multidraft", "multidraft.reference": "reference",
 
 #: The core: validation, drafting laws, trees, exact evaluation, verifier protocols.
 CORE = {"multidraft", "multidraft.validation", "multidraft.drafting", "multidraft.evaluate",
-        "multidraft.verifiers", "multidraft.law_checks", "multidraft.trees", "multidraft.__main__"}
+        "multidraft.verifiers", "multidraft.law_checks", "multidraft.trees"}
 ROLES = ("multidraft.reference", "multidraft.fast", "multidraft.properties")
 
 
