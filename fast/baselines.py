@@ -34,7 +34,6 @@ import itertools
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -362,6 +361,8 @@ class Greedy(_Chain):
 #: Exponents gamma tried for the canonical weights ``w = (p/q)^gamma``.
 #: Objective values within this of the best count as ties (the smallest gamma wins).
 GAMMA_TIE = 1e-12
+#: Default cap on the draft multisets the canonical preparation enumerates (``C(k + n - 1, n)``).
+CANONICAL_MAX_MULTISETS = 200_000
 CANONICAL_GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0)
 
 
@@ -430,7 +431,7 @@ class Canonical(Verifier):
     order_invariant = True
     cache_state = True
 
-    def __init__(self, gammas: Any = CANONICAL_GAMMAS, max_count: int = 200_000, **kwargs: Any):
+    def __init__(self, gammas: Any = CANONICAL_GAMMAS, max_count: int = CANONICAL_MAX_MULTISETS, **kwargs: Any):
         super().__init__(**kwargs)
         self.gammas = tuple(float(g) for g in gammas)
         if not self.gammas or any(not math.isfinite(g) or g < 0 for g in self.gammas):

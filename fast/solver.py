@@ -329,11 +329,16 @@ def global_resolution(
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
     solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
-    support, u, a, iterations, loss, parts = solve(p, q, n, tol / 4, max_iter)
+    support, u, a, iterations, loss, parts = solve(p, q, n, tol * FIT_TOL_SHARE, max_iter)
     return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts)
 
 
 BACKENDS = ("auto", "torch", "numba")
+
+#: The fit stops a row at ``loss <= tol * FIT_TOL_SHARE`` (docs/maths.md). The loss bounds
+#: the acceptance it costs (``alpha* - kept <= loss``), so any share <= 1 meets ``tol``; a
+#: quarter leaves a margin of 4 for the rounding of the sums behind ``kept`` and alpha*.
+FIT_TOL_SHARE = 0.25
 
 #: Largest number of drafts: the race integrals are exact with n/2 + 1 Gauss-Legendre nodes
 #: per piece, whose computation (an eigenproblem of that size) and cost grow with n.

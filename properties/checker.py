@@ -33,7 +33,7 @@ from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
 from .sampling import SAMPLING_BACKENDS, measure_problem, reproducibility, test_names
-from .stats import ALPHA
+from .stats import ALPHA, MIN_EXPECTED
 from .strategies import MAX_TUPLES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
@@ -213,22 +213,26 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
 
 # ----------------------------------------------------------------------------- statistical mode
 
+#: The statistical mode generates this many candidate problems per problem it keeps.
+CANDIDATES_PER_PROBLEM = 10
+
+
 def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | None = None) -> list[Problem]:
     """``config.stat_problems`` problems drawn from the strategy (generation phase only, seeded).
 
-    Ten times as many are generated; those with the most tokens of expected count
-    ``samples * p >= 5`` (the output-law test's cells) are kept, in generation order among equals.
+    ``CANDIDATES_PER_PROBLEM`` times as many are generated; those with the most tokens of
+    expected count ``samples * p >= MIN_EXPECTED`` (the output-law test's cells) are kept, in generation order among equals.
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
                         law_factory=_law_factory(spec, drafting) if spec is not None else None)
 
     @seed(config.seed)
-    @settings(max_examples=10 * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
+    @settings(max_examples=CANDIDATES_PER_PROBLEM * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
               verbosity=Verbosity.quiet, suppress_health_check=list(profile_settings("quick").suppress_health_check))
     @given(strategy)
     def collect(problem: Problem) -> None:
-        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= 5))
+        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= MIN_EXPECTED))
         if cells >= 2 and problem.key() not in candidates:
             candidates[problem.key()] = (-cells, len(candidates), problem)
 

@@ -22,6 +22,7 @@ and, once per check (not a statistical test, so outside the Bonferroni count):
 The statistics (G-test, pooling, binomial p-values, detectable deviations) are in
 :mod:`multidraft.properties.stats`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ REPRO_SAMPLES = 10_000
 
 # ----------------------------------------------------------------------------- sampling
 
+
 def _generator(backend: str, seed: int) -> Any:
     if backend == "torch":
         import torch
@@ -64,12 +66,15 @@ def _tokens(values: Any, rows: int, V: int) -> np.ndarray:
         raise InvalidInputError(f"verifier: sample returned {np.shape(values)} values, expected {rows} integer tokens")
     arr = arr.astype(np.int64)
     if rows and (arr.min() < 0 or arr.max() >= V):
-        raise InvalidInputError(f"verifier: sample returned token {int(arr[(arr < 0) | (arr >= V)][0])} outside [0, {V})")
+        raise InvalidInputError(
+            f"verifier: sample returned token {int(arr[(arr < 0) | (arr >= V)][0])} outside [0, {V})"
+        )
     return arr
 
 
-def draw_outputs(spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch",
-                 chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+def draw_outputs(
+    spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch", chunk: int = CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``samples`` draft tuples and the verifier's output tokens: (N, n) and (N,) int64.
 
     Batched verifiers (``batched = True``) get the unbatched target (V,) with drafts (B, n);
@@ -88,7 +93,7 @@ def draw_outputs(spec: VerifierSpec, problem: Problem, samples: int, seed: int, 
         target, draft = torch.from_numpy(target), torch.from_numpy(np.ascontiguousarray(draft))
     out = []
     for start in range(0, samples, chunk):
-        block = drafts[start:start + chunk]
+        block = drafts[start : start + chunk]
         rows = len(block)
         x = torch.from_numpy(block) if backend == "torch" else block
         if spec.batched:
@@ -102,6 +107,7 @@ def draw_outputs(spec: VerifierSpec, problem: Problem, samples: int, seed: int, 
 
 
 # ----------------------------------------------------------------------------- per problem
+
 
 @dataclass
 class StatMeasurement:
@@ -132,31 +138,57 @@ def _law_test(name: str, counts: np.ndarray, expected: np.ndarray, samples: int,
     tv_hat = 0.5 * float(np.abs(counts - expected).sum()) / samples
     mdd = {f"tv_power{int(b * 100)}": detectable_tv(samples, res.df, level, b) for b in (0.5, 0.9)}
     extra = f", {res.impossible} impossible outputs" if res.impossible else ""
-    return StatMeasurement(name, res.p_value, tv_hat, "TV estimate",
-                           f"G={res.statistic:.4g} df={res.df} p={res.p_value:.3g}{extra}; plug-in TV {tv_hat:.2e}; "
-                           f"detectable TV {mdd['tv_power50']:.2e} (50% power) / {mdd['tv_power90']:.2e} (90%)", mdd)
+    return StatMeasurement(
+        name,
+        res.p_value,
+        tv_hat,
+        "TV estimate",
+        f"G={res.statistic:.4g} df={res.df} p={res.p_value:.3g}{extra}; plug-in TV {tv_hat:.2e}; "
+        f"detectable TV {mdd['tv_power50']:.2e} (50% power) / {mdd['tv_power90']:.2e} (90%)",
+        mdd,
+    )
 
 
-def _rate_test(name: str, accepted: int, samples: int, rate: float, side: str, level: float,
-               what: str) -> StatMeasurement:
+def _rate_test(
+    name: str, accepted: int, samples: int, rate: float, side: str, level: float, what: str
+) -> StatMeasurement:
     p = binomial_p_value(accepted, samples, rate, side)
     est = accepted / samples
-    shift = {f"shift_power{int(b * 100)}": detectable_rate_shift(samples, rate, level, b, side == "two-sided")
-             for b in (0.5, 0.9)}
-    return StatMeasurement(name, p, est - rate, f"acceptance - {what}",
-                           f"acceptance {est:.6f} vs {what} {rate:.6f} ({side}) p={p:.3g}; detectable shift "
-                           f"{shift['shift_power50']:.2e} (50%) / {shift['shift_power90']:.2e} (90%)", shift)
+    shift = {
+        f"shift_power{int(b * 100)}": detectable_rate_shift(samples, rate, level, b, side == "two-sided")
+        for b in (0.5, 0.9)
+    }
+    return StatMeasurement(
+        name,
+        p,
+        est - rate,
+        f"acceptance - {what}",
+        f"acceptance {est:.6f} vs {what} {rate:.6f} ({side}) p={p:.3g}; detectable shift "
+        f"{shift['shift_power50']:.2e} (50%) / {shift['shift_power90']:.2e} (90%)",
+        shift,
+    )
 
 
-def measure_problem(spec: VerifierSpec, problem: Problem, *, samples: int, level: float, seed: int,
-                    optimal: bool, alpha_star: float, backend: str = "torch") -> list[StatMeasurement]:
+def measure_problem(
+    spec: VerifierSpec,
+    problem: Problem,
+    *,
+    samples: int,
+    level: float,
+    seed: int,
+    optimal: bool,
+    alpha_star: float,
+    backend: str = "torch",
+) -> list[StatMeasurement]:
     """Run :func:`test_names` on one problem; every test at ``level``."""
     drafts, tokens = draw_outputs(spec, problem, samples, seed, backend)
     V = problem.vocab_size
     counts = np.bincount(tokens, minlength=V).astype(float)
     accepted = int((drafts == tokens[:, None]).any(axis=1).sum())
-    out = [_law_test("output_law", counts, samples * problem.target, samples, level),
-           _rate_test("acceptance_bound", accepted, samples, alpha_star, "greater", level, "alpha*")]
+    out = [
+        _law_test("output_law", counts, samples * problem.target, samples, level),
+        _rate_test("acceptance_bound", accepted, samples, alpha_star, "greater", level, "alpha*"),
+    ]
     if optimal:
         out.append(_rate_test("optimal", accepted, samples, alpha_star, "less", level, "alpha*"))
     law = problem.law()
@@ -170,8 +202,9 @@ def measure_problem(spec: VerifierSpec, problem: Problem, *, samples: int, level
     return out
 
 
-def reproducibility(spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch"
-                    ) -> tuple[int, int]:
+def reproducibility(
+    spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch"
+) -> tuple[int, int]:
     """``(differing, compared)``: outputs of two runs with the same seed that differ (module doc)."""
     m = min(int(samples), REPRO_SAMPLES)
     first = draw_outputs(spec, problem, m, seed, backend)[1]

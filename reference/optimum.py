@@ -1,4 +1,5 @@
 """alpha* for any drafting law: the oracle the checker and the tests compare with."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -13,6 +13,7 @@ same value, and conversely summing a tuple plan over the tuples of a set gives a
 of the same value. So the LP over *sets* (variables ``a(S, y)``, ``y in S``) has the same
 optimum as the OTLP over tuples, for every drafting law, with far fewer variables.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -218,7 +219,7 @@ class Support:
     vocab_size: int
 
     @classmethod
-    def build(cls, keys: np.ndarray, probs: np.ndarray, form: str, vocab_size: int) -> "Support":
+    def build(cls, keys: np.ndarray, probs: np.ndarray, form: str, vocab_size: int) -> Support:
         """Drop keys with ``Q = 0`` and derive the accepted pairs."""
         keep = probs > 0
         keys, probs = np.asarray(keys, dtype=np.int64)[keep], np.asarray(probs, dtype=np.float64)[keep]

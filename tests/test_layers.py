@@ -5,6 +5,7 @@ properties/) <- app (the rest of multidraft/). A module may import its own layer
 layers below it; reference/ imports neither fast/ nor properties/. No module imports
 another module's ``_private`` name, and no two public classes share a name.
 """
+
 from __future__ import annotations
 
 import ast
@@ -15,12 +16,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Source folder of each installed package (pyproject.toml's package-dir).
-FOLDERS = {"multidraft": "multidraft", "multidraft.reference": "reference",
-           "multidraft.fast": "fast", "multidraft.properties": "properties"}
+FOLDERS = {
+    "multidraft": "multidraft",
+    "multidraft.reference": "reference",
+    "multidraft.fast": "fast",
+    "multidraft.properties": "properties",
+}
 
 #: The core: validation, drafting laws, trees, exact evaluation, verifier protocols.
-CORE = {"multidraft", "multidraft.validation", "multidraft.drafting", "multidraft.evaluate",
-        "multidraft.verifiers", "multidraft.law_checks", "multidraft.trees"}
+CORE = {
+    "multidraft",
+    "multidraft.validation",
+    "multidraft.drafting",
+    "multidraft.evaluate",
+    "multidraft.verifiers",
+    "multidraft.law_checks",
+    "multidraft.trees",
+}
 ROLES = ("multidraft.reference", "multidraft.fast", "multidraft.properties")
 
 

@@ -2,6 +2,7 @@
 
 Run ``python -m multidraft.bench.baseline_table`` to print it (seconds).
 """
+
 from __future__ import annotations
 
 import math
