@@ -32,7 +32,7 @@ from torch import Tensor
 from multidraft.validation import InvalidInputError
 
 from .race import legendre, node_count
-from .support import Support
+from .support import DraftSupport
 
 #: Smallest and largest support buckets (slots per row, powers of two). A bucket holds at
 #: most ``KP - 1`` support tokens (one padding slot supplies the reject window's ends).
@@ -94,8 +94,8 @@ def solve_parts(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, sup
     ``p``, ``q`` (B, V) float64 on one device (validated laws); ``fit_tol`` the per-system
     loss target; ``support_size`` the bucket's capacity needed (default: measured, one
     synchronisation). Rows whose support exceeds the bucket get the trivial lossless plan
-    (every draft rejected, the residual is p): acceptance 0, ``loss`` +inf, alpha* reported
-    as 1.0 (unknown), so ``status.converged`` is False.
+    (every draft rejected, the residual is p): kept 0, ``loss`` +inf, alpha* reported
+    as 1.0 (unknown), so ``status.success`` is False.
     """
     from . import triton_kernels as K
 
@@ -144,7 +144,7 @@ def solve_parts(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, sup
     slots = torch.arange(KP, device=dev)[None, :]
     valid = slots < torch.clamp(count, max=KP - 1)[:, None]
     inner = slots < k_min[:, None]
-    support = Support(index=sidx, p=sp, q=sq, valid=valid, inner=inner, alpha=alpha, q_inner=q_inner)
+    support = DraftSupport(index=sidx, p=sp, q=sq, valid=valid, inner=inner, alpha_star=alpha, q_inner=q_inner)
     parts = {
         "outer": valid & ~inner,
         "inner_active": inner & (sp > 0),
@@ -164,13 +164,13 @@ def solve(target: Tensor, draft: Tensor, n: int, *, tol: float = 1e-9, max_iter:
 
     No host synchronisation when ``support_size`` is given (``None``: measured, one sync), so
     the call can be captured in a CUDA graph. ``tol`` as in
-    :func:`~multidraft.fast.solver.global_resolution` (the fits target ``tol / 4`` each).
+    :func:`~multidraft.fast.solver.global_resolution` (the fits target ``tol * FIT_TOL_SHARE`` each).
     ``mixed_precision``: the conjugate-gradient Hessian products in float32 (GPUs with slow
     float64); the law, loss and plan stay float64 and exactly lossless.
     """
-    from .solver import Plan
+    from .solver import FIT_TOL_SHARE, Plan
 
-    support, u, a, iterations, loss, parts = solve_parts(target, draft, n, tol / 4, max_iter, support_size,
+    support, u, a, iterations, loss, parts = solve_parts(target, draft, n, tol * FIT_TOL_SHARE, max_iter, support_size,
                                                          mixed_precision)
     return Plan(target, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts)
 

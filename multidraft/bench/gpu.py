@@ -122,10 +122,10 @@ def correctness(device, dry: bool) -> list[dict]:
                                      torch.where(cpu.support.valid, cpu.support.index, 0)))
         rows.append({
             "k": k, "n": n, "B": B, "V": V,
-            "alpha_diff": float((tri.optimal_acceptance.cpu() - cpu.optimal_acceptance).abs().max()),
-            "acceptance_diff": float((tri.acceptance.cpu() - cpu.acceptance).abs().max()),
+            "alpha_diff": float((tri.alpha_star.cpu() - cpu.alpha_star).abs().max()),
+            "acceptance_diff": float((tri.kept.cpu() - cpu.kept).abs().max()),
             "same_cut": same_cut, "same_sort": same_sort,
-            "success": float(tri.status.converged.float().mean()),
+            "success": float(tri.status.success.float().mean()),
             "worst_gap": float(tri.status.gap.max()),
             "iterations_mean": float(tri.status.iterations.float().mean()),
             "cpu_iterations_mean": float(cpu.status.iterations.float().mean()),

@@ -26,6 +26,7 @@ from multidraft.fast import triton_backend as TB  # noqa: E402
 from multidraft.fast.kernel import residual_draws  # noqa: E402
 from multidraft.fast.race import Race, evaluate, hessian, induced_law, legendre, node_count  # noqa: E402
 from multidraft.fast.solver import GlobalResolution, global_resolution  # noqa: E402
+from multidraft.reference import optimal_acceptance_for  # noqa: E402
 from multidraft.validation import InvalidInputError  # noqa: E402
 
 DEVICE = "cuda" if CUDA else "cpu"
@@ -118,7 +119,7 @@ def _compare_with_cpu(P, Q, n, mixed=False):
         assert int(tri.support.inner[b].sum()) == int(cpu.support.inner[b].sum())
         assert torch.equal(tri._sorted_ids[b, :k].cpu(), cpu._sorted_ids[b, :k])
         assert torch.equal(tri._slot_of_sorted[b, :k].cpu(), cpu._slot_of_sorted[b, :k])
-    torch.testing.assert_close(tri.optimal_acceptance.cpu(), cpu.optimal_acceptance, atol=EXACT, rtol=0)
+    torch.testing.assert_close(tri.alpha_star.cpu(), cpu.alpha_star, atol=EXACT, rtol=0)
     # the law handed to the plan is the exact law of the plan's utilities (race.py, per system)
     s = tri.support
     for inner in (True, False):
@@ -128,10 +129,10 @@ def _compare_with_cpu(P, Q, n, mixed=False):
         race = Race(torch.where(live, tri.u, 0.0).cpu(), torch.where(live, s.q, 0.0).cpu(), base.cpu(), n,
                     torch.full((B,), inner))
         torch.testing.assert_close(torch.where(live.cpu(), tri.a.cpu(), 0.0), induced_law(race), atol=EXACT, rtol=0)
-    torch.testing.assert_close(tri.acceptance.cpu(), torch.minimum(tri.a, s.p).sum(dim=1).cpu(), atol=EXACT, rtol=0)
+    torch.testing.assert_close(tri.kept.cpu(), torch.minimum(tri.a, s.p).sum(dim=1).cpu(), atol=EXACT, rtol=0)
     # both optimal to the solver tolerance
-    torch.testing.assert_close(tri.acceptance.cpu(), cpu.acceptance, atol=1e-9, rtol=0)
-    assert bool(tri.status.converged.all()), tri.status
+    torch.testing.assert_close(tri.kept.cpu(), cpu.kept, atol=1e-9, rtol=0)
+    assert bool(tri.status.success.all()), tri.status
     return tri, cpu
 
 
@@ -174,12 +175,12 @@ NAMED = {
 def test_lossless_and_optimal_by_exact_enumeration(name):
     p, q, n, alpha = NAMED[name]
     verifier = GlobalResolution(backend="triton", device=DEVICE)
-    ev = md.evaluate(verifier, p, q, n)
+    ev = md.evaluate(verifier, p, q, n, alpha_star=optimal_acceptance_for(p, md.IID(q, n)))
     plan = verifier.plan(p, q, n)
     assert ev.tv <= EXACT and ev.validity_error <= EXACT, ev.summary()
-    assert ev.alpha_star - float(plan.acceptance[0]) <= 1e-8
+    assert ev.alpha_star - float(plan.kept[0]) <= 1e-8
     if alpha is not None:
-        assert float(plan.optimal_acceptance[0]) == pytest.approx(alpha, abs=1e-12)
+        assert float(plan.alpha_star[0]) == pytest.approx(alpha, abs=1e-12)
 
 
 def test_rows_past_the_bucket_get_the_trivial_lossless_plan():
@@ -191,8 +192,8 @@ def test_rows_past_the_bucket_get_the_trivial_lossless_plan():
     q[1, :4] = [0.1, 0.2, 0.3, 0.4]
     P, Q = torch.tensor(p, device=DEVICE), torch.tensor(q, device=DEVICE)
     plan = TB.solve(P, Q, 2, support_size=4)
-    assert float(plan.status.loss[0]) == float("inf") and not bool(plan.status.converged[0])
-    assert float(plan.acceptance[0]) == 0.0 and bool(plan.status.converged[1])
+    assert float(plan.status.loss[0]) == float("inf") and not bool(plan.status.success[0])
+    assert float(plan.kept[0]) == 0.0 and bool(plan.status.success[1])
     ids = torch.tensor([[0, 1], [19, 3]], device=DEVICE)
     law = plan.conditional(ids).cpu()
     torch.testing.assert_close(law[0], torch.tensor(p[0]), atol=EXACT, rtol=0)
