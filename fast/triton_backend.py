@@ -21,6 +21,7 @@ bucket ``KP`` (a power of two, at least ``MIN_BUCKET``, greater than the support
 Triton is an optional dependency (``pip install multidraft[gpu]``); importing this module
 without it works, calling it raises :class:`~multidraft.validation.InvalidInputError`.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,25 +71,37 @@ def check_device(p: Tensor) -> None:
     if not triton_available():
         raise InvalidInputError("backend: 'triton' needs the triton package (pip install multidraft[gpu])")
     if p.device.type != "cuda" and not (p.device.type == "cpu" and interpreting()):
-        raise InvalidInputError(f"backend: 'triton' runs on CUDA devices (or CPU under TRITON_INTERPRET=1), got {p.device}")
+        raise InvalidInputError(
+            f"backend: 'triton' runs on CUDA devices (or CPU under TRITON_INTERPRET=1), got {p.device}"
+        )
     if p.dtype != torch.float64:
-        raise InvalidInputError(f"backend: 'triton' computes in float64 (mixed_precision for float32 directions), "
-                                f"got dtype {p.dtype}")
+        raise InvalidInputError(
+            f"backend: 'triton' computes in float64 (mixed_precision for float32 directions), got dtype {p.dtype}"
+        )
 
 
 def support_bucket(k: int) -> int:
     """The bucket ``KP`` for supports of up to ``k`` tokens: the least power of two >= max(k + 1, MIN_BUCKET)."""
     if k + 1 > MAX_BUCKET:
-        raise InvalidInputError(f"draft: the triton backend takes draft supports of at most {MAX_BUCKET - 1} tokens, "
-                                f"got {k} (use backend='torch')")
+        raise InvalidInputError(
+            f"draft: the triton backend takes draft supports of at most {MAX_BUCKET - 1} tokens, "
+            f"got {k} (use backend='torch')"
+        )
     kp = MIN_BUCKET
     while kp < k + 1:
         kp *= 2
     return kp
 
 
-def solve_parts(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, support_size: int | None = None,
-                mixed_precision: bool = False):
+def solve_parts(
+    p: Tensor,
+    q: Tensor,
+    n: int,
+    fit_tol: float,
+    max_iter: int,
+    support_size: int | None = None,
+    mixed_precision: bool = False,
+):
     """What :class:`~multidraft.fast.solver.Plan` is built from: ``(support, u, a, iterations, loss, parts)``.
 
     ``p``, ``q`` (B, V) float64 on one device (validated laws); ``fit_tol`` the per-system
@@ -115,8 +128,9 @@ def solve_parts(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, sup
     qk = torch.zeros(B, KP, dtype=torch.float64, device=dev)
     count = torch.empty(B, dtype=torch.int32, device=dev)
     p_off = torch.empty(B, dtype=torch.float64, device=dev)
-    K.support_kernel[(B,)](p, q, index, pk, qk, count, p_off, V, p.stride(0), q.stride(0), KP=KP,
-                           BLOCK_V=BLOCK_V, num_warps=SAMPLE_WARPS)
+    K.support_kernel[(B,)](
+        p, q, index, pk, qk, count, p_off, V, p.stride(0), q.stride(0), KP=KP, BLOCK_V=BLOCK_V, num_warps=SAMPLE_WARPS
+    )
     sidx = torch.empty(B, KP, dtype=torch.long, device=dev)
     sp, sq = torch.empty_like(pk), torch.empty_like(qk)
     sorted_ids = torch.empty(B, KP, dtype=torch.long, device=dev)
@@ -124,8 +138,25 @@ def solve_parts(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, sup
     k_min = torch.empty(B, dtype=torch.int32, device=dev)
     alpha = torch.empty(B, dtype=torch.float64, device=dev)
     q_inner = torch.empty(B, dtype=torch.float64, device=dev)
-    K.cut_kernel[(B,)](index, pk, qk, count, sidx, sp, sq, sorted_ids, slot_of_sorted, k_min, alpha, q_inner, n, V,
-                       KP=KP, TILE=tile, num_warps=warps)
+    K.cut_kernel[(B,)](
+        index,
+        pk,
+        qk,
+        count,
+        sidx,
+        sp,
+        sq,
+        sorted_ids,
+        slot_of_sorted,
+        k_min,
+        alpha,
+        q_inner,
+        n,
+        V,
+        KP=KP,
+        TILE=tile,
+        num_warps=warps,
+    )
     x, w = legendre(node_count(n), p)
     u = torch.empty(B, KP, dtype=torch.float64, device=dev)
     a = torch.empty_like(u)
@@ -133,14 +164,47 @@ def solve_parts(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, sup
     sys_loss = torch.empty(B, 2, dtype=torch.float64, device=dev)
     scratch = torch.empty(B * 2 * K.SCRATCH_PER_SLOT * KP, dtype=torch.float64, device=dev)
     tol = torch.full((1,), fit_tol, dtype=torch.float64, device=dev)
-    K.fit_kernel[(B, 2)](sp, sq, count, k_min, alpha, q_inner, u, a, sys_iter, sys_loss, scratch, x, w, x.shape[0], n,
-                         tol, max_iter, KP=KP, TILE=tile, MIXED=mixed_precision, num_warps=warps)
+    K.fit_kernel[(B, 2)](
+        sp,
+        sq,
+        count,
+        k_min,
+        alpha,
+        q_inner,
+        u,
+        a,
+        sys_iter,
+        sys_loss,
+        scratch,
+        x,
+        w,
+        x.shape[0],
+        n,
+        tol,
+        max_iter,
+        KP=KP,
+        TILE=tile,
+        MIXED=mixed_precision,
+        num_warps=warps,
+    )
     accept_ratio, residual = torch.empty_like(u), torch.empty_like(u)
     acceptance = torch.empty(B, dtype=torch.float64, device=dev)
     iterations = torch.empty(B, dtype=torch.int32, device=dev)
     loss = torch.empty(B, dtype=torch.float64, device=dev)
-    K.plan_kernel[(B,)](sp, a, count, sys_iter, sys_loss, accept_ratio, residual, acceptance, iterations, loss, KP=KP,
-                        num_warps=SAMPLE_WARPS)
+    K.plan_kernel[(B,)](
+        sp,
+        a,
+        count,
+        sys_iter,
+        sys_loss,
+        accept_ratio,
+        residual,
+        acceptance,
+        iterations,
+        loss,
+        KP=KP,
+        num_warps=SAMPLE_WARPS,
+    )
     slots = torch.arange(KP, device=dev)[None, :]
     valid = slots < torch.clamp(count, max=KP - 1)[:, None]
     inner = slots < k_min[:, None]
@@ -158,8 +222,16 @@ def solve_parts(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, sup
     return support, u, a, iterations.long(), loss, parts
 
 
-def solve(target: Tensor, draft: Tensor, n: int, *, tol: float = 1e-9, max_iter: int = 100,
-          support_size: int | None = None, mixed_precision: bool = False):
+def solve(
+    target: Tensor,
+    draft: Tensor,
+    n: int,
+    *,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+    support_size: int | None = None,
+    mixed_precision: bool = False,
+):
     """Global resolution on trusted (B, V) float64 device tensors: a :class:`~multidraft.fast.solver.Plan`.
 
     No host synchronisation when ``support_size`` is given (``None``: measured, one sync), so
@@ -170,8 +242,9 @@ def solve(target: Tensor, draft: Tensor, n: int, *, tol: float = 1e-9, max_iter:
     """
     from .solver import FIT_TOL_SHARE, Plan
 
-    support, u, a, iterations, loss, parts = solve_parts(target, draft, n, tol * FIT_TOL_SHARE, max_iter, support_size,
-                                                         mixed_precision)
+    support, u, a, iterations, loss, parts = solve_parts(
+        target, draft, n, tol * FIT_TOL_SHARE, max_iter, support_size, mixed_precision
+    )
     return Plan(target, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts)
 
 
@@ -187,8 +260,14 @@ class TritonSampler:
         return sample(plan, ids, rows, generator=generator)
 
 
-def sample(plan: Any, ids: Tensor, rows: Tensor | None = None, *, generator: torch.Generator | None = None,
-           uniforms: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def sample(
+    plan: Any,
+    ids: Tensor,
+    rows: Tensor | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    uniforms: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """One verification step per draft tuple of a plan made by this backend (no synchronisation).
 
     Parameters
@@ -226,10 +305,33 @@ def sample(plan: Any, ids: Tensor, rows: Tensor | None = None, *, generator: tor
     else:
         noise = torch.zeros(1, dtype=torch.float64, device=dev)
         seed = torch.randint(0, 2**62, (1,), generator=generator, device=dev)
-    K.sample_kernel[(M,)](ids, rows, plan._sorted_ids, plan._slot_of_sorted, sampler.k_min, sampler.count,
-                          plan.support.p, plan.u, plan.accept_ratio, plan._residual_on_support, sampler.p_off, p, q,
-                          p.stride(0), q.stride(0), p.shape[1], n, noise, seed, tokens, accepted,
-                          KP=sampler.bucket, BLOCK_V=BLOCK_V, GIVEN=given, num_warps=SAMPLE_WARPS)
+    K.sample_kernel[(M,)](
+        ids,
+        rows,
+        plan._sorted_ids,
+        plan._slot_of_sorted,
+        sampler.k_min,
+        sampler.count,
+        plan.support.p,
+        plan.u,
+        plan.accept_ratio,
+        plan._residual_on_support,
+        sampler.p_off,
+        p,
+        q,
+        p.stride(0),
+        q.stride(0),
+        p.shape[1],
+        n,
+        noise,
+        seed,
+        tokens,
+        accepted,
+        KP=sampler.bucket,
+        BLOCK_V=BLOCK_V,
+        GIVEN=given,
+        num_warps=SAMPLE_WARPS,
+    )
     return tokens, accepted.bool()
 
 
@@ -238,13 +340,41 @@ def sample(plan: Any, ids: Tensor, rows: Tensor | None = None, *, generator: tor
 _F64, _I64, _I32, _I8 = "*fp64", "*i64", "*i32", "*i8"
 SIGNATURES = {
     "support_kernel": ([_F64, _F64, _I64, _F64, _F64, _I32, _F64, "i32", "i32", "i32"], ("KP", "BLOCK_V")),
-    "cut_kernel": ([_I64, _F64, _F64, _I32, _I64, _F64, _F64, _I64, _I64, _I32, _F64, _F64, "i32", "i32"],
-                   ("KP", "TILE")),
-    "fit_kernel": ([_F64, _F64, _I32, _I32, _F64, _F64, _F64, _F64, _I32, _F64, _F64, _F64, _F64, "i32", "i32", _F64,
-                    "i32"], ("KP", "TILE", "MIXED")),
+    "cut_kernel": (
+        [_I64, _F64, _F64, _I32, _I64, _F64, _F64, _I64, _I64, _I32, _F64, _F64, "i32", "i32"],
+        ("KP", "TILE"),
+    ),
+    "fit_kernel": (
+        [_F64, _F64, _I32, _I32, _F64, _F64, _F64, _F64, _I32, _F64, _F64, _F64, _F64, "i32", "i32", _F64, "i32"],
+        ("KP", "TILE", "MIXED"),
+    ),
     "plan_kernel": ([_F64, _F64, _I32, _I32, _F64, _F64, _F64, _F64, _I32, _F64], ("KP",)),
-    "sample_kernel": ([_I64, _I64, _I64, _I64, _I32, _I32, _F64, _F64, _F64, _F64, _F64, _F64, _F64, "i32", "i32",
-                       "i32", "i32", _F64, _I64, _I64, _I8], ("KP", "BLOCK_V", "GIVEN")),
+    "sample_kernel": (
+        [
+            _I64,
+            _I64,
+            _I64,
+            _I64,
+            _I32,
+            _I32,
+            _F64,
+            _F64,
+            _F64,
+            _F64,
+            _F64,
+            _F64,
+            _F64,
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            _F64,
+            _I64,
+            _I64,
+            _I8,
+        ],
+        ("KP", "BLOCK_V", "GIVEN"),
+    ),
 }
 
 
@@ -290,8 +420,11 @@ def offline_compile(name: str, arch: int, bucket: int, mixed: bool = False, give
         path = f"{tmp}/{name}.ptx"
         with open(path, "w") as handle:
             handle.write(compiled.asm["ptx"])
-        out = subprocess.run([ptxas, "-v", f"--gpu-name=sm_{arch}{suffix}", path, "-o", f"{tmp}/{name}.cubin"],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [ptxas, "-v", f"--gpu-name=sm_{arch}{suffix}", path, "-o", f"{tmp}/{name}.cubin"],
+            capture_output=True,
+            text=True,
+        )
     report = out.stdout + out.stderr
     if out.returncode != 0:
         raise RuntimeError(f"ptxas failed on {name} (sm_{arch}, KP={bucket}): {report[-2000:]}")
@@ -300,6 +433,10 @@ def offline_compile(name: str, arch: int, bucket: int, mixed: bool = False, give
         match = re.search(pattern, report)
         return int(match.group(1)) if match else 0
 
-    return {"registers": number(r"Used (\d+) registers"), "spill_stores": number(r"(\d+) bytes spill stores"),
-            "spill_loads": number(r"(\d+) bytes spill loads"), "stack": number(r"(\d+) bytes stack frame"),
-            "ptxas": report}
+    return {
+        "registers": number(r"Used (\d+) registers"),
+        "spill_stores": number(r"(\d+) bytes spill stores"),
+        "spill_loads": number(r"(\d+) bytes spill loads"),
+        "stack": number(r"(\d+) bytes stack frame"),
+        "ptxas": report,
+    }

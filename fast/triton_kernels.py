@@ -43,13 +43,27 @@ float32 (for GPUs with slow float64); the evaluation, the loss and the final law
 Shapes: B rows, V vocabulary, KP slots; every buffer is C-contiguous. The kernels run under
 ``TRITON_INTERPRET=1`` on CPU tensors (how the tests run them without a GPU).
 """
+
 from __future__ import annotations
 
 import triton
 import triton.language as tl
 
-from .fit import (ARMIJO, BARRIER_EXPONENT_MAX, BARRIER_FLOOR, BARRIER_MIN_MOVE, CAP_TOL, CG_FINAL_SAFETY,
-                  CG_FORCING_MAX, CG_MAX_ITER, CG_RTOL, DAMPING_FLOOR, DAMPING_RELATIVE, LINE_SEARCH_STEPS, TINY)
+from .fit import (
+    ARMIJO,
+    BARRIER_EXPONENT_MAX,
+    BARRIER_FLOOR,
+    BARRIER_MIN_MOVE,
+    CAP_TOL,
+    CG_FINAL_SAFETY,
+    CG_FORCING_MAX,
+    CG_MAX_ITER,
+    CG_RTOL,
+    DAMPING_FLOOR,
+    DAMPING_RELATIVE,
+    LINE_SEARCH_STEPS,
+    TINY,
+)
 from .support import OUTER_CAP, TIE_TOL
 
 _ARMIJO = tl.constexpr(ARMIJO)
@@ -72,15 +86,15 @@ _TIE_TOL = tl.constexpr(TIE_TOL)
 SCRATCH_PER_SLOT = 16
 _SCRATCH = tl.constexpr(SCRATCH_PER_SLOT)
 # offsets of the scratch regions, in units of KP
-_U = tl.constexpr(0)      # utilities (KP), read back in tiles by the rank count
-_SV = tl.constexpr(1)     # sorted breakpoint values (2 KP)
-_SD = tl.constexpr(3)     # sorted slope changes (2 KP)
-_LC = tl.constexpr(5)     # cumulative law integral at the breakpoints (2 KP)
-_CC = tl.constexpr(7)     # cumulative curvature at the breakpoints (2 KP)
-_ED = tl.constexpr(9)     # G level, then G^(n-1) R, at the breakpoints (2 KP)
-_HCS = tl.constexpr(11)   # Hessian product: C at window starts (KP)
-_HCE = tl.constexpr(12)   # C at window ends (KP)
-_HY = tl.constexpr(13)    # q * x (KP)
+_U = tl.constexpr(0)  # utilities (KP), read back in tiles by the rank count
+_SV = tl.constexpr(1)  # sorted breakpoint values (2 KP)
+_SD = tl.constexpr(3)  # sorted slope changes (2 KP)
+_LC = tl.constexpr(5)  # cumulative law integral at the breakpoints (2 KP)
+_CC = tl.constexpr(7)  # cumulative curvature at the breakpoints (2 KP)
+_ED = tl.constexpr(9)  # G level, then G^(n-1) R, at the breakpoints (2 KP)
+_HCS = tl.constexpr(11)  # Hessian product: C at window starts (KP)
+_HCE = tl.constexpr(12)  # C at window ends (KP)
+_HY = tl.constexpr(13)  # q * x (KP)
 
 
 @triton.jit
@@ -96,15 +110,27 @@ def _powi(x, e):
 def _uniform53(seed, offset):
     """A float64 uniform on [0, 1) with 53 random bits, from two Philox words at ``offset``."""
     w0, w1, _w2, _w3 = tl.randint4x(seed, offset)
-    hi = (w0 >> 5).to(tl.int64)   # 27 bits
-    lo = (w1 >> 6).to(tl.int64)   # 26 bits
+    hi = (w0 >> 5).to(tl.int64)  # 27 bits
+    lo = (w1 >> 6).to(tl.int64)  # 26 bits
     return (hi * 67108864 + lo).to(tl.float64) * 1.1102230246251565e-16  # 2^-53
 
 
 # ----------------------------------------------------------------------------- K1 support
 @triton.jit
-def support_kernel(p_ptr, q_ptr, index_ptr, pk_ptr, qk_ptr, count_ptr, p_off_ptr, V, p_stride, q_stride,
-                   KP: tl.constexpr, BLOCK_V: tl.constexpr):
+def support_kernel(
+    p_ptr,
+    q_ptr,
+    index_ptr,
+    pk_ptr,
+    qk_ptr,
+    count_ptr,
+    p_off_ptr,
+    V,
+    p_stride,
+    q_stride,
+    KP: tl.constexpr,
+    BLOCK_V: tl.constexpr,
+):
     """One pass over row ``b`` of p and q (rows ``p_stride``, ``q_stride`` apart, entries contiguous).
 
     Writes the first ``KP - 1`` tokens with ``q > 0`` in vocabulary order to ``index``, ``pk``,
@@ -135,8 +161,24 @@ def support_kernel(p_ptr, q_ptr, index_ptr, pk_ptr, qk_ptr, count_ptr, p_off_ptr
 
 # ----------------------------------------------------------------------------- K2 cut
 @triton.jit
-def cut_kernel(index_ptr, pk_ptr, qk_ptr, count_ptr, sidx_ptr, sp_ptr, sq_ptr, sorted_ids_ptr, slot_ptr,
-               k_min_ptr, alpha_ptr, q_inner_ptr, n, V, KP: tl.constexpr, TILE: tl.constexpr):
+def cut_kernel(
+    index_ptr,
+    pk_ptr,
+    qk_ptr,
+    count_ptr,
+    sidx_ptr,
+    sp_ptr,
+    sq_ptr,
+    sorted_ids_ptr,
+    slot_ptr,
+    k_min_ptr,
+    alpha_ptr,
+    q_inner_ptr,
+    n,
+    V,
+    KP: tl.constexpr,
+    TILE: tl.constexpr,
+):
     """Sort row ``b``'s support by p/q (stable) and find alpha* and ``H_min`` (support.py
     :func:`~multidraft.fast.support.draft_support`).
 
@@ -161,8 +203,11 @@ def cut_kernel(index_ptr, pk_ptr, qk_ptr, count_ptr, sidx_ptr, sp_ptr, sq_ptr, s
     for t0 in range(0, KP, TILE):
         j = t0 + tl.arange(0, TILE)
         vj = j < k
-        rj = tl.where(vj, tl.load(pk_ptr + row * KP + j, mask=vj, other=0.0)
-                      / tl.load(qk_ptr + row * KP + j, mask=vj, other=1.0), float("inf"))
+        rj = tl.where(
+            vj,
+            tl.load(pk_ptr + row * KP + j, mask=vj, other=0.0) / tl.load(qk_ptr + row * KP + j, mask=vj, other=1.0),
+            float("inf"),
+        )
         before = (rj[None, :] < ratio[:, None]) | ((rj[None, :] == ratio[:, None]) & (j[None, :] < offs[:, None]))
         rank += tl.sum(before.to(tl.int32), axis=1)
     tl.store(sidx_ptr + row * KP + rank, ids)
@@ -178,12 +223,12 @@ def cut_kernel(index_ptr, pk_ptr, qk_ptr, count_ptr, sidx_ptr, sp_ptr, sq_ptr, s
     sq1 = tl.load(sq_ptr + row * KP + offs + 1, mask=nxt, other=1.0)
     sr = tl.where(valid, sp / tl.where(valid, sq, 1.0), float("inf"))
     sr1 = tl.where(nxt, sp1 / sq1, float("inf"))
-    Q = tl.cumsum(sq, axis=0)   # q mass of slots [0, j]
+    Q = tl.cumsum(sq, axis=0)  # q mass of slots [0, j]
     P = tl.cumsum(sp, axis=0)
     # boundary after slot j (slots [0, j] form a prefix of whole tie groups), j + 1 = prefix size
     boundary = valid & ((offs == k - 1) | (sr1 != sr))
     f = tl.where(boundary, _powi(tl.minimum(Q, 1.0), n) - P, float("-inf"))
-    best = tl.maximum(tl.max(f, axis=0), 0.0)   # the empty prefix has f = 0
+    best = tl.maximum(tl.max(f, axis=0), 0.0)  # the empty prefix has f = 0
     hit = boundary & (f >= best - _TIE_TOL)
     k_min = tl.where(0.0 >= best - _TIE_TOL, 0, tl.min(tl.where(hit, offs + 1, KP), axis=0))
     k_min = tl.where(overflow, 0, k_min)
@@ -218,10 +263,13 @@ def _evaluate(u, qs, base, total, n, reject, ws, x_ptr, w_ptr, nodes, KP: tl.con
         before = j[None, :] < offs[:, None]
         ui = u[:, None]
         ei = e[:, None]
-        rs += tl.sum(((uj[None, :] < ui) | ((uj[None, :] == ui) & before)).to(tl.int32) + (ej[None, :] < ui).to(tl.int32),
-                     axis=1)
-        re += tl.sum((uj[None, :] <= ei).to(tl.int32) + ((ej[None, :] < ei) | ((ej[None, :] == ei) & before)).to(tl.int32),
-                     axis=1)
+        rs += tl.sum(
+            ((uj[None, :] < ui) | ((uj[None, :] == ui) & before)).to(tl.int32) + (ej[None, :] < ui).to(tl.int32), axis=1
+        )
+        re += tl.sum(
+            (uj[None, :] <= ei).to(tl.int32) + ((ej[None, :] < ei) | ((ej[None, :] == ei) & before)).to(tl.int32),
+            axis=1,
+        )
     tl.store(ws + _SV * KP + rs, u)
     tl.store(ws + _SV * KP + re, e)
     tl.store(ws + _SD * KP + rs, qs)
@@ -231,8 +279,8 @@ def _evaluate(u, qs, base, total, n, reject, ws, x_ptr, w_ptr, nodes, KP: tl.con
     val = tl.load(ws + _SV * KP + offs2)
     val1 = tl.load(ws + _SV * KP + offs2 + 1, mask=last, other=0.0)
     width = tl.where(last, val1 - val, 0.0)
-    slope = tl.cumsum(tl.load(ws + _SD * KP + offs2), axis=0)   # slope of G on the piece after each point
-    level1 = base + tl.cumsum(slope * width, axis=0)            # G's level at the next point
+    slope = tl.cumsum(tl.load(ws + _SD * KP + offs2), axis=0)  # slope of G on the piece after each point
+    level1 = base + tl.cumsum(slope * width, axis=0)  # G's level at the next point
     tl.store(ws + _ED * KP + offs2 + 1, level1, mask=last)
     tl.store(ws + _ED * KP + offs2, base + 0.0 * val, mask=offs2 == 0)
     tl.debug_barrier()
@@ -259,8 +307,11 @@ def _evaluate(u, qs, base, total, n, reject, ws, x_ptr, w_ptr, nodes, KP: tl.con
     psi_top = tl.sum(tl.where(piece, top * width, 0.0), axis=0)
     edge = _powi(G, n - 1) * R
     F = edge * G
-    psi = (tl.sum(tl.where(offs2 == 2 * KP - 1, val * F, 0.0), axis=0)
-           - tl.sum(tl.where(offs2 == 0, val * F, 0.0), axis=0) - psi_top)
+    psi = (
+        tl.sum(tl.where(offs2 == 2 * KP - 1, val * F, 0.0), axis=0)
+        - tl.sum(tl.where(offs2 == 0, val * F, 0.0), axis=0)
+        - psi_top
+    )
     tl.debug_barrier()
     tl.store(ws + _LC * KP + offs2 + 1, law_c, mask=last)
     tl.store(ws + _LC * KP + offs2, 0.0 * val, mask=offs2 == 0)
@@ -308,8 +359,9 @@ def _hessian_product(x, qs, Cs, Ce, boundary, ws, KP: tl.constexpr, TILE: tl.con
 
 
 @triton.jit
-def _cg(grad, free, qs, Cs, Ce, boundary, diag, loss, tol, ws, KP: tl.constexpr, TILE: tl.constexpr,
-        MIXED: tl.constexpr):
+def _cg(
+    grad, free, qs, Cs, Ce, boundary, diag, loss, tol, ws, KP: tl.constexpr, TILE: tl.constexpr, MIXED: tl.constexpr
+):
     """Jacobi-preconditioned CG on ``(H_ff + Lambda) d = -g`` (fit.py :func:`_newton_step`), stopped
     at the relative residual ``max(CG_RTOL, min(CG_FORCING_MAX, loss), CG_FINAL_SAFETY tol / loss)``
     or after ``CG_MAX_ITER`` iterations. ``diag`` = ``|H_ii|``. Returns d (0 off the free slots)."""
@@ -326,8 +378,9 @@ def _cg(grad, free, qs, Cs, Ce, boundary, diag, loss, tol, ws, KP: tl.constexpr,
     d = z
     rz = tl.sum(r * z, axis=0)
     rr = tl.sum(r * r, axis=0)
-    rtol = tl.maximum(tl.maximum(tl.minimum(loss, _CG_FORCING_MAX), _CG_RTOL),
-                      tol * _CG_FINAL_SAFETY / tl.maximum(loss, _TINY))
+    rtol = tl.maximum(
+        tl.maximum(tl.minimum(loss, _CG_FORCING_MAX), _CG_RTOL), tol * _CG_FINAL_SAFETY / tl.maximum(loss, _TINY)
+    )
     stop = rtol * tl.sqrt(rr)
     it = 0
     while (it < _CG_MAX_ITER) & (tl.sqrt(rr) > stop):
@@ -356,9 +409,28 @@ def _loss(a, t, at_cap, live):
 
 # ----------------------------------------------------------------------------- K2 fit
 @triton.jit
-def fit_kernel(sp_ptr, sq_ptr, count_ptr, k_min_ptr, alpha_ptr, q_inner_ptr, u_ptr, a_ptr, iter_ptr, loss_ptr,
-               ws_ptr, x_ptr, w_ptr, nodes, n, tol_ptr, max_iter, KP: tl.constexpr, TILE: tl.constexpr,
-               MIXED: tl.constexpr):
+def fit_kernel(
+    sp_ptr,
+    sq_ptr,
+    count_ptr,
+    k_min_ptr,
+    alpha_ptr,
+    q_inner_ptr,
+    u_ptr,
+    a_ptr,
+    iter_ptr,
+    loss_ptr,
+    ws_ptr,
+    x_ptr,
+    w_ptr,
+    nodes,
+    n,
+    tol_ptr,
+    max_iter,
+    KP: tl.constexpr,
+    TILE: tl.constexpr,
+    MIXED: tl.constexpr,
+):
     """Fit one system of row ``b``: program (b, 0) the inner system (slots of ``H_min`` with
     p > 0, a reject competitor, no cap), program (b, 1) the outer one (slots past ``H_min``, no
     reject, cap ``OUTER_CAP``) -- fit.py :func:`~multidraft.fast.fit.fit_race` for one race.
@@ -375,7 +447,6 @@ def fit_kernel(sp_ptr, sq_ptr, count_ptr, k_min_ptr, alpha_ptr, q_inner_ptr, u_p
     offs = tl.arange(0, KP)
     ws = ws_ptr + (row * 2 + system) * (_SCRATCH * KP)
     count = tl.load(count_ptr + row)
-    overflow = count > KP - 1
     k = tl.minimum(count, KP - 1)
     k_min = tl.load(k_min_ptr + row)
     alpha = tl.load(alpha_ptr + row)
@@ -411,11 +482,13 @@ def fit_kernel(sp_ptr, sq_ptr, count_ptr, k_min_ptr, alpha_ptr, q_inner_ptr, u_p
         # the line search's path, bent near the reject barrier (fit.py barrier_exponent, along_path)
         v = u + 1.0
         bent = reject & (v > 0) & (a > 0) & (diag > 0) & (tl.abs(step) > v * _BARRIER_MIN_MOVE)
-        expo = tl.where(bent, tl.minimum(tl.maximum(v * diag / tl.where(bent, a, 1.0), 1.0), _BARRIER_EXPONENT_MAX), 1.0)
+        expo = tl.where(
+            bent, tl.minimum(tl.maximum(v * diag / tl.where(bent, a, 1.0), 1.0), _BARRIER_EXPONENT_MAX), 1.0
+        )
         vb = tl.where(bent, v, 1.0)
         scale = tl.full([], 1.0, tl.float64)
         tries = 0
-        accepted = loss < 0.0   # False, as a tensor
+        accepted = loss < 0.0  # False, as a tensor
         while (~accepted) & (tries < _LINE_SEARCH_STEPS):
             grow = tl.maximum(1.0 + expo * scale * step / vb, _BARRIER_FLOOR)
             curved = vb * tl.exp(tl.log(grow) / expo) - 1.0
@@ -436,7 +509,7 @@ def fit_kernel(sp_ptr, sq_ptr, count_ptr, k_min_ptr, alpha_ptr, q_inner_ptr, u_p
             tries += 1
         at_cap = live & (u >= cap - _CAP_TOL) & (a < t)
         loss = _loss(a, t, at_cap, live)
-        going = (loss > tol) & accepted   # no step decreases D any more: numerical floor
+        going = (loss > tol) & accepted  # no step decreases D any more: numerical floor
     mine = tl.where(inner, offs < k_min, offs >= k_min)
     tl.store(u_ptr + row * KP + offs, tl.where(live, u, 0.0), mask=mine)
     tl.store(a_ptr + row * KP + offs, tl.where(live, a, 0.0), mask=mine)
@@ -446,8 +519,19 @@ def fit_kernel(sp_ptr, sq_ptr, count_ptr, k_min_ptr, alpha_ptr, q_inner_ptr, u_p
 
 # ----------------------------------------------------------------------------- plan
 @triton.jit
-def plan_kernel(sp_ptr, a_ptr, count_ptr, sys_iter_ptr, sys_loss_ptr, accept_ratio_ptr, residual_ptr,
-                acceptance_ptr, iter_ptr, loss_ptr, KP: tl.constexpr):
+def plan_kernel(
+    sp_ptr,
+    a_ptr,
+    count_ptr,
+    sys_iter_ptr,
+    sys_loss_ptr,
+    accept_ratio_ptr,
+    residual_ptr,
+    acceptance_ptr,
+    iter_ptr,
+    loss_ptr,
+    KP: tl.constexpr,
+):
     """The plan's parts of row ``b`` (solver.py :func:`~multidraft.fast.solver.plan_parts`):
     ``accept_ratio = min(a, p)/a`` (0 where a = 0), ``residual_on_support = (p - min(a, p))+``
     (B, KP), ``acceptance = sum min(a, p)``, and the status: iterations (the larger system's),
@@ -478,10 +562,32 @@ def _lookup(ids_ptr, sorted_ids, slots, m, j, n):
 
 
 @triton.jit
-def sample_kernel(ids_ptr, rows_ptr, sorted_ids_ptr, slot_ptr, k_min_ptr, count_ptr, sp_ptr, u_ptr,
-                  accept_ratio_ptr, residual_ptr, p_off_ptr, p_ptr, q_ptr, p_stride, q_stride, V, n,
-                  noise_ptr, seed_ptr, tokens_ptr, accepted_ptr,
-                  KP: tl.constexpr, BLOCK_V: tl.constexpr, GIVEN: tl.constexpr):
+def sample_kernel(
+    ids_ptr,
+    rows_ptr,
+    sorted_ids_ptr,
+    slot_ptr,
+    k_min_ptr,
+    count_ptr,
+    sp_ptr,
+    u_ptr,
+    accept_ratio_ptr,
+    residual_ptr,
+    p_off_ptr,
+    p_ptr,
+    q_ptr,
+    p_stride,
+    q_stride,
+    V,
+    n,
+    noise_ptr,
+    seed_ptr,
+    tokens_ptr,
+    accepted_ptr,
+    KP: tl.constexpr,
+    BLOCK_V: tl.constexpr,
+    GIVEN: tl.constexpr,
+):
     """One verification step for draft tuple m (solver.py :meth:`~multidraft.fast.solver.Plan.sample`).
 
     ``ids`` (M, n) int64 drafts, ``rows`` (M,) int64 the plan row of each tuple. Uniforms: with
@@ -501,7 +607,7 @@ def sample_kernel(ids_ptr, rows_ptr, sorted_ids_ptr, slot_ptr, k_min_ptr, count_
     slots = tl.load(slot_ptr + row * KP + offs)
     k_min = tl.load(k_min_ptr + row)
     k = tl.minimum(tl.load(count_ptr + row), KP - 1)
-    any_outer = k_min < 0   # False, as a tensor
+    any_outer = k_min < 0  # False, as a tensor
     for j in range(0, n):
         token, found, slot = _lookup(ids_ptr, sorted_ids, slots, m, j, n)
         any_outer = any_outer | (found & (slot >= k_min))
@@ -539,8 +645,11 @@ def sample_kernel(ids_ptr, rows_ptr, sorted_ids_ptr, slot_ptr, k_min_ptr, count_
         on_support = tl.sum(tl.where(valid, tl.load(residual_ptr + row * KP + offs), 0.0), axis=0)
         total = tl.load(p_off_ptr + row) + on_support
         use_residual = total > 0
-        total = tl.where(total <= 0, tl.load(p_off_ptr + row) + tl.sum(tl.where(valid, tl.load(sp_ptr + row * KP + offs), 0.0),
-                                                                   axis=0), total)
+        total = tl.where(
+            total <= 0,
+            tl.load(p_off_ptr + row) + tl.sum(tl.where(valid, tl.load(sp_ptr + row * KP + offs), 0.0), axis=0),
+            total,
+        )
         target = residual_u * total
         zs = tl.arange(0, BLOCK_V)
         running = total * 0.0
@@ -554,7 +663,7 @@ def sample_kernel(ids_ptr, rows_ptr, sorted_ids_ptr, slot_ptr, k_min_ptr, count_
             pv = tl.load(p_ptr + row * p_stride + z, mask=inside, other=0.0)
             qv = tl.load(q_ptr + row * q_stride + z, mask=inside, other=0.0)
             drafted = qv > 0
-            rank = count + tl.cumsum(drafted.to(tl.int32), axis=0) - 1   # the entry's place in id order
+            rank = count + tl.cumsum(drafted.to(tl.int32), axis=0) - 1  # the entry's place in id order
             stored = drafted & (rank < k)
             slot_z = tl.load(slot_ptr + row * KP + rank, mask=stored, other=0)
             res = tl.load(residual_ptr + row * KP + slot_z, mask=stored, other=0.0)
@@ -574,9 +683,27 @@ def sample_kernel(ids_ptr, rows_ptr, sorted_ids_ptr, slot_ptr, k_min_ptr, count_
 
 # ----------------------------------------------------------------------------- probes (tests)
 @triton.jit
-def evaluate_kernel(u_ptr, q_ptr, base_ptr, reject_ptr, a_ptr, psi_ptr, cs_ptr, ce_ptr, bnd_ptr, hx_ptr, x_ptr,
-                    ws_ptr, nodes_x_ptr, nodes_w_ptr, nodes, n, KP: tl.constexpr, TILE: tl.constexpr,
-                    MIXED: tl.constexpr):
+def evaluate_kernel(
+    u_ptr,
+    q_ptr,
+    base_ptr,
+    reject_ptr,
+    a_ptr,
+    psi_ptr,
+    cs_ptr,
+    ce_ptr,
+    bnd_ptr,
+    hx_ptr,
+    x_ptr,
+    ws_ptr,
+    nodes_x_ptr,
+    nodes_w_ptr,
+    nodes,
+    n,
+    KP: tl.constexpr,
+    TILE: tl.constexpr,
+    MIXED: tl.constexpr,
+):
     """:func:`_evaluate` and :func:`_hessian_product` of race ``b`` (u, q, x (B, KP); base (B,);
     reject (B,) int8), for testing them against race.py: writes a, Cs, Ce, boundary, H x (B, KP)
     and psi (B,)."""
@@ -587,37 +714,9 @@ def evaluate_kernel(u_ptr, q_ptr, base_ptr, reject_ptr, a_ptr, psi_ptr, cs_ptr, 
     qs = tl.load(q_ptr + row * KP + offs)
     base = tl.load(base_ptr + row)
     reject = tl.load(reject_ptr + row) != 0
-    a, psi, Cs, Ce, bnd = _evaluate(u, qs, base, base + tl.sum(qs, axis=0), n, reject, ws, nodes_x_ptr, nodes_w_ptr,
-                                    nodes, KP, TILE)
-    tl.debug_barrier()
-    tl.store(ws + _HCS * KP + offs, Cs)
-    tl.store(ws + _HCE * KP + offs, Ce)
-    hx = _hessian_product(tl.load(x_ptr + row * KP + offs), qs, Cs, Ce, bnd, ws, KP, TILE, MIXED)
-    tl.store(a_ptr + row * KP + offs, a)
-    tl.store(cs_ptr + row * KP + offs, Cs)
-    tl.store(ce_ptr + row * KP + offs, Ce)
-    tl.store(bnd_ptr + row * KP + offs, bnd)
-    tl.store(hx_ptr + row * KP + offs, hx)
-    tl.store(psi_ptr + row, psi)
-
-
-# ----------------------------------------------------------------------------- probes (tests)
-@triton.jit
-def evaluate_kernel(u_ptr, q_ptr, base_ptr, reject_ptr, a_ptr, psi_ptr, cs_ptr, ce_ptr, bnd_ptr, hx_ptr, x_ptr,
-                    ws_ptr, nodes_x_ptr, nodes_w_ptr, nodes, n, KP: tl.constexpr, TILE: tl.constexpr,
-                    MIXED: tl.constexpr):
-    """:func:`_evaluate` and :func:`_hessian_product` of race ``b`` (u, q, x (B, KP); base (B,);
-    reject (B,) int8), for testing them against race.py: writes a, Cs, Ce, boundary, H x (B, KP)
-    and psi (B,)."""
-    row = tl.program_id(0).to(tl.int64)
-    offs = tl.arange(0, KP)
-    ws = ws_ptr + row * (_SCRATCH * KP)
-    u = tl.load(u_ptr + row * KP + offs)
-    qs = tl.load(q_ptr + row * KP + offs)
-    base = tl.load(base_ptr + row)
-    reject = tl.load(reject_ptr + row) != 0
-    a, psi, Cs, Ce, bnd = _evaluate(u, qs, base, base + tl.sum(qs, axis=0), n, reject, ws, nodes_x_ptr, nodes_w_ptr,
-                                    nodes, KP, TILE)
+    a, psi, Cs, Ce, bnd = _evaluate(
+        u, qs, base, base + tl.sum(qs, axis=0), n, reject, ws, nodes_x_ptr, nodes_w_ptr, nodes, KP, TILE
+    )
     tl.debug_barrier()
     tl.store(ws + _HCS * KP + offs, Cs)
     tl.store(ws + _HCE * KP + offs, Ce)

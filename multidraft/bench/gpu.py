@@ -22,6 +22,7 @@ Prints and writes (``DIR/gpu_bench.md``, ``DIR/gpu_bench.json``):
 
 Sizes that do not fit the time budget are skipped and listed as skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,16 +72,25 @@ def cuda_time(fn, reps: int = 20, warm: int = 3) -> float:
 def versions() -> dict:
     import triton
 
-    out = {"python": platform.python_version(), "torch": torch.__version__, "triton": triton.__version__,
-           "cuda": torch.version.cuda, "numpy": np.__version__}
+    out = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "cuda": torch.version.cuda,
+        "numpy": np.__version__,
+    }
     if torch.cuda.is_available():
         out["device"] = torch.cuda.get_device_name()
         out["capability"] = ".".join(map(str, torch.cuda.get_device_capability()))
         try:
             import subprocess
 
-            out["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                           capture_output=True, text=True, timeout=20).stdout.strip()
+            out["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            ).stdout.strip()
         except Exception as error:  # noqa: BLE001 -- a missing nvidia-smi is reported, not fatal
             out["driver"] = f"unknown ({error})"
     return out
@@ -118,18 +128,28 @@ def correctness(device, dry: bool) -> list[dict]:
         cpu = global_resolution(p.cpu(), q.cpu(), n, backend="numba")
         kk = cpu.support.valid.shape[1]
         same_cut = bool(torch.equal(tri.support.inner[:, :kk].cpu(), cpu.support.inner))
-        same_sort = bool(torch.equal(torch.where(cpu.support.valid, tri.support.index[:, :kk].cpu(), 0),
-                                     torch.where(cpu.support.valid, cpu.support.index, 0)))
-        rows.append({
-            "k": k, "n": n, "B": B, "V": V,
-            "alpha_diff": float((tri.alpha_star.cpu() - cpu.alpha_star).abs().max()),
-            "acceptance_diff": float((tri.kept.cpu() - cpu.kept).abs().max()),
-            "same_cut": same_cut, "same_sort": same_sort,
-            "success": float(tri.status.success.float().mean()),
-            "worst_gap": float(tri.status.gap.max()),
-            "iterations_mean": float(tri.status.iterations.float().mean()),
-            "cpu_iterations_mean": float(cpu.status.iterations.float().mean()),
-        })
+        same_sort = bool(
+            torch.equal(
+                torch.where(cpu.support.valid, tri.support.index[:, :kk].cpu(), 0),
+                torch.where(cpu.support.valid, cpu.support.index, 0),
+            )
+        )
+        rows.append(
+            {
+                "k": k,
+                "n": n,
+                "B": B,
+                "V": V,
+                "alpha_diff": float((tri.alpha_star.cpu() - cpu.alpha_star).abs().max()),
+                "acceptance_diff": float((tri.kept.cpu() - cpu.kept).abs().max()),
+                "same_cut": same_cut,
+                "same_sort": same_sort,
+                "success": float(tri.status.success.float().mean()),
+                "worst_gap": float(tri.status.gap.max()),
+                "iterations_mean": float(tri.status.iterations.float().mean()),
+                "cpu_iterations_mean": float(cpu.status.iterations.float().mean()),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -171,8 +191,12 @@ def _g(stats, counts: np.ndarray, law: np.ndarray) -> dict:
     observed = counts[keep]
     with np.errstate(divide="ignore", invalid="ignore"):
         G = 2.0 * np.sum(np.where(observed > 0, observed * np.log(observed / expected), 0.0))
-    return {"G": float(G), "dof": int(keep.sum() - 1), "p_value": float(stats.chi2.sf(G, keep.sum() - 1)),
-            "draws_on_impossible_tokens": impossible}
+    return {
+        "G": float(G),
+        "dof": int(keep.sum() - 1),
+        "p_value": float(stats.chi2.sf(G, keep.sum() - 1)),
+        "draws_on_impossible_tokens": impossible,
+    }
 
 
 def timings(budget: float, started: float, dry: bool) -> tuple[list[dict], list[str], dict]:
@@ -197,7 +221,7 @@ def timings(budget: float, started: float, dry: bool) -> tuple[list[dict], list[
             torch.cuda.synchronize()
             warmup[key] = time.perf_counter() - t0
         run = step(p, q, n, k, gen)
-        eager = cuda_time(lambda: run(ids))
+        eager = cuda_time(lambda run=run, ids=ids: run(ids))
         graph_ms = None
         try:
             stream = torch.cuda.Stream()
@@ -208,15 +232,22 @@ def timings(budget: float, started: float, dry: bool) -> tuple[list[dict], list[
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                run(ids)
+                run(ids)  # noqa: B023 -- captured here, replayed below in this iteration
             graph_ms = cuda_time(graph.replay)
         except Exception as error:  # noqa: BLE001 -- a failed capture is a measured result
             graph_ms = f"capture failed: {type(error).__name__}: {error}"[:200]
         gbytes = 2 * B * V * 8 / 1e9
-        row = {"B": B, "V": V, "k": k, "n": n, "eager_ms": eager, "graph_ms": graph_ms,
-               "eager_GBps": gbytes / (eager * 1e-3),
-               "graph_GBps": gbytes / (graph_ms * 1e-3) if isinstance(graph_ms, float) else None,
-               "tokens_per_s_graph": B / (graph_ms * 1e-3) if isinstance(graph_ms, float) else None}
+        row = {
+            "B": B,
+            "V": V,
+            "k": k,
+            "n": n,
+            "eager_ms": eager,
+            "graph_ms": graph_ms,
+            "eager_GBps": gbytes / (eager * 1e-3),
+            "graph_GBps": gbytes / (graph_ms * 1e-3) if isinstance(graph_ms, float) else None,
+            "tokens_per_s_graph": B / (graph_ms * 1e-3) if isinstance(graph_ms, float) else None,
+        }
         results.append(row)
         print(json.dumps(row), flush=True)
         del p, q
@@ -249,21 +280,33 @@ def markdown(report: dict) -> str:
     lines = ["# Triton backend on the GPU", "", "```", json.dumps(report["versions"], indent=1), "```", ""]
     if "roofline_GBps" in report:
         lines.append(f"Copy roofline: {report['roofline_GBps']:.0f} GB/s (device-to-device, read + write).")
-    lines += ["", "JIT warm-up (first call, s): " + json.dumps(report.get("warmup", {})), "",
-              "| (k, n) | rows | alpha* diff | acceptance diff | same cut | same sort | success | worst gap |"
-              " iterations (triton / cpu) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "JIT warm-up (first call, s): " + json.dumps(report.get("warmup", {})),
+        "",
+        "| (k, n) | rows | alpha* diff | acceptance diff | same cut | same sort | success | worst gap |"
+        " iterations (triton / cpu) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["correctness"]:
-        lines.append(f"| ({r['k']}, {r['n']}) | {r['B']} | {r['alpha_diff']:.1e} | {r['acceptance_diff']:.1e} | "
-                     f"{r['same_cut']} | {r['same_sort']} | {r['success']:.0%} | {r['worst_gap']:.1e} | "
-                     f"{r['iterations_mean']:.2f} / {r['cpu_iterations_mean']:.2f} |")
+        lines.append(
+            f"| ({r['k']}, {r['n']}) | {r['B']} | {r['alpha_diff']:.1e} | {r['acceptance_diff']:.1e} | "
+            f"{r['same_cut']} | {r['same_sort']} | {r['success']:.0%} | {r['worst_gap']:.1e} | "
+            f"{r['iterations_mean']:.2f} / {r['cpu_iterations_mean']:.2f} |"
+        )
     lines += ["", "G-tests: " + json.dumps(report["g_test"]), ""]
     if report.get("timings"):
-        lines += ["| B | V | k | n | eager ms | graph ms | graph GB/s | tokens/s (graph) |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| B | V | k | n | eager ms | graph ms | graph GB/s | tokens/s (graph) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for r in report["timings"]:
             g = r["graph_ms"]
             gs = f"{g:.3f}" if isinstance(g, float) else str(g)
-            lines.append(f"| {r['B']} | {r['V']} | {r['k']} | {r['n']} | {r['eager_ms']:.3f} | {gs} | "
-                         f"{(r['graph_GBps'] or float('nan')):.0f} | {(r['tokens_per_s_graph'] or float('nan')):.0f} |")
+            lines.append(
+                f"| {r['B']} | {r['V']} | {r['k']} | {r['n']} | {r['eager_ms']:.3f} | {gs} | "
+                f"{(r['graph_GBps'] or float('nan')):.0f} | {(r['tokens_per_s_graph'] or float('nan')):.0f} |"
+            )
     if report.get("skipped"):
         lines += ["", "Skipped (time budget): " + ", ".join(report["skipped"])]
     if "no_sync" in report:
