@@ -5,7 +5,7 @@ Two entry points:
 * :func:`solve` -- ``(p, q, n) -> Plan`` without a host synchronisation when the caller
   gives ``support_size`` (an upper bound on the draft support, e.g. the engine's top-k):
   every shape is then static, the kernels read sizes from device memory, and the call can be
-  captured in a CUDA graph. The inputs are trusted (validate them once upstream).
+  captured in a CUDA graph (by construction: no GPU has run it yet, multidraft.bench.gpu checks it). The inputs are trusted (validate them once upstream).
 * :func:`sample` -- one verification step of a plan made here, on device draft ids, with
   given uniforms or Philox uniforms seeded from the torch generator; no synchronisation.
 
