@@ -110,9 +110,9 @@ def solve_parts(
     (every draft rejected, the residual is p): kept 0, ``loss`` +inf, alpha* reported
     as 1.0 (unknown), so ``status.success`` is False.
     """
+    check_device(p)  # before importing the kernels: a clear error without triton
     from . import triton_kernels as K
 
-    check_device(p)
     B, V = p.shape
     if p.stride(1) != 1:
         p = p.contiguous()

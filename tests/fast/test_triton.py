@@ -314,3 +314,48 @@ def test_offline_compile_every_shipped_configuration():
     report = _offline_compile(cases)
     spilled = {case: r for case, r in report.items() if r[1] or r[2]}
     assert not spilled, spilled
+
+
+NO_TRITON = """
+import sys
+sys.modules["triton"] = None  # import triton now fails, as without the gpu extra
+import multidraft.fast
+from multidraft.fast import global_resolution, triton_backend
+from multidraft.validation import InvalidInputError
+assert not triton_backend.triton_available()
+plan = global_resolution([0.5, 0.5], [0.25, 0.75], 2)  # the CPU install is unaffected
+try:
+    global_resolution([0.5, 0.5], [0.25, 0.75], 2, backend="triton")
+except InvalidInputError as error:
+    assert "pip install multidraft[gpu]" in str(error)
+else:
+    raise AssertionError("no error without triton")
+"""
+
+
+def test_everything_imports_without_triton():
+    out = subprocess.run([sys.executable, "-c", NO_TRITON], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_solve_and_sample_never_synchronise_and_replay_in_a_cuda_graph():
+    P, Q = _batch(2, 64, KINDS)
+    ids = torch.multinomial(Q, 3, replacement=True, generator=torch.Generator(DEVICE).manual_seed(0))
+    TB.sample(TB.solve(P, Q, 3, support_size=64), ids)  # compile first
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        plan = TB.solve(P, Q, 3, support_size=64)
+        tokens, _ = TB.sample(plan, ids)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = TB.solve(P, Q, 3, support_size=64)
+        out, _ = TB.sample(captured, ids)
+    graph.replay()
+    torch.cuda.synchronize()
+    torch.testing.assert_close(captured.kept, plan.kept, atol=0, rtol=0)
+    assert bool(((out >= 0) & (out < 64)).all())
