@@ -29,6 +29,7 @@ from hypothesis import target as hypothesis_target
 from multidraft.evaluate import optimal_acceptance_for
 from multidraft.validation import InvalidInputError, check_n
 
+from . import exact_sampling
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
@@ -179,8 +180,9 @@ def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spe
                           worst.count, worst.problem, detail)
 
 
-def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool) -> list[PropertyResult]:
-    """All exact properties on generated problems (see module doc)."""
+def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
+              extra: tuple[Property, ...] = ()) -> list[PropertyResult]:
+    """All exact properties (and ``extra`` ones) on generated problems (see module doc)."""
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
                         law_factory=_law_factory(spec, drafting))
     base = profile_settings(config.profile)
@@ -188,7 +190,7 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     results: list[PropertyResult | None] = []
     info: list[Property] = []
     try:
-        for prop in EXACT_PROPERTIES:
+        for prop in EXACT_PROPERTIES + tuple(extra):
             required = prop.required(spec, optimal)
             if required is None:
                 continue
@@ -320,7 +322,12 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
           problem_list: list[Problem] | None = None) -> Report:
     """Check a verifier (name, ``module:object`` or object) and return a :class:`Report`."""
     config = config or CheckConfig()
-    spec = resolve(target, interface)
+    harness = None
+    if interface in exact_sampling.HARNESS_INTERFACES:  # exact mode for sampling code (exact_sampling.py)
+        harness = exact_sampling.plan(target, interface, config)
+        spec, config = harness.spec, harness.config
+    else:
+        spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
     if drafting not in DRAFTINGS and _law_factory(spec, drafting) is None:
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
@@ -332,11 +339,17 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         raise InvalidInputError("samples: a sampling verifier is checked statistically; pass samples > 0")
     results: list[PropertyResult] = []
     if spec.has_conditional and problem_list is None:
-        results += run_exact(spec, config, drafting, optimal)
+        results += run_exact(spec, config, drafting, optimal, harness.extra_properties() if harness else ())
+    if harness is not None and harness.exact and exact_sampling.untraceable_crash(results):
+        harness = exact_sampling.fallback(resolve(target, "sampling"), interface, config,
+                                          exact_sampling.untraceable_crash(results))
+        spec, config, samples, results = harness.spec, harness.config, harness.config.samples, []
     if spec.has_sampling and samples > 0:
         results += run_stats(spec, config, drafting, optimal, problem_list)
+    if harness is not None:
+        results.append(harness.report_row())
     settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
-    settings_dict.update(drafting=drafting, optimal=optimal, interface=spec.interface)
+    settings_dict.update(drafting=drafting, optimal=optimal, interface=interface if harness else spec.interface)
     return Report(spec.name, results, settings_dict)
 
 

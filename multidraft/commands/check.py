@@ -12,6 +12,7 @@ from typing import Any
 
 from multidraft.properties.adapters import INTERFACES
 from multidraft.properties.checker import CheckConfig, _range, check
+from multidraft.properties.exact_sampling import HARNESS_INTERFACES
 from multidraft.properties.problem import DRAFTINGS
 from multidraft.properties.stats import ALPHA, BACKENDS
 from multidraft.properties.strategies import MAX_TUPLES, PROFILES
@@ -55,8 +56,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("target", metavar="TARGET",
                         help="a built-in verifier name (see `multidraft solve`/the registry) or package.module:object")
-    parser.add_argument("--interface", choices=("auto",) + INTERFACES, default="auto",
-                        help="verifier interface (default: detect from .conditional/.sample or the signature)")
+    parser.add_argument("--interface", choices=("auto",) + INTERFACES + HARNESS_INTERFACES, default="auto",
+                        help="verifier interface (default: detect from .conditional/.sample or the signature); "
+                             "exact-sampling / uniforms: the exact law of a sampler g(..., generator) / "
+                             "g(..., uniforms[B, m]) by the controlled-randomness harness")
     parser.add_argument("--drafting", choices=DRAFTINGS, default=None,
                         help="drafting law (default: the verifier's declared one, else iid)")
     parser.add_argument("--n", default="1-4", help="number of drafts, N or LO-HI (default 1-4)")
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from multidraft.properties.adapters import resolve
 
     interface = None if args.interface == "auto" else args.interface
-    spec_interface = resolve(args.target, interface).interface
+    spec_interface = interface if interface in HARNESS_INTERFACES else resolve(args.target, interface).interface
     report = check(args.target, config_from_args(args, spec_interface), interface=interface)
     print(report.to_json() if args.json else report.render())
     return 0 if report.passed else 1
