@@ -54,6 +54,9 @@ FALLBACK_SAMPLES = 100_000
 #: Fixed uniform values (by draw index k, out of a tuple's n drafts): name -> value(k, n).
 #: "zero" is exactly 0, "tiny" 2^-24 (float32 granularity), "top" the largest value below 1 in the
 #: uniform's dtype (1 - 2^-24 for float32).
+#: Draft tuples per problem run at the adversarial patterns (those holding a draft of p = 0 first).
+ADVERSARIAL_TUPLES = 32
+
 ADVERSARIAL_PATTERNS: tuple[tuple[str, Callable[[int, int], str]], ...] = (
     ("all 0", lambda k, n: "zero"),
     ("all 2^-24", lambda k, n: "tiny"),
@@ -167,7 +170,9 @@ def _measure_adversarial(ctx: ProblemContext, tol: float) -> Measurement:
     V = len(p)
     draft = ctx.problem.law().draft_argument
     bad, first = 0, None
-    for drafts in table.tuples[:500]:
+    tuples = table.tuples
+    zero_first = np.argsort(~(p[tuples] <= 0).any(axis=1), kind="stable")  # drafts of target probability 0 first
+    for drafts in tuples[zero_first[:ADVERSARIAL_TUPLES]]:
         call = harness.call(p, draft, drafts)
         n = len(drafts)
         for label, pattern in ADVERSARIAL_PATTERNS:
@@ -185,10 +190,9 @@ def _measure_adversarial(ctx: ProblemContext, tol: float) -> Measurement:
     return Measurement(float(bad), False,
                        f"{bad} (tuple, pattern) pairs output a token of target probability 0; first: drafts "
                        f"{tuple(int(t) for t in drafts)}, uniforms {label}: token {token} ({where})",
-                       ["from multidraft.properties.exact_sampling import HarnessConditional, ADVERSARIAL_PATTERNS",
+                       ["from multidraft.properties.exact_sampling import ADVERSARIAL_PATTERNS",
                         "from multidraft.properties.harness import reachable_outputs",
-                        f"call = HarnessConditional(verifier, {harness.form!r}).call(target, draft, "
-                        f"{array_literal(np.asarray(drafts))})",
+                        f"call = verifier.call(target, draft, {array_literal(np.asarray(drafts))})",
                         f"pattern = dict(ADVERSARIAL_PATTERNS)[{label!r}]",
                         f"print(reachable_outputs(call, lambda k: pattern(k, {len(drafts)})))"
                         f"  # expected: only tokens with target > 0"])
@@ -268,3 +272,41 @@ def untraceable_crash(results: list[PropertyResult]) -> str | None:
         if r.status == "fail" and ("UntraceableRandomness" in r.detail or "PathLimitExceeded" in r.detail):
             return r.detail.split("raised ", 1)[-1]
     return None
+
+
+# ----------------------------------------------------------------------------- harness = conditional
+
+@dataclasses.dataclass
+class Agreement:
+    """The harness law against a verifier's own conditional law on every draft tuple of one problem."""
+
+    max_diff: float  # max over tuples and tokens of |harness - conditional|
+    tuples: int
+    paths: int
+    max_paths: int
+    harness_seconds: float
+    conditional_seconds: float
+
+
+def compare_with_conditional(verifier: Any, target: Any, draft: Any, n: int, drafting: Any = None) -> Agreement:
+    """Run ``verifier.sample`` under the harness and ``verifier.conditional`` on every tuple of the
+    drafting law (default: the verifier's ``law(draft, n)``, else i.i.d.); time both.
+
+    Raises :class:`~multidraft.properties.harness.UntraceableRandomness` if the harness cannot follow it.
+    """
+    from multidraft.drafting import drafting_law
+
+    p, q = np.asarray(target, np.float64), np.asarray(draft, np.float64)
+    if drafting is None:
+        law = verifier.law(q, n) if callable(getattr(verifier, "law", None)) else drafting_law("iid", q, n)
+    else:
+        law = drafting if not isinstance(drafting, str) else drafting_law(drafting, q, n)
+    tuples, _ = law.tuples()
+    harness = HarnessConditional(verifier)
+    start = time.perf_counter()
+    exact = harness.conditional(p, law.draft_argument, tuples)
+    mid = time.perf_counter()
+    own = np.asarray(verifier.conditional(p, law.draft_argument, tuples), dtype=np.float64).reshape(exact.shape)
+    end = time.perf_counter()
+    return Agreement(float(np.abs(exact - own).max()), len(tuples), harness.stats.paths, harness.stats.max_paths,
+                     mid - start, end - mid)

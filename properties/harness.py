@@ -163,8 +163,9 @@ def _pull_back(chain: tuple, t: float, below: bool) -> tuple[float, bool]:
         if kind == "add":
             t -= op[1]
         elif kind == "mul":
-            if op[1] == 0:
-                raise UntraceableRandomness("a uniform was multiplied by 0 (its value no longer matters)")
+            if op[1] == 0:  # the value is the constant 0 from here on: the comparison is decided
+                holds = (0.0 < t) if below else (0.0 > t)
+                return (math.inf if holds else -math.inf), True
             t, below = t / op[1], below if op[1] > 0 else not below
         elif kind == "neg":
             t, below = -t, not below
@@ -323,14 +324,18 @@ class SymbolicUniforms:
         return len(self.ids)
 
     def _new(self, ids: np.ndarray, chains: np.ndarray) -> "SymbolicUniforms":
-        return SymbolicUniforms(np.asarray(ids), np.asarray(chains, dtype=object), self.dtype, self._run)
+        return SymbolicUniforms(np.asarray(ids), chains, self.dtype, self._run)
 
     def __getitem__(self, index: Any) -> "SymbolicUniforms":
         if isinstance(index, torch.Tensor):
             index = index.cpu().numpy()
         if isinstance(index, tuple):
             index = tuple(i.cpu().numpy() if isinstance(i, torch.Tensor) else i for i in index)
-        return self._new(self.ids[index], self.chains[index])
+        chains = self.chains[index]
+        if not isinstance(chains, np.ndarray):  # one element: keep it a 0-d object array
+            chains, element = np.empty((), dtype=object), chains
+            chains[()] = element
+        return self._new(self.ids[index], chains)
 
     def reshape(self, *shape: Any) -> "SymbolicUniforms":
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else shape
@@ -444,7 +449,8 @@ class SymbolicUniforms:
         return self._map("exp")
 
     # ---------------------------------------------------------------- comparisons
-    def _compare(self, other: Any, below: bool) -> torch.Tensor:
+    def _compare(self, other: Any, below: bool) -> Any:
+        """Elementwise decisions (a bool tensor, or a numpy array against a numpy threshold)."""
         t = _operand(other)
         ids, ts = np.broadcast_arrays(self.ids, t)
         chains = np.broadcast_to(self.chains, ids.shape)
@@ -453,7 +459,7 @@ class SymbolicUniforms:
         for i in range(fo.size):
             tau, b = _pull_back(fc[i], float(ft[i]), below)
             fo[i] = self._run.compare(int(fi[i]), tau, b)
-        return torch.from_numpy(out)
+        return out if isinstance(other, np.ndarray) else torch.from_numpy(out)
 
     def __lt__(self, other: Any) -> torch.Tensor:
         return self._compare(other, True)
@@ -470,6 +476,11 @@ class SymbolicUniforms:
 
     __ne__ = __eq__
     __hash__ = object.__hash__
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise UntraceableRandomness(f"Tensor.{name} on a harness uniform; {_UNSUPPORTED_HELP}")
 
     # ---------------------------------------------------------------- races
     def _race(self, dim: int | None, largest: bool, keepdim: bool = False) -> torch.Tensor:
