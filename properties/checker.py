@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,9 @@ from hypothesis import target as hypothesis_target
 from multidraft.evaluate import optimal_acceptance_for
 from multidraft.validation import InvalidInputError, check_n
 
-from . import exact_sampling
+from multidraft.logits import SamplingParams
+
+from . import exact_sampling, serving
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
@@ -70,6 +72,12 @@ class CheckConfig:
         Array type and generator handed to a sampling verifier.
     progress : bool
         Show a tqdm bar on stderr (when it is a terminal).
+    sampling : SamplingParams or None
+        Temperature / top-k / top-p applied to p and q of every problem (:mod:`.serving`).
+    dtype : {None, "float64", "float32", "bfloat16", "float16"}
+        Round p and q to this dtype and report the ``dtype_deviation`` row (:mod:`.serving`).
+    dtype_tol : float or None
+        Fail ``dtype_deviation`` above this TV (None: an info row).
     """
 
     drafting: str | None = None
@@ -86,6 +94,9 @@ class CheckConfig:
     max_tuples: int = MAX_TUPLES
     backend: str = "torch"
     progress: bool = False
+    sampling: SamplingParams | None = None
+    dtype: str | None = None
+    dtype_tol: float | None = None
 
 
 # ----------------------------------------------------------------------------- exact mode
@@ -183,8 +194,9 @@ def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spe
 def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
               extra: tuple[Property, ...] = ()) -> list[PropertyResult]:
     """All exact properties (and ``extra`` ones) on generated problems (see module doc)."""
-    strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting))
+    strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
+                                              max_tuples=config.max_tuples, law_factory=_law_factory(spec, drafting)),
+                                     config)
     base = profile_settings(config.profile)
     contexts = _Contexts(spec, max(config.max_tuples, 1), config.progress)
     results: list[PropertyResult | None] = []
@@ -221,8 +233,10 @@ def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | N
     ``samples * p >= 5`` (the output-law test's cells) are kept, in generation order among equals.
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
-    strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting) if spec is not None else None)
+    strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
+                                              max_tuples=config.max_tuples,
+                                              law_factory=_law_factory(spec, drafting) if spec is not None else None),
+                                     config)
 
     @seed(config.seed)
     @settings(max_examples=10 * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
@@ -348,6 +362,9 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         results += run_stats(spec, config, drafting, optimal, problem_list)
     if harness is not None:
         results.append(harness.report_row())
+    if config.dtype not in (None, "float64"):
+        chosen = problem_list or stat_problem_list(replace(config, samples=config.samples or 100_000), drafting, spec)
+        results.append(serving.dtype_row(spec, config, chosen))
     settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
     settings_dict.update(drafting=drafting, optimal=optimal, interface=interface if harness else spec.interface)
     return Report(spec.name, results, settings_dict)
@@ -357,7 +374,9 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
                    optimal: bool | None = None, profile: str = "quick", n: Any = (1, 4), vocab: Any = (2, 6),
                    examples: int | None = None, samples: int | None = None, stat_problems: int = 4,
                    seed: int = 0, tol: float = TOL, alpha: float = ALPHA, backend: str = "torch",
-                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0) -> Report:
+                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0,
+                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                   dtype: str | None = None, dtype_tol: float | None = None) -> Report:
     """Run the property suite on ``verifier``; use inside a test: ``verifier_suite(f).raise_if_failed()``.
 
     Parameters
@@ -381,6 +400,11 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
         Exact tolerance; family-wise false-alarm rate of the statistical tests.
     problems : list of (target, draft, n), optional
         Run the statistical tests on these problems instead of generated ones.
+    temperature, top_k, top_p : sampling parameters applied to p and q of every problem
+        (:func:`multidraft.logits.process_probs`).
+    dtype : {"float32", "bfloat16", "float16"}, optional
+        Check on inputs rounded to this dtype; adds the ``dtype_deviation`` row (info, or a
+        failure above ``dtype_tol``).
 
     Returns
     -------
@@ -398,9 +422,14 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
         samples = 100_000 if spec_interface == "sampling" else 0
     config = CheckConfig(drafting=drafting, n=_range(n, "n", 1), vocab=_range(vocab, "vocab", 1), examples=examples,
                          samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
-                         optimal=optimal, tol=tol, alpha=alpha, backend=backend)
+                         optimal=optimal, tol=tol, alpha=alpha, backend=backend,
+                         sampling=SamplingParams(temperature, top_k, top_p), dtype=dtype, dtype_tol=dtype_tol)
+    serving.torch_dtype(dtype)  # validates the name
     plist = None
     if problems is not None:
-        plist = [Problem(np.asarray(t, float), np.asarray(d, float), check_n(k), drafting or "iid", "given")
+        plist = [serving.serving_problem(Problem(np.asarray(t, float), np.asarray(d, float), check_n(k),
+                                                 drafting or "iid", "given"), config.sampling, dtype)
                  for t, d, k in problems]
+        if any(p is None for p in plist):
+            raise InvalidInputError("problems: a given draft law leaves too few tokens after top-k/top-p for n drafts")
     return check(verifier, config, interface=interface, problem_list=plist)

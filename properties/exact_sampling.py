@@ -115,11 +115,13 @@ class HarnessConditional:
 
     def call(self, target: Any, draft: Any, drafts: Any) -> Callable[[HarnessGenerator], Any]:
         """``call(generator)``: one run of the sampler on one draft tuple (B = 1)."""
-        p, q, x = np.asarray(target, np.float64), np.asarray(draft, np.float64), np.asarray(drafts, np.int64)
-        if self.backend == "torch" or self.form == "uniforms":
-            t, d, xs = torch.from_numpy(p)[None], torch.from_numpy(q)[None], torch.from_numpy(x)[None]
+        x = np.asarray(drafts, np.int64)
+        if self.backend == "torch" or self.form == "uniforms":  # torch inputs keep their dtype (serving dtypes)
+            t, d = (torch.as_tensor(a if isinstance(a, torch.Tensor) else np.asarray(a, np.float64))[None]
+                    for a in (target, draft))
+            xs = torch.from_numpy(x)[None]
         else:
-            t, d, xs = p[None], q[None], x[None]
+            t, d, xs = np.asarray(target, np.float64)[None], np.asarray(draft, np.float64)[None], x[None]
         if self.form == "uniforms":
             m, dtype = uniform_count(self.original, x.shape[-1]), _uniform_dtype(self.original)
             return lambda generator: self._g(t, d, xs, uniforms_for((1, m), dtype))
@@ -130,10 +132,10 @@ class HarnessConditional:
         x = np.asarray(drafts, np.int64)
         if x.ndim == 2:
             return np.stack([self.conditional(target, draft, row) for row in x]) if len(x) else \
-                np.zeros((0, np.shape(target)[-1]))
+                np.zeros((0, tuple(np.shape(target))[-1]))
         start = time.perf_counter()
         try:
-            return exact_law(self.call(target, draft, x), np.shape(target)[-1], max_paths=self.max_paths,
+            return exact_law(self.call(target, draft, x), tuple(np.shape(target))[-1], max_paths=self.max_paths,
                              stats=self.stats)
         finally:
             self.seconds += time.perf_counter() - start
