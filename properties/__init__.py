@@ -10,12 +10,16 @@ Use inside a test::
 Modules: :mod:`.problem` (a problem and its snippet), :mod:`.strategies` (hypothesis
 strategies and profiles), :mod:`.adapters` (what is checked), :mod:`.suite` (exact
 properties), :mod:`.stats` (statistical tests), :mod:`.checker` (running them),
-:mod:`.report` (results), :mod:`.deviation` (output-law deviation measurement).
+:mod:`.report` (results), :mod:`.deviation` (output-law deviation measurement),
+:mod:`.harness` (controlled randomness: the exact law of sampling code), :mod:`.exact_sampling`
+(the harness in the checker), :mod:`.serving` (sampling parameters and dtypes of the inputs).
 """
 from .checker import CheckConfig, check, verifier_suite
+from .exact_sampling import HarnessConditional
+from .harness import UntraceableRandomness, exact_law
 from .problem import Problem
 from .report import PropertyFailure, PropertyResult, Report
 from .strategies import problems
 
 __all__ = ["CheckConfig", "check", "verifier_suite", "Problem", "PropertyFailure", "PropertyResult", "Report",
-           "problems"]
+           "problems", "exact_law", "HarnessConditional", "UntraceableRandomness"]

@@ -190,7 +190,8 @@ def _measure_adversarial(ctx: ProblemContext, tol: float) -> Measurement:
     drafts, label, token = first
     where = f"p[{token}] = 0" if 0 <= token < V else f"outside [0, {V})"
     return Measurement(float(bad), False,
-                       f"{bad} (tuple, pattern) pairs output a token of target probability 0; first: drafts "
+                       f"{bad} (tuple, pattern) outputs of target probability 0 (a float32 uniform is 0 with "
+                       f"probability 2^-24 = 6e-8); first: drafts "
                        f"{tuple(int(t) for t in drafts)}, uniforms {label}: token {token} ({where})",
                        ["from multidraft.properties.exact_sampling import ADVERSARIAL_PATTERNS",
                         "from multidraft.properties.harness import reachable_outputs",
