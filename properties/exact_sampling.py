@@ -57,12 +57,17 @@ FALLBACK_SAMPLES = 100_000
 #: Draft tuples per problem run at the adversarial patterns (those holding a draft of p = 0 first).
 ADVERSARIAL_TUPLES = 32
 
+def _one_at(i: int, one: str, rest: str) -> Callable[[int, int], str]:
+    """The pattern: uniform i takes ``one``, every other uniform ``rest``."""
+    return lambda k, n: one if k == i else rest
+
+
 ADVERSARIAL_PATTERNS: tuple[tuple[str, Callable[[int, int], str]], ...] = (
     ("all 0", lambda k, n: "zero"),
     ("all 2^-24", lambda k, n: "tiny"),
     ("all 1 - ulp", lambda k, n: "top"),
-    *((f"u[{i}] = 0, rest 1 - ulp", (lambda i: lambda k, n: "zero" if k == i else "top")(i)) for i in range(6)),
-    *((f"u[{i}] = 1 - ulp, rest 0", (lambda i: lambda k, n: "top" if k == i else "zero")(i)) for i in range(6)),
+    *((f"u[{i}] = 0, rest 1 - ulp", _one_at(i, "zero", "top")) for i in range(6)),
+    *((f"u[{i}] = 1 - ulp, rest 0", _one_at(i, "top", "zero")) for i in range(6)),
 )
 
 
@@ -251,9 +256,8 @@ def plan(target: Any, interface: str, config: Any) -> HarnessPlan:
     base = resolve(target, "sampling")
     harness = HarnessConditional(base.verifier, interface, config.backend)
     spec = dataclasses.replace(base, verifier=harness, interface="conditional",
-                               source=base.source + ["from multidraft.properties.exact_sampling import "
-                                                     "HarnessConditional",
-                                                     f"verifier = HarnessConditional(verifier, {interface!r})"])
+                               source=[*base.source, "from multidraft.properties.exact_sampling import HarnessConditional",
+                                       f"verifier = HarnessConditional(verifier, {interface!r})"])
     try:
         _probe(harness, config.drafting or base.drafting or "iid")
     except UntraceableRandomness as exc:
