@@ -9,10 +9,11 @@ Use inside a test::
 
 Modules: :mod:`.problem` (a problem and its snippet), :mod:`.strategies` (hypothesis
 strategies and profiles), :mod:`.adapters` (what is checked), :mod:`.suite` (exact
-properties), :mod:`.stats` (statistical tests), :mod:`.checker` (running them),
-:mod:`.report` (results), :mod:`.deviation` (output-law deviation measurement),
-:mod:`.harness` (controlled randomness: the exact law of sampling code), :mod:`.exact_sampling`
-(the harness in the checker), :mod:`.serving` (sampling parameters and dtypes of the inputs).
+properties), :mod:`.sampling` (the statistical tests and their sampling harness),
+:mod:`.stats` (the statistics they use), :mod:`.checker` (running them), :mod:`.report`
+(results), :mod:`.deviation` (output-law deviation measurement), :mod:`.harness`
+(controlled randomness: the exact law of sampling code), :mod:`.exact_sampling` (the
+harness in the checker), :mod:`.serving` (sampling parameters and dtypes of the inputs).
 """
 from .checker import CheckConfig, check, verifier_suite
 from .exact_sampling import HarnessConditional

@@ -15,7 +15,7 @@ import numpy as np
 from multidraft.commands.check import add_serving_arguments, sampling_from_args
 from multidraft.examples import EXAMPLES, example, load_laws
 from multidraft.properties.adapters import INTERFACES, resolve
-from multidraft.properties.checker import CheckConfig, _range, stat_problem_list
+from multidraft.properties.checker import CheckConfig, parse_range, stat_problem_list
 from multidraft.properties.deviation import measure_deviation, plot_deviations
 from multidraft.properties.problem import DRAFTINGS, Problem
 from multidraft.properties.serving import serving_problem
@@ -76,7 +76,7 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
         if given is None:
             raise InvalidInputError("top_k/top_p: the processed draft law leaves too few tokens for the drafting law")
         return [given]
-    config = CheckConfig(drafting=drafting, n=_range(args.n or "1-4", "n", 1), vocab=_range(args.vocab, "vocab", 1),
+    config = CheckConfig(drafting=drafting, n=parse_range(args.n or "1-4", "n", 1), vocab=parse_range(args.vocab, "vocab", 1),
                          stat_problems=args.problems, seed=args.seed, samples=args.samples,
                          sampling=sampling_from_args(args), dtype=args.dtype)
     return stat_problem_list(config, drafting, spec)
