@@ -11,12 +11,16 @@ Modules: :mod:`.problem` (a problem and its snippet), :mod:`.strategies` (hypoth
 strategies and profiles), :mod:`.adapters` (what is checked), :mod:`.suite` (exact
 properties), :mod:`.sampling` (the statistical tests and their sampling harness),
 :mod:`.stats` (the statistics they use), :mod:`.checker` (running them), :mod:`.report`
-(results), :mod:`.deviation` (output-law deviation measurement).
+(results), :mod:`.deviation` (output-law deviation measurement), :mod:`.harness`
+(controlled randomness: the exact law of sampling code), :mod:`.exact_sampling` (the
+harness in the checker), :mod:`.serving` (sampling parameters and dtypes of the inputs).
 """
 from .checker import CheckConfig, check, verifier_suite
+from .exact_sampling import HarnessConditional
+from .harness import UntraceableRandomness, exact_law
 from .problem import Problem
 from .report import PropertyFailure, PropertyResult, Report
 from .strategies import problems
 
 __all__ = ["CheckConfig", "check", "verifier_suite", "Problem", "PropertyFailure", "PropertyResult", "Report",
-           "problems"]
+           "problems", "exact_law", "HarnessConditional", "UntraceableRandomness"]

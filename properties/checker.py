@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,9 @@ from hypothesis import target as hypothesis_target
 from multidraft.reference import optimal_acceptance_for
 from multidraft.validation import InvalidInputError, check_n
 
+from multidraft.logits import SamplingParams
+
+from . import exact_sampling, serving
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
@@ -70,6 +73,12 @@ class CheckConfig:
         Array type and generator handed to a sampling verifier.
     progress : bool
         Show a tqdm bar on stderr (when it is a terminal).
+    sampling : SamplingParams or None
+        Temperature / top-k / top-p applied to p and q of every problem (:mod:`.serving`).
+    dtype : {None, "float64", "float32", "bfloat16", "float16"}
+        Round p and q to this dtype and report the ``dtype_deviation`` row (:mod:`.serving`).
+    dtype_tol : float or None
+        Fail ``dtype_deviation`` above this TV (None: an info row).
     """
 
     drafting: str | None = None
@@ -86,6 +95,9 @@ class CheckConfig:
     max_tuples: int = MAX_TUPLES
     backend: str = "torch"
     progress: bool = False
+    sampling: SamplingParams | None = None
+    dtype: str | None = None
+    dtype_tol: float | None = None
 
 
 # ----------------------------------------------------------------------------- exact mode
@@ -180,16 +192,18 @@ def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spe
                           worst.count, worst.problem, detail)
 
 
-def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool) -> list[PropertyResult]:
-    """All exact properties on generated problems (see module doc)."""
-    strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting))
+def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
+              extra: tuple[Property, ...] = ()) -> list[PropertyResult]:
+    """All exact properties (and ``extra`` ones) on generated problems (see module doc)."""
+    strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
+                                              max_tuples=config.max_tuples, law_factory=_law_factory(spec, drafting)),
+                                     config)
     base = profile_settings(config.profile)
     contexts = _Contexts(spec, max(config.max_tuples, 1), config.progress)
     results: list[PropertyResult | None] = []
     info: list[Property] = []
     try:
-        for prop in EXACT_PROPERTIES:
+        for prop in EXACT_PROPERTIES + tuple(extra):
             required = prop.required(spec, optimal)
             if required is None:
                 continue
@@ -224,8 +238,10 @@ def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | N
     expected count ``samples * p >= MIN_EXPECTED`` (the output-law test's cells) are kept, in generation order among equals.
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
-    strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting) if spec is not None else None)
+    strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
+                                              max_tuples=config.max_tuples,
+                                              law_factory=_law_factory(spec, drafting) if spec is not None else None),
+                                     config)
 
     @seed(config.seed)
     @settings(max_examples=CANDIDATES_PER_PROBLEM * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
@@ -329,7 +345,12 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
           problem_list: list[Problem] | None = None) -> Report:
     """Check a verifier (name, ``module:object`` or object) and return a :class:`Report`."""
     config = config or CheckConfig()
-    spec = resolve(target, interface)
+    harness = None
+    if interface in exact_sampling.HARNESS_INTERFACES:  # exact mode for sampling code (exact_sampling.py)
+        harness = exact_sampling.plan(target, interface, config)
+        spec, config = harness.spec, harness.config
+    else:
+        spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
     if drafting not in DRAFTINGS and _law_factory(spec, drafting) is None:
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
@@ -341,11 +362,20 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         raise InvalidInputError("samples: a sampling verifier is checked statistically; pass samples > 0")
     results: list[PropertyResult] = []
     if spec.has_conditional and problem_list is None:
-        results += run_exact(spec, config, drafting, optimal)
+        results += run_exact(spec, config, drafting, optimal, harness.extra_properties() if harness else ())
+    if harness is not None and harness.exact and exact_sampling.untraceable_crash(results):
+        harness = exact_sampling.fallback(resolve(target, "sampling"), interface, config,
+                                          exact_sampling.untraceable_crash(results))
+        spec, config, samples, results = harness.spec, harness.config, harness.config.samples, []
     if spec.has_sampling and samples > 0:
         results += run_stats(spec, config, drafting, optimal, problem_list)
+    if harness is not None:
+        results.append(harness.report_row())
+    if config.dtype not in (None, "float64"):
+        chosen = problem_list or stat_problem_list(replace(config, samples=config.samples or 100_000), drafting, spec)
+        results.append(serving.dtype_row(spec, config, chosen))
     settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
-    settings_dict.update(drafting=drafting, optimal=optimal, interface=spec.interface)
+    settings_dict.update(drafting=drafting, optimal=optimal, interface=interface if harness else spec.interface)
     return Report(spec.name, results, settings_dict)
 
 
@@ -353,7 +383,9 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
                    optimal: bool | None = None, profile: str = "quick", n: Any = (1, 4), vocab: Any = (2, 6),
                    examples: int | None = None, samples: int | None = None, stat_problems: int = 4,
                    seed: int = 0, tol: float = TOL, alpha: float = ALPHA, backend: str = "torch",
-                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0) -> Report:
+                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0,
+                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                   dtype: str | None = None, dtype_tol: float | None = None) -> Report:
     """Run the property suite on ``verifier``; use inside a test: ``verifier_suite(f).raise_if_failed()``.
 
     Parameters
@@ -377,6 +409,11 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
         Exact tolerance; family-wise false-alarm rate of the statistical tests.
     problems : list of (target, draft, n), optional
         Run the statistical tests on these problems instead of generated ones.
+    temperature, top_k, top_p : sampling parameters applied to p and q of every problem
+        (:func:`multidraft.logits.process_probs`).
+    dtype : {"float32", "bfloat16", "float16"}, optional
+        Check on inputs rounded to this dtype; adds the ``dtype_deviation`` row (info, or a
+        failure above ``dtype_tol``).
 
     Returns
     -------
@@ -394,9 +431,14 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
         samples = 100_000 if spec_interface == "sampling" else 0
     config = CheckConfig(drafting=drafting, n=parse_range(n, "n", 1), vocab=parse_range(vocab, "vocab", 1), examples=examples,
                          samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
-                         optimal=optimal, tol=tol, alpha=alpha, backend=backend)
+                         optimal=optimal, tol=tol, alpha=alpha, backend=backend,
+                         sampling=SamplingParams(temperature, top_k, top_p), dtype=dtype, dtype_tol=dtype_tol)
+    serving.torch_dtype(dtype)  # validates the name
     plist = None
     if problems is not None:
-        plist = [Problem(np.asarray(t, float), np.asarray(d, float), check_n(k), drafting or "iid", "given")
+        plist = [serving.serving_problem(Problem(np.asarray(t, float), np.asarray(d, float), check_n(k),
+                                                 drafting or "iid", "given"), config.sampling, dtype)
                  for t, d, k in problems]
+        if any(p is None for p in plist):
+            raise InvalidInputError("problems: a given draft law leaves too few tokens after top-k/top-p for n drafts")
     return check(verifier, config, interface=interface, problem_list=plist)

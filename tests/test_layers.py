@@ -32,6 +32,7 @@ CORE = {
     "multidraft.verifiers",
     "multidraft.law_checks",
     "multidraft.trees",
+    "multidraft.logits",
 }
 ROLES = ("multidraft.reference", "multidraft.fast", "multidraft.properties")
 

@@ -11,7 +11,10 @@ import argparse
 from typing import Any
 
 from multidraft.properties.adapters import INTERFACES
-from multidraft.properties.checker import CheckConfig, parse_range, check
+from multidraft.logits import SamplingParams
+from multidraft.properties.checker import CheckConfig, check, parse_range
+from multidraft.properties.exact_sampling import HARNESS_INTERFACES
+from multidraft.properties.serving import DTYPES
 from multidraft.properties.problem import DRAFTINGS
 from multidraft.properties.sampling import SAMPLING_BACKENDS
 from multidraft.properties.stats import ALPHA
@@ -56,8 +59,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("target", metavar="TARGET",
                         help="a built-in verifier name (see `multidraft solve`/the registry) or package.module:object")
-    parser.add_argument("--interface", choices=("auto",) + INTERFACES, default="auto",
-                        help="verifier interface (default: detect from .conditional/.sample or the signature)")
+    parser.add_argument("--interface", choices=("auto",) + INTERFACES + HARNESS_INTERFACES, default="auto",
+                        help="verifier interface (default: detect from .conditional/.sample or the signature); "
+                             "exact-sampling / uniforms: the exact law of a sampler g(..., generator) / "
+                             "g(..., uniforms[B, m]) by the controlled-randomness harness")
     parser.add_argument("--drafting", choices=DRAFTINGS, default=None,
                         help="drafting law (default: the verifier's declared one, else iid)")
     parser.add_argument("--n", default="1-4", help="number of drafts, N or LO-HI (default 1-4)")
@@ -83,7 +88,25 @@ def add_parser(subparsers: Any) -> None:
                         help="arrays and generator handed to a sampling verifier (default torch)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_serving_arguments(parser)
+    parser.add_argument("--dtype-tol", type=float, default=None,
+                        help="fail dtype_deviation above this TV (default: report it as info)")
     parser.set_defaults(run=run)
+
+
+def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    """--temperature/--top-k/--top-p/--dtype: the inputs as a serving engine has them (properties/serving.py)."""
+    group = parser.add_argument_group("serving inputs", "applied to p and q of every problem")
+    group.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy; default 1)")
+    group.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (default off)")
+    group.add_argument("--top-p", type=float, default=None, help="nucleus: keep the top tokens of mass >= P")
+    group.add_argument("--dtype", choices=DTYPES, default=None,
+                       help="round p and q to this dtype; report the dtype-induced deviation separately")
+
+
+def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
+    """The :class:`~multidraft.logits.SamplingParams` of parsed serving arguments."""
+    return SamplingParams(args.temperature, args.top_k, args.top_p)
 
 
 def config_from_args(args: argparse.Namespace, interface: str) -> CheckConfig:
@@ -96,7 +119,8 @@ def config_from_args(args: argparse.Namespace, interface: str) -> CheckConfig:
         examples=args.examples, samples=int(samples), stat_problems=args.stat_problems, profile=args.profile,
         seed=args.seed, optimal=args.optimal, tol=check_positive_float(args.tol, "tol"),
         alpha=check_positive_float(args.alpha, "alpha"), max_tuples=args.max_tuples, backend=args.backend,
-        progress=not args.no_progress,
+        progress=not args.no_progress, sampling=sampling_from_args(args), dtype=args.dtype,
+        dtype_tol=getattr(args, "dtype_tol", None),
     )
 
 
@@ -104,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from multidraft.properties.adapters import resolve
 
     interface = None if args.interface == "auto" else args.interface
-    spec_interface = resolve(args.target, interface).interface
+    spec_interface = interface if interface in HARNESS_INTERFACES else resolve(args.target, interface).interface
     report = check(args.target, config_from_args(args, spec_interface), interface=interface)
     print(report.to_json() if args.json else report.render())
     return 0 if report.passed else 1

@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from multidraft.commands.check import add_serving_arguments, sampling_from_args
 from multidraft.examples import EXAMPLES, example, load_laws
 from multidraft.properties.adapters import INTERFACES, resolve
 from multidraft.properties.checker import CheckConfig, parse_range, stat_problem_list
 from multidraft.properties.deviation import measure_deviation, plot_deviations
 from multidraft.properties.problem import DRAFTINGS, Problem
+from multidraft.properties.serving import serving_problem
 from multidraft.validation import InvalidInputError, check_n
 
 EPILOG = """\
@@ -59,6 +61,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--plot", metavar="OUT.png", help="write a per-token deviation plot")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_serving_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -68,9 +71,14 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
         n = args.n if args.n is not None else n
         if n is None:
             raise InvalidInputError(f"n: {args.file} gives no number of drafts; pass --n")
-        return [Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file))]
+        given = serving_problem(Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file)),
+                                sampling_from_args(args), args.dtype)
+        if given is None:
+            raise InvalidInputError("top_k/top_p: the processed draft law leaves too few tokens for the drafting law")
+        return [given]
     config = CheckConfig(drafting=drafting, n=parse_range(args.n or "1-4", "n", 1), vocab=parse_range(args.vocab, "vocab", 1),
-                         stat_problems=args.problems, seed=args.seed, samples=args.samples)
+                         stat_problems=args.problems, seed=args.seed, samples=args.samples,
+                         sampling=sampling_from_args(args), dtype=args.dtype)
     return stat_problem_list(config, drafting, spec)
 
 

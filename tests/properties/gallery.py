@@ -293,3 +293,53 @@ class SpeculativeBoth:
 
     def sample(self, target, draft, drafts, generator=None):
         return speculative_sampler(target, draft, drafts, generator)
+
+
+# ----------------------------------------------------------------------------- serving-engine form (uniforms in)
+
+def _chain_with_uniforms(target, draft, drafts, uniforms, accept, right):
+    """Recursive rejection sampling with given uniforms (B, n + 1): coin ``uniforms[:, i]`` for
+    draft i (``accept(u * q(x), p(x))``), ``uniforms[:, n]`` for the residual draw by inverse CDF
+    (``searchsorted(cdf, u * total, right=right)``), as SGLang's and FlashInfer's chain kernels do."""
+    r, q = target, draft
+    B, n = drafts.shape
+    rows = torch.arange(B)
+    tokens = torch.zeros(B, dtype=torch.long)
+    done = torch.zeros(B, dtype=torch.bool)
+    for i in range(n):
+        x = drafts[:, i]
+        hit = ~done & accept(uniforms[:, i] * q[rows, x], r[rows, x])
+        tokens, done = torch.where(hit, x, tokens), done | hit
+        part = (r - q).clamp_min(0.0)
+        mass = part.sum(1, keepdim=True)
+        r = torch.where(mass > 0, part / torch.where(mass > 0, mass, torch.ones_like(mass)), r)
+    cdf = torch.cumsum(r, 1)
+    y = torch.searchsorted(cdf, (uniforms[:, n] * cdf[:, -1])[:, None], right=right)[:, 0]
+    return torch.where(done, tokens, y.clamp_max(r.shape[1] - 1))
+
+
+def uniforms_rrs(target, draft, drafts, uniforms):
+    """Correct: recursive rejection sampling, uniforms given (B, n + 1)."""
+    return _chain_with_uniforms(target, draft, drafts, uniforms, lambda uq, p: uq < p, right=True)
+
+
+def uniforms_accept_at_zero(target, draft, drafts, uniforms):
+    """BUG (rare): accepts when ``u q(x) <= p(x)``: at u = 0 (probability 2^-24 for float32
+    uniforms) a draft of target probability 0 is accepted. Exact law: correct."""
+    return _chain_with_uniforms(target, draft, drafts, uniforms, lambda uq, p: uq <= p, right=True)
+
+
+def uniforms_inverse_cdf_left(target, draft, drafts, uniforms):
+    """BUG (rare): residual draw by ``searchsorted(..., right=False)``: at u = 0 it outputs token 0
+    even where the residual puts no mass on it. Exact law: correct."""
+    return _chain_with_uniforms(target, draft, drafts, uniforms, lambda uq, p: uq < p, right=False)
+
+
+def uniforms_rrs_skip_duplicates(target, draft, drafts, uniforms):
+    """BUG: uniforms-form recursive rejection that skips a repeated draft's residual update."""
+    keep = torch.ones_like(drafts, dtype=torch.bool)
+    keep[:, 1:] = drafts[:, 1:] != drafts[:, :-1]
+    out = _chain_with_uniforms(target, draft, drafts[:, :1], uniforms[:, [0, -1]], lambda uq, p: uq < p, True)
+    if drafts.shape[1] > 1 and bool(keep[:, 1:].all()):
+        return uniforms_rrs(target, draft, drafts, uniforms)
+    return out
