@@ -372,3 +372,57 @@ def test_alpha_star_and_cut_match_reference_on_padded_batches():
         keep = (support.inner & support.valid).numpy().ravel()
         h_min[rows[keep], support.index.numpy().ravel()[keep]] = True
         np.testing.assert_array_equal(h_min, ref.h_min)
+
+
+def test_backend_decides_the_sampling_path_too():
+    """backend='torch' samples with the torch code, 'numba'/'auto' with the kernel (CPU, float64)."""
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    assert not global_resolution(p, q, 3, backend="torch").compiled_sampling
+    assert global_resolution(p, q, 3, backend="numba").compiled_sampling
+    assert global_resolution(p, q, 3).compiled_sampling
+    assert not GlobalResolution(backend="torch").plan(p, q, 3).compiled_sampling
+
+
+def test_verifier_interface_validates_once(monkeypatch):
+    """GlobalResolution.sample / conditional check p, q and the drafts once, at the interface:
+    the solve and the plan's sampler do not check them again."""
+    import multidraft.fast.solver as solver
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("validated twice")
+
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    monkeypatch.setattr(solver, "check_pair_tensors", refuse)
+    monkeypatch.setattr(solver, "draft_id_rows", refuse)
+    monkeypatch.setattr(solver, "draft_id_tensor", refuse)
+    for backend in ("auto", "torch"):
+        verifier = GlobalResolution(backend=backend)
+        tokens = verifier.sample(p, q, np.array([[3, 2, 3]] * 5), generator=torch.Generator().manual_seed(0))
+        assert tokens.shape == (5,)
+        assert verifier.conditional(p, q, [3, 2, 3]).shape == (4,)
+
+
+def test_verifier_cache_follows_the_values_of_a_refilled_buffer():
+    """The cached plan is keyed on the laws' values: a buffer refilled in place is a new problem."""
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    verifier = GlobalResolution()
+    first = verifier.plan(p, q, 2)
+    assert verifier.plan(p, q, 2) is first
+    p[:] = [0.1, 0.2, 0.3, 0.4]  # p = q now: always accept
+    plan = verifier.plan(p, q, 2)
+    assert plan is not first and float(plan.acceptance[0]) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_torch_drafts_are_checked_on_their_device(monkeypatch):
+    """A torch plan checks torch drafts where they are, with no host copy (the numpy check
+    is only the fallback that words the error)."""
+    import multidraft.fast.solver as solver
+
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    plan = global_resolution(p, q, 3, backend="torch")
+    expected = plan.conditional(np.array([3, 2, 3]))
+    monkeypatch.setattr(solver, "draft_id_rows", lambda *a, **k: (_ for _ in ()).throw(AssertionError("host")))
+    assert torch.equal(plan.conditional(torch.tensor([3, 2, 3])), expected)
+    monkeypatch.undo()
+    with pytest.raises(md.InvalidInputError, match="drafts"):
+        plan.conditional(torch.tensor([3, 2, 4]))
