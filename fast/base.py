@@ -211,25 +211,52 @@ class Verifier:
             self._cache = (key, self._prepare(p, q, n), (p, q))
         return self._cache[1]
 
-    def _inputs(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, dict, bool]:
-        """Validated (p, q, ids, state) broadcast to a common number of rows, and whether
-        the result keeps a row axis."""
+    def _sample_direct(self, p: Tensor, q: Tensor, drafts: Tensor,
+                       generator: torch.Generator | None) -> tuple[Tensor, Tensor] | None:
+        """Optional fast sampler that needs no ``_prepare`` state: p, q (B, V) and drafts (B, n)
+        validated and broadcast (a problem serving M tuples is expanded, stride 0), or None
+        to use ``_sample``."""
+        return None
+
+    def _checked(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, bool, bool]:
+        """Validated ``(p, q, ids, keep_rows, expand)``: p, q (B, V), ids (M, n) (a shared
+        (n,) tuple repeated for the B problems), whether the result keeps a row axis, and
+        whether the one problem (B = 1, unbatched laws) serves M > 1 tuples."""
         p, q, laws_batched = as_tensor_laws(target, draft, device=self.device, dtype=self.dtype)
         ids = as_tensor_drafts(drafts, p.shape[1], device=p.device)
-        state = self._state(p, q, ids.shape[1])
         B, M = p.shape[0], ids.shape[0]
-        if B != M:
-            if B == 1 and not laws_batched:
-                p, q, state = p.expand(M, -1), q.expand(M, -1), _expand_rows(state, M)
-            elif M == 1 and _ndim(drafts) == 1:
+        expand = B != M and B == 1 and not laws_batched
+        if B != M and not expand:
+            if M == 1 and _ndim(drafts) == 1:
                 ids = ids.expand(B, -1)
             else:
                 raise InvalidInputError(
                     f"drafts: expected shape ({ids.shape[1]},) or ({B}, {ids.shape[1]}) for a batch of {B} "
                     f"problems, got {tuple(np.shape(drafts))}"
                 )
-        keep_rows = laws_batched or _ndim(drafts) == 2
+        return p, q, ids, laws_batched or _ndim(drafts) == 2, expand
+
+    def _inputs(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, dict, bool]:
+        """Validated (p, q, ids, state) broadcast to a common number of rows, and whether
+        the result keeps a row axis."""
+        p, q, ids, keep_rows, expand = self._checked(target, draft, drafts)
+        p, q, state = self._prepared(p, q, ids, expand)
         return p, q, ids, state, keep_rows
+
+    def _prepared(self, p: Tensor, q: Tensor, ids: Tensor, expand: bool) -> tuple[Tensor, Tensor, dict]:
+        """``(p, q, state)`` with as many rows as ``ids`` (:meth:`_checked`'s ``expand``)."""
+        state = self._state(p, q, ids.shape[1])
+        if expand:
+            M = ids.shape[0]
+            p, q, state = p.expand(M, -1), q.expand(M, -1), _expand_rows(state, M)
+        return p, q, state
+
+    def _sample_direct(self, p: Tensor, q: Tensor, drafts: Tensor, expand: bool,
+                       generator: torch.Generator | None) -> tuple[Tensor, Tensor] | None:
+        """Optional sampler that needs no ``_prepare`` state (subclasses): validated p, q
+        (B, V) and drafts (M, n), M = B unless ``expand`` (one problem serving M tuples).
+        Returns ``(tokens (M,), accepted (M,))``, or None to take the ``_sample`` path."""
+        return None
 
     # ---------------------------------------------------------------- public interface
     def conditional(self, target: Any, draft: Any, drafts: Any) -> Tensor:
@@ -260,8 +287,12 @@ class Verifier:
         accepted : bool tensor of the same shape (only with ``return_accepted=True``):
             the output is one of the drafts.
         """
-        p, q, ids, state, keep_rows = self._inputs(target, draft, drafts)
-        tokens, accepted = self._sample(p, q, ids, state, generator)
+        p, q, ids, keep_rows, expand = self._checked(target, draft, drafts)
+        out = self._sample_direct(p, q, ids, expand, generator)
+        if out is None:
+            p, q, state = self._prepared(p, q, ids, expand)
+            out = self._sample(p, q, ids, state, generator)
+        tokens, accepted = out
         if not keep_rows:
             tokens, accepted = tokens[0], accepted[0]
         return (tokens, accepted) if return_accepted else tokens

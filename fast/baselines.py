@@ -149,6 +149,33 @@ class _Chain(Verifier):
         tokens = self._walk(p, q, drafts, state, sample=True, generator=generator)
         return tokens, in_drafts(tokens, drafts)
 
+    #: The compiled sampler's chain kind (:data:`multidraft.fast.chain_kernel.MODES`), None for none.
+    _kernel_mode: str | None = None
+
+    def _kernel_mode_now(self) -> str | None:
+        return self._kernel_mode
+
+    def _sample_direct(self, p, q, drafts, expand, generator):
+        """CPU float64: the compiled sampler (:func:`multidraft.fast.chain_kernel.chain_rows`),
+        the same law on the draft support only, with no per-problem preparation."""
+        mode = self._kernel_mode_now()
+        if mode is None or p.device.type != "cpu" or p.dtype != torch.float64:
+            return None
+        from .chain_kernel import MODES, chain_rows
+
+        positions = np.asarray(self._positions(drafts.shape[1]), dtype=np.int64)
+        M = drafts.shape[0]
+        noise = torch.rand(M, len(positions) + 1, generator=generator, dtype=torch.float64).numpy()
+        P, Q = p.contiguous().numpy(), q.contiguous().numpy()  # one problem if expand: not copied M times
+        rows = np.zeros(M, dtype=np.int64) if expand else np.arange(M)
+        ids = drafts.numpy()
+        tokens = torch.from_numpy(chain_rows(P, Q, rows, ids, positions, MODES[mode], noise, *self._kernel_args(drafts.shape[1])))
+        return tokens, in_drafts(tokens, drafts)
+
+    def _kernel_args(self, n: int) -> tuple:
+        """Extra arguments of the compiled sampler (K-SEQ: its bisection's steps and slack)."""
+        return ()
+
 
 def _hit_probability(law: Tensor, n: int) -> Tensor:
     """``1 - (1 - law)^n`` per entry: probability that n i.i.d. draws from ``law`` include the token."""
@@ -166,6 +193,8 @@ class NSS(_Chain):
 
     def _positions(self, n):
         return range(0)
+
+    _kernel_mode = "replacement"  # no position tried: a draw from p
 
     def _acceptance(self, p, q, n, state):
         return (p * _hit_probability(q, n)).sum(dim=1)
@@ -203,6 +232,9 @@ class RecursiveRejection(_Chain):
 
     def _reject(self, r, s, x):
         return residual(r, s), (s if self.replacement else remove_tokens(s, x))
+
+    def _kernel_mode_now(self):
+        return "replacement" if self.replacement else "without_replacement"
 
     def _acceptance(self, p, q, n, state):
         if not self.replacement:
@@ -251,6 +283,11 @@ def _kseq_beta(p: Tensor, q: Tensor, rho: Tensor) -> tuple[Tensor, Tensor]:
 KSEQ_SLACK = 1e-13
 
 
+def kseq_steps(n: int, tol: float = 1e-12) -> int:
+    """Bisection steps of :func:`kseq_rho`: the bracket [1, n] halved to width ``<= tol``."""
+    return max(0, math.ceil(math.log2(max(n - 1, 1) / tol)))
+
+
 def kseq_rho(p: Tensor, q: Tensor, n: int, tol: float = 1e-12) -> Tensor:
     """rho* of K-SEQ: the root on [1, n] of ``1 - (1 - beta(rho))^n = rho beta(rho)``, (B,).
 
@@ -268,8 +305,7 @@ def kseq_rho(p: Tensor, q: Tensor, n: int, tol: float = 1e-12) -> Tensor:
     """
     lo = torch.ones_like(p[:, 0])
     hi = torch.full_like(lo, float(n))
-    steps = max(0, math.ceil(math.log2(max(n - 1, 1) / tol)))
-    for _ in range(steps):
+    for _ in range(kseq_steps(n, tol)):
         mid = 0.5 * (lo + hi)
         beta, miss = _kseq_beta(p, q, mid)
         valid = mid * beta - 1.0 + miss**n >= -KSEQ_SLACK
@@ -310,6 +346,11 @@ class KSeq(_Chain):
 
     def _final(self, r, s, state):
         return state["final"]
+
+    _kernel_mode = "kseq"
+
+    def _kernel_args(self, n):
+        return kseq_steps(n), KSEQ_SLACK
 
     def _acceptance(self, p, q, n, state):
         R = (p - state["accepted"]).clamp(min=0.0)
@@ -381,6 +422,8 @@ class Greedy(_Chain):
 
     def _start(self, p, q, drafts, state):
         return p, remove_tokens(q, drafts[:, :-1])
+
+    _kernel_mode = "greedy"
 
     def _acceptance(self, p, q, n, state):
         top = _greedy_top(q, n)

@@ -679,13 +679,10 @@ def _gather_each(p, q, lo, hi, index, ratio, slot):
 
 
 @_jit
-def _support(p, q, n, k, blocks):
-    """Draft support (its size k and per-block counts given, :func:`_support_sizes`) sorted
-    by p/q, alpha*, |H_min| and q(H_min) (support.py :func:`draft_support`), and ``order``:
-    the gather visits tokens in vocabulary order, so slot i holds the ``order[i]``-th
-    smallest token id."""
-    index = np.empty(k, dtype=np.int64)
-    ratio = np.empty(k)
+def _gather_support(p, q, k, blocks, index, ratio):
+    """The k draft-support tokens (``q > 0``) of a row in vocabulary order into ``index`` and
+    their ``p / q`` into ``ratio`` (k,), visiting only the blocks that hold some (``blocks``:
+    :func:`_support_sizes`'s per-block counts) when they are few."""
     V = q.shape[0]
     if 4 * np.count_nonzero(blocks) <= blocks.shape[0]:  # few blocks hold the support
         slot = 0
@@ -694,8 +691,19 @@ def _support(p, q, n, k, blocks):
                 slot = _gather(p, q, j * SCAN_BLOCK, min((j + 1) * SCAN_BLOCK, V), index, ratio, slot)
     else:
         slot = _gather(p, q, 0, V, index, ratio, 0)
-    if slot != k:  # the slots index p and q below, unchecked: never leave one unset
+    if slot != k:  # the slots index p and q, unchecked: never leave one unset
         raise ValueError("draft support scan: the count and the gather disagree")
+
+
+@_jit
+def _support(p, q, n, k, blocks):
+    """Draft support (its size k and per-block counts given, :func:`_support_sizes`) sorted
+    by p/q, alpha*, |H_min| and q(H_min) (support.py :func:`draft_support`), and ``order``:
+    the gather visits tokens in vocabulary order, so slot i holds the ``order[i]``-th
+    smallest token id."""
+    index = np.empty(k, dtype=np.int64)
+    ratio = np.empty(k)
+    _gather_support(p, q, k, blocks, index, ratio)
     order = _argsort(ratio)
     index, ratio = index[order], ratio[order]
     pk, qk = p[index], q[index]
