@@ -426,3 +426,31 @@ def test_torch_drafts_are_checked_on_their_device(monkeypatch):
     monkeypatch.undo()
     with pytest.raises(md.InvalidInputError, match="drafts"):
         plan.conditional(torch.tensor([3, 2, 4]))
+
+
+def test_large_systems_start_from_the_lifted_coarse_fit():
+    """Systems of >= kernel.COARSE_MIN tokens (full-vocabulary drafts) start from the lifted
+    solution of a grouped system: non-decreasing in p/q, below the cap, and the full fit from
+    it converges to the same tolerance in fewer Newton iterations than from a common start."""
+    from multidraft.fast import kernel
+    from multidraft.fast.race import legendre_nodes, node_count
+    from multidraft.workloads import llm_like_batch
+
+    V, n = 6000, 2
+    w = llm_like_batch(1, V, correlation=0.9, top_k=None, seed=3)
+    plan = global_resolution(w.target, w.draft, n)
+    assert bool(plan.status.converged[0]) and float(plan.status.gap[0]) <= 1e-9
+    assert int(plan.support.valid.sum()) == V
+    inner = plan.support.inner[0] & (plan.support.p[0] > 0)
+    assert int(inner.sum()) >= kernel.COARSE_MIN
+    qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
+    base = float(plan.support.q_inner[0]) - qs.sum()
+    x, wts = legendre_nodes(node_count(n))
+    u0 = kernel._inner_start(1.0 - float(plan.optimal_acceptance[0]), qs.sum(), n)
+    start = kernel._coarse_start(qs, base, n, True, ts, u0, np.inf, 100, x, wts)
+    assert np.all(np.diff(start) >= 0)
+    plain = kernel._fit(qs, base, n, True, ts, u0, np.inf, 1e-9 / 4, 100, x, wts)
+    warm = kernel._fit_from(qs, base, n, True, ts, start, np.inf, 1e-9 / 4, 100, x, wts)
+    assert warm[2] <= 1e-9 / 4 and warm[3] < plain[3]
+    capped = kernel._coarse_start(qs, base, n, True, ts, u0, 0.0, 100, x, wts)
+    assert capped.max() <= 0.0
