@@ -33,7 +33,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .kernel import SCAN_BLOCK, _gather_support, _support_sizes
+from .kernel import SCAN_BLOCK, gather_support, support_sizes
 
 _jit = nb.njit(cache=True, nogil=True)
 
@@ -160,7 +160,7 @@ def _chain_row(p, q, k, blocks, drafts, positions, mode, noise, steps, slack, ou
         return
     ids = np.empty(k, dtype=np.int64)
     ratio = np.empty(k)
-    _gather_support(p, q, k, blocks, ids, ratio)
+    gather_support(p, q, k, blocks, ids, ratio)
     pk = p[ids]
     qk = q[ids]
     p_off = max(_total(p) - pk.sum(), 0.0)
@@ -267,7 +267,7 @@ def chain_rows(P: np.ndarray, Q: np.ndarray, rows: np.ndarray, drafts: np.ndarra
     tokens (M,) int64.
     """
     blocks = np.empty((P.shape[0], -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
-    counts = _support_sizes(Q, blocks)
+    counts = support_sizes(Q, blocks)
     out = np.empty(drafts.shape[0], dtype=np.int64)
     _chain_rows(P, Q, counts, blocks, rows, drafts, positions, mode, noise, steps, slack, out)
     return out
