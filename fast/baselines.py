@@ -494,8 +494,8 @@ class Canonical(Verifier):
         log_coef = math.lgamma(n + 1) - torch.lgamma(runs.to(p.dtype) + 1).mul(distinct).sum(dim=1)
         prob = log_coef.exp() * qk[:, combos].prod(dim=2)  # (B, M) multinomial probabilities
         gammas = torch.tensor(self.gammas, dtype=p.dtype, device=p.device)[:, None, None]  # (G, 1, 1)
-        all_weights = _canonical_weights(p, q, gammas)  # (G, B, V)
-        weights = torch.gather(all_weights, 2, order.expand(len(self.gammas), -1, -1))  # (G, B, k)
+        # the weights vanish off the draft support: computed on it only (G x k, not G x V, exps)
+        weights = _canonical_weights(pk, qk, gammas)  # (G, B, k)
         G, B, M = len(self.gammas), p.shape[0], combos.shape[0]
         sel = _selection(weights[:, :, None, :].expand(G, B, M, k), combos.expand(G, B, M, n), distinct.expand(G, B, M, n))
         induced = torch.zeros(G, B, k, dtype=p.dtype, device=p.device)
@@ -506,7 +506,8 @@ class Canonical(Verifier):
         rows = torch.arange(B, device=p.device)
         r = torch.zeros_like(p).scatter(1, order, induced[best, rows])
         gamma = gammas.reshape(-1)[best]
-        return {"gamma": gamma, "induced": r, "residual": residual(p, r), "weights": all_weights[best, rows]}
+        chosen = torch.zeros_like(p).scatter(1, order, weights[best, rows])
+        return {"gamma": gamma, "induced": r, "residual": residual(p, r), "weights": chosen}
 
     def _choice(self, p, drafts, state):
         """Selection law over the draft slots (B, n) and the keep probability of each slot (B, n)."""
