@@ -28,6 +28,7 @@ used differently, so the tokens on a seed differ from the torch sampler's.
 Entry point :func:`chain_rows`; :class:`~multidraft.fast.baselines._Chain` calls it for CPU
 float64 inputs.
 """
+
 from __future__ import annotations
 
 import numba as nb
@@ -76,7 +77,7 @@ def _kseq_rho(pk, qk, n, steps, slack):
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
         beta, miss = _kseq_beta(pk, qk, mid)
-        if mid * beta - 1.0 + miss ** n >= -slack:
+        if mid * beta - 1.0 + miss**n >= -slack:
             hi = mid
         else:
             lo = mid
@@ -170,7 +171,7 @@ def _chain_row(p, q, k, blocks, drafts, positions, mode, noise, steps, slack, ou
     if mode == KSEQ:
         rho = _kseq_rho(pk, qk, n, steps, slack)
         beta, miss = _kseq_beta(pk, qk, rho)
-        scale = (1.0 - miss ** n) / (beta if beta > 0 else 1.0)
+        scale = (1.0 - miss**n) / (beta if beta > 0 else 1.0)
         final_mass = p_off
         for i in range(k):
             final[i] = max(pk[i] - min(qk[i], pk[i] / rho) * scale, 0.0)
@@ -242,13 +243,33 @@ def _chain_rows(P, Q, counts, blocks, rows, drafts, positions, mode, noise, step
         end = start + 1
         while end < M and rows[end] == b:
             end += 1
-        _chain_row(P[b], Q[b], counts[b], blocks[b], drafts[start:end], positions, mode, noise[start:end],
-                   steps, slack, out[start:end])
+        _chain_row(
+            P[b],
+            Q[b],
+            counts[b],
+            blocks[b],
+            drafts[start:end],
+            positions,
+            mode,
+            noise[start:end],
+            steps,
+            slack,
+            out[start:end],
+        )
         start = end
 
 
-def chain_rows(P: np.ndarray, Q: np.ndarray, rows: np.ndarray, drafts: np.ndarray, positions: np.ndarray,
-               mode: int, noise: np.ndarray, steps: int = 0, slack: float = 0.0) -> np.ndarray:
+def chain_rows(
+    P: np.ndarray,
+    Q: np.ndarray,
+    rows: np.ndarray,
+    drafts: np.ndarray,
+    positions: np.ndarray,
+    mode: int,
+    noise: np.ndarray,
+    steps: int = 0,
+    slack: float = 0.0,
+) -> np.ndarray:
     """Sample the chain baseline ``mode`` once per draft tuple.
 
     Parameters

@@ -10,6 +10,7 @@ its position into two independent 64-bit sums, so changing any entries changes t
 except with probability about 2^-64 per sum for changes that are not crafted against it.
 Imported lazily (it imports numba); the compiled code is cached on disk next to the module.
 """
+
 from __future__ import annotations
 
 import numba as nb
