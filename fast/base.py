@@ -30,7 +30,6 @@ measures), and the ``accepted`` flag of a sample is ``output in drafts``.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -83,7 +82,28 @@ def as_tensor_drafts(drafts: Any, V: int, n: int | None = None, *, device: Any =
     """
     if device is None and isinstance(drafts, Tensor):
         device = drafts.device
+    if isinstance(drafts, Tensor) and (device is None or drafts.device == torch.device(device)):
+        ids = draft_id_tensor(drafts, V, n)
+        if ids is not None:
+            return ids
     return torch.as_tensor(draft_id_rows(drafts, V, n), dtype=torch.long, device=device)
+
+
+def draft_id_tensor(drafts: Tensor, V: int, n: int | None = None) -> Tensor | None:
+    """Validate integer draft ids of a torch tensor on its own device (one host
+    synchronisation, no copy to the host): a long tensor (M, n), or None when the check
+    fails or does not apply (not an integer tensor, empty), so that :func:`draft_id_rows`
+    produces the detailed error."""
+    if drafts.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        return None
+    ids = drafts.detach()
+    if ids.ndim not in (1, 2) or ids.numel() == 0 or (n is not None and ids.shape[-1] != n):
+        return None
+    lo, hi = torch.aminmax(ids)
+    lo, hi = torch.stack([lo, hi]).tolist()
+    if lo < 0 or hi >= V:
+        return None
+    return ids.reshape(-1, ids.shape[-1]).long()
 
 
 def draft_id_rows(drafts: Any, V: int, n: int | None = None) -> np.ndarray:
@@ -103,13 +123,21 @@ def _ndim(x: Any) -> int:
     return x.ndim if hasattr(x, "ndim") else np.ndim(x)
 
 
-def _fingerprint(*tensors: Tensor) -> tuple:
-    """Hashable summary of exact tensor contents (shape, dtype, bytes)."""
-    parts = []
-    for t in tensors:
-        arr = np.ascontiguousarray(t.detach().to("cpu").numpy())
-        parts.append((arr.shape, str(arr.dtype), hashlib.blake2b(arr.tobytes(), digest_size=16).digest()))
-    return tuple(parts)
+def _cache_key(*tensors: Tensor) -> tuple:
+    """Key of a verifier's cached preparation, on the device where the tensors are.
+
+    CPU tensors: their contents (:func:`multidraft.fast.fingerprint.content_hash`, one
+    compiled pass, no copy for contiguous tensors), so a buffer refilled in place is a new
+    problem. Other devices: the storage and its version counter (torch bumps it on every
+    in-place write through the tensor or any view of it) without a copy to the host; the
+    cache holds the tensors, so their storage cannot be freed and reused under the same key.
+    """
+    if all(t.device.type == "cpu" for t in tensors):
+        from .fingerprint import content_hash
+
+        return tuple(content_hash(t.detach().numpy()) for t in tensors)
+    return tuple((t.data_ptr(), tuple(t.shape), t.stride(), str(t.dtype), str(t.device), t._version)
+                 for t in tensors)
 
 
 def _expand_rows(state: dict, rows: int) -> dict:
@@ -145,7 +173,7 @@ class Verifier:
     def __init__(self, *, device: Any = None, dtype: torch.dtype = torch.float64):
         self.device = device
         self.dtype = dtype
-        self._cache: tuple[Any, dict] | None = None
+        self._cache: tuple[Any, dict, tuple] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -178,30 +206,57 @@ class Verifier:
     def _state(self, p: Tensor, q: Tensor, n: int) -> dict:
         if not self.cache_state:
             return self._prepare(p, q, n)
-        key = (_fingerprint(p, q), n, str(p.device))
+        key = (_cache_key(p, q), n, str(p.device))
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, self._prepare(p, q, n))
+            self._cache = (key, self._prepare(p, q, n), (p, q))
         return self._cache[1]
 
-    def _inputs(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, dict, bool]:
-        """Validated (p, q, ids, state) broadcast to a common number of rows, and whether
-        the result keeps a row axis."""
+    def _sample_direct(self, p: Tensor, q: Tensor, drafts: Tensor,
+                       generator: torch.Generator | None) -> tuple[Tensor, Tensor] | None:
+        """Optional fast sampler that needs no ``_prepare`` state: p, q (B, V) and drafts (B, n)
+        validated and broadcast (a problem serving M tuples is expanded, stride 0), or None
+        to use ``_sample``."""
+        return None
+
+    def _checked(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, bool, bool]:
+        """Validated ``(p, q, ids, keep_rows, expand)``: p, q (B, V), ids (M, n) (a shared
+        (n,) tuple repeated for the B problems), whether the result keeps a row axis, and
+        whether the one problem (B = 1, unbatched laws) serves M > 1 tuples."""
         p, q, laws_batched = as_tensor_laws(target, draft, device=self.device, dtype=self.dtype)
         ids = as_tensor_drafts(drafts, p.shape[1], device=p.device)
-        state = self._state(p, q, ids.shape[1])
         B, M = p.shape[0], ids.shape[0]
-        if B != M:
-            if B == 1 and not laws_batched:
-                p, q, state = p.expand(M, -1), q.expand(M, -1), _expand_rows(state, M)
-            elif M == 1 and _ndim(drafts) == 1:
+        expand = B != M and B == 1 and not laws_batched
+        if B != M and not expand:
+            if M == 1 and _ndim(drafts) == 1:
                 ids = ids.expand(B, -1)
             else:
                 raise InvalidInputError(
                     f"drafts: expected shape ({ids.shape[1]},) or ({B}, {ids.shape[1]}) for a batch of {B} "
                     f"problems, got {tuple(np.shape(drafts))}"
                 )
-        keep_rows = laws_batched or _ndim(drafts) == 2
+        return p, q, ids, laws_batched or _ndim(drafts) == 2, expand
+
+    def _inputs(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, dict, bool]:
+        """Validated (p, q, ids, state) broadcast to a common number of rows, and whether
+        the result keeps a row axis."""
+        p, q, ids, keep_rows, expand = self._checked(target, draft, drafts)
+        p, q, state = self._prepared(p, q, ids, expand)
         return p, q, ids, state, keep_rows
+
+    def _prepared(self, p: Tensor, q: Tensor, ids: Tensor, expand: bool) -> tuple[Tensor, Tensor, dict]:
+        """``(p, q, state)`` with as many rows as ``ids`` (:meth:`_checked`'s ``expand``)."""
+        state = self._state(p, q, ids.shape[1])
+        if expand:
+            M = ids.shape[0]
+            p, q, state = p.expand(M, -1), q.expand(M, -1), _expand_rows(state, M)
+        return p, q, state
+
+    def _sample_direct(self, p: Tensor, q: Tensor, drafts: Tensor, expand: bool,
+                       generator: torch.Generator | None) -> tuple[Tensor, Tensor] | None:
+        """Optional sampler that needs no ``_prepare`` state (subclasses): validated p, q
+        (B, V) and drafts (M, n), M = B unless ``expand`` (one problem serving M tuples).
+        Returns ``(tokens (M,), accepted (M,))``, or None to take the ``_sample`` path."""
+        return None
 
     # ---------------------------------------------------------------- public interface
     def conditional(self, target: Any, draft: Any, drafts: Any) -> Tensor:
@@ -232,8 +287,12 @@ class Verifier:
         accepted : bool tensor of the same shape (only with ``return_accepted=True``):
             the output is one of the drafts.
         """
-        p, q, ids, state, keep_rows = self._inputs(target, draft, drafts)
-        tokens, accepted = self._sample(p, q, ids, state, generator)
+        p, q, ids, keep_rows, expand = self._checked(target, draft, drafts)
+        out = self._sample_direct(p, q, ids, expand, generator)
+        if out is None:
+            p, q, state = self._prepared(p, q, ids, expand)
+            out = self._sample(p, q, ids, state, generator)
+        tokens, accepted = out
         if not keep_rows:
             tokens, accepted = tokens[0], accepted[0]
         return (tokens, accepted) if return_accepted else tokens

@@ -34,6 +34,7 @@ import itertools
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -149,6 +150,33 @@ class _Chain(Verifier):
         tokens = self._walk(p, q, drafts, state, sample=True, generator=generator)
         return tokens, in_drafts(tokens, drafts)
 
+    #: The compiled sampler's chain kind (:data:`multidraft.fast.chain_kernel.MODES`), None for none.
+    _kernel_mode: str | None = None
+
+    def _kernel_mode_now(self) -> str | None:
+        return self._kernel_mode
+
+    def _sample_direct(self, p, q, drafts, expand, generator):
+        """CPU float64: the compiled sampler (:func:`multidraft.fast.chain_kernel.chain_rows`),
+        the same law on the draft support only, with no per-problem preparation."""
+        mode = self._kernel_mode_now()
+        if mode is None or p.device.type != "cpu" or p.dtype != torch.float64:
+            return None
+        from .chain_kernel import MODES, chain_rows
+
+        positions = np.asarray(self._positions(drafts.shape[1]), dtype=np.int64)
+        M = drafts.shape[0]
+        noise = torch.rand(M, len(positions) + 1, generator=generator, dtype=torch.float64).numpy()
+        P, Q = p.contiguous().numpy(), q.contiguous().numpy()  # one problem if expand: not copied M times
+        rows = np.zeros(M, dtype=np.int64) if expand else np.arange(M)
+        ids = drafts.numpy()
+        tokens = torch.from_numpy(chain_rows(P, Q, rows, ids, positions, MODES[mode], noise, *self._kernel_args(drafts.shape[1])))
+        return tokens, in_drafts(tokens, drafts)
+
+    def _kernel_args(self, n: int) -> tuple:
+        """Extra arguments of the compiled sampler (K-SEQ: its bisection's steps and slack)."""
+        return ()
+
 
 def _hit_probability(law: Tensor, n: int) -> Tensor:
     """``1 - (1 - law)^n`` per entry: probability that n i.i.d. draws from ``law`` include the token."""
@@ -166,6 +194,8 @@ class NSS(_Chain):
 
     def _positions(self, n):
         return range(0)
+
+    _kernel_mode = "replacement"  # no position tried: a draw from p
 
     def _acceptance(self, p, q, n, state):
         return (p * _hit_probability(q, n)).sum(dim=1)
@@ -203,6 +233,9 @@ class RecursiveRejection(_Chain):
 
     def _reject(self, r, s, x):
         return residual(r, s), (s if self.replacement else remove_tokens(s, x))
+
+    def _kernel_mode_now(self):
+        return "replacement" if self.replacement else "without_replacement"
 
     def _acceptance(self, p, q, n, state):
         if not self.replacement:
@@ -261,6 +294,11 @@ def _kseq_beta(p: Tensor, q: Tensor, rho: Tensor) -> tuple[Tensor, Tensor]:
 KSEQ_SLACK = 1e-13
 
 
+def kseq_steps(n: int, tol: float = 1e-12) -> int:
+    """Bisection steps of :func:`kseq_rho`: the bracket [1, n] halved to width ``<= tol``."""
+    return max(0, math.ceil(math.log2(max(n - 1, 1) / tol)))
+
+
 def kseq_rho(p: Tensor, q: Tensor, n: int, tol: float = 1e-12) -> Tensor:
     """rho* of K-SEQ: the root on [1, n] of ``1 - (1 - beta(rho))^n = rho beta(rho)``, (B,).
 
@@ -278,8 +316,7 @@ def kseq_rho(p: Tensor, q: Tensor, n: int, tol: float = 1e-12) -> Tensor:
     """
     lo = torch.ones_like(p[:, 0])
     hi = torch.full_like(lo, float(n))
-    steps = max(0, math.ceil(math.log2(max(n - 1, 1) / tol)))
-    for _ in range(steps):
+    for _ in range(kseq_steps(n, tol)):
         mid = 0.5 * (lo + hi)
         beta, miss = _kseq_beta(p, q, mid)
         valid = mid * beta - 1.0 + miss**n >= -KSEQ_SLACK
@@ -321,6 +358,11 @@ class KSeq(_Chain):
     def _final(self, r, s, state):
         return state["final"]
 
+    _kernel_mode = "kseq"
+
+    def _kernel_args(self, n):
+        return kseq_steps(n), KSEQ_SLACK
+
     def _acceptance(self, p, q, n, state):
         R = (p - state["accepted"]).clamp(min=0.0)
         miss = state["miss"]
@@ -351,6 +393,8 @@ class Greedy(_Chain):
 
     def _start(self, p, q, drafts, state):
         return p, remove_tokens(q, drafts[:, :-1])
+
+    _kernel_mode = "greedy"
 
     def _acceptance(self, p, q, n, state):
         top = _greedy_top(q, n)
@@ -450,8 +494,8 @@ class Canonical(Verifier):
         log_coef = math.lgamma(n + 1) - torch.lgamma(runs.to(p.dtype) + 1).mul(distinct).sum(dim=1)
         prob = log_coef.exp() * qk[:, combos].prod(dim=2)  # (B, M) multinomial probabilities
         gammas = torch.tensor(self.gammas, dtype=p.dtype, device=p.device)[:, None, None]  # (G, 1, 1)
-        all_weights = _canonical_weights(p, q, gammas)  # (G, B, V)
-        weights = torch.gather(all_weights, 2, order.expand(len(self.gammas), -1, -1))  # (G, B, k)
+        # the weights vanish off the draft support: computed on it only (G x k, not G x V, exps)
+        weights = _canonical_weights(pk, qk, gammas)  # (G, B, k)
         G, B, M = len(self.gammas), p.shape[0], combos.shape[0]
         sel = _selection(weights[:, :, None, :].expand(G, B, M, k), combos.expand(G, B, M, n), distinct.expand(G, B, M, n))
         induced = torch.zeros(G, B, k, dtype=p.dtype, device=p.device)
@@ -462,7 +506,8 @@ class Canonical(Verifier):
         rows = torch.arange(B, device=p.device)
         r = torch.zeros_like(p).scatter(1, order, induced[best, rows])
         gamma = gammas.reshape(-1)[best]
-        return {"gamma": gamma, "induced": r, "residual": residual(p, r), "weights": all_weights[best, rows]}
+        chosen = torch.zeros_like(p).scatter(1, order, weights[best, rows])
+        return {"gamma": gamma, "induced": r, "residual": residual(p, r), "weights": chosen}
 
     def _choice(self, p, drafts, state):
         """Selection law over the draft slots (B, n) and the keep probability of each slot (B, n)."""

@@ -403,8 +403,13 @@ def _loss(a, t, at_cap):
 def _fit(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
     """Fit one race from the common start ``u0``: returns ``(u, a, loss, iterations)``
     (fit.py :func:`fit_race`, one row)."""
+    return _fit_from(qs, base, n, reject, t, np.full(qs.shape[0], min(u0, cap)), cap, tol, max_iter, x, w)
+
+
+@_jit
+def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter, x, w):
+    """:func:`_fit` from the starting utilities ``u`` (m,) (below ``cap``; overwritten)."""
     m = qs.shape[0]
-    u = np.full(m, min(u0, cap))
     a, psi, grid, C = _evaluate(u, qs, base, reject, n, x, w)
     value = psi - _dot(t, u)
     iterations = 0
@@ -641,7 +646,7 @@ SCAN_BLOCK = 256
 
 
 @_jit
-def _support_sizes(Q, blocks):
+def support_sizes(Q, blocks):
     """Number of tokens with ``q > 0`` in each row of a (B, V) array, (B,) int64, and in each
     block of SCAN_BLOCK tokens, into ``blocks`` (B, ceil(V / SCAN_BLOCK)); one pass."""
     B, V = Q.shape
@@ -704,13 +709,10 @@ def _gather_each(p, q, lo, hi, index, ratio, slot):
 
 
 @_jit
-def _support(p, q, n, k, blocks):
-    """Draft support (its size k and per-block counts given, :func:`_support_sizes`) sorted
-    by p/q, alpha*, |H_min| and q(H_min) (support.py :func:`draft_support`), and ``order``:
-    the gather visits tokens in vocabulary order, so slot i holds the ``order[i]``-th
-    smallest token id."""
-    index = np.empty(k, dtype=np.int64)
-    ratio = np.empty(k)
+def gather_support(p, q, k, blocks, index, ratio):
+    """The k draft-support tokens (``q > 0``) of a row in vocabulary order into ``index`` and
+    their ``p / q`` into ``ratio`` (k,), visiting only the blocks that hold some (``blocks``:
+    :func:`support_sizes`'s per-block counts) when they are few."""
     V = q.shape[0]
     if 4 * np.count_nonzero(blocks) <= blocks.shape[0]:  # few blocks hold the support
         slot = 0
@@ -719,8 +721,19 @@ def _support(p, q, n, k, blocks):
                 slot = _gather(p, q, j * SCAN_BLOCK, min((j + 1) * SCAN_BLOCK, V), index, ratio, slot)
     else:
         slot = _gather(p, q, 0, V, index, ratio, 0)
-    if slot != k:  # the slots index p and q below, unchecked: never leave one unset
+    if slot != k:  # the slots index p and q, unchecked: never leave one unset
         raise ValueError("draft support scan: the count and the gather disagree")
+
+
+@_jit
+def _support(p, q, n, k, blocks):
+    """Draft support (its size k and per-block counts given, :func:`support_sizes`) sorted
+    by p/q, alpha*, |H_min| and q(H_min) (support.py :func:`draft_support`), and ``order``:
+    the gather visits tokens in vocabulary order, so slot i holds the ``order[i]``-th
+    smallest token id."""
+    index = np.empty(k, dtype=np.int64)
+    ratio = np.empty(k)
+    gather_support(p, q, k, blocks, index, ratio)
     order = _argsort(ratio)
     index, ratio = index[order], ratio[order]
     pk, qk = p[index], q[index]
@@ -758,11 +771,61 @@ def _in_system(i, inner, k_min, pk):
     return (i < k_min and pk[i] > 0) if inner else i >= k_min
 
 
+#: Systems of at least this many tokens start from the lifted solution of a coarse system
+#: (:func:`_coarse_start`) instead of a common utility.
+COARSE_MIN = 4096
+#: The coarse system's groups: consecutive tokens in p/q order, cut at every 1/COARSE_GROUPS
+#: of the system's draft mass and every COARSE_GROUPS-th of its tokens.
+COARSE_GROUPS = 2048
+#: Loss at which the coarse fit stops (it is only a starting point).
+COARSE_TOL = 1e-8
+
+
+@_jit
+def _coarse_start(qs, base, n, reject, t, u0, cap, max_iter, x, w):
+    """Starting utilities (m,) of a large system: fit the race of groups of consecutive
+    tokens (slots are sorted by p/q), each group one token of the group's q and target mass,
+    then give each token the utility interpolated linearly in its ratio ``t_i / q_i`` between
+    the groups' ratios (at the optimum u_i is a non-decreasing function of that ratio,
+    maths.md section 6). Any start is valid: the full fit that follows, with its own stopping
+    rule, decides exactness and the gap; this one only saves Newton iterations."""
+    m = qs.shape[0]
+    total = qs.sum()
+    edges = np.empty(m + 1, dtype=np.int64)
+    edges[0] = 0
+    groups = 1
+    step = max(m // COARSE_GROUPS, 1)
+    mass = 0.0
+    level = total / COARSE_GROUPS
+    for i in range(1, m):  # cut before token i when the mass before it crosses a level, or every step tokens
+        mass += qs[i - 1]
+        if mass >= level or i - edges[groups - 1] >= step:
+            edges[groups] = i
+            groups += 1
+            while mass >= level:
+                level += total / COARSE_GROUPS
+    edges[groups] = m
+    gq = np.zeros(groups)
+    gt = np.zeros(groups)
+    for g in range(groups):
+        for i in range(edges[g], edges[g + 1]):
+            gq[g] += qs[i]
+            gt[g] += t[i]
+    gu, _, _, _ = _fit(gq, base, n, reject, gt, u0, cap, COARSE_TOL, max_iter, x, w)
+    ratio_g = gt / gq
+    out = np.empty(m)
+    ratio = t / qs
+    lifted = np.interp(ratio, ratio_g, gu)
+    for i in range(m):
+        out[i] = min(lifted[i], cap)
+    return out
+
+
 @_jit
 def _solve_row(p, q, n, k, blocks, tol, max_iter, x, w, index, pk, qk, u, a, slot_of_sorted):
     """Support, cut and both fitted systems of one row, written into the row's output slots.
 
-    ``k`` and ``blocks`` are the row's support size and block counts (:func:`_support_sizes`);
+    ``k`` and ``blocks`` are the row's support size and block counts (:func:`support_sizes`);
     ``index``, ``pk``, ``qk``, ``u``, ``a`` are the row's (k_max,) zero-filled outputs; the k
     support slots come first, sorted by p/q, the first ``k_min`` forming H_min;
     ``slot_of_sorted[:k]`` receives the slot of each support token in token-id order. Returns
@@ -794,7 +857,12 @@ def _solve_row(p, q, n, k, blocks, tol, max_iter, x, w, index, pk, qk, u, a, slo
             base, cap, u0 = q_inner - mass, np.inf, _inner_start(1.0 - alpha, mass, n)
         else:
             base, cap, u0 = q_inner, OUTER_CAP, 0.0
-        su, sa, sloss, sit = _fit(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter, x, w)
+        qs, ts = qk[slots], pk[slots]
+        if m >= COARSE_MIN:
+            start = _coarse_start(qs, base, n, inner, ts, u0, cap, max_iter, x, w)
+        else:
+            start = np.full(m, min(u0, cap))
+        su, sa, sloss, sit = _fit_from(qs, base, n, inner, ts, start, cap, tol, max_iter, x, w)
         for j in range(m):
             u[slots[j]] = su[j]
             a[slots[j]] = sa[j]
@@ -890,7 +958,7 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     x, w = legendre_nodes(node_count(n))
     B = P.shape[0]
     blocks = np.empty((B, -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
-    counts = _support_sizes(Q, blocks)
+    counts = support_sizes(Q, blocks)
     k_max = max(int(counts.max()), 1)
     out = {name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)
            for name in ("index", "p", "q", "u", "a")}

@@ -29,10 +29,14 @@ from torch import Tensor
 
 from multidraft.validation import InvalidInputError, check_n, check_pair_tensors, check_positive_float
 
-from .base import Verifier, draft_id_rows, in_drafts
+from .base import Verifier, draft_id_rows, draft_id_tensor, in_drafts
 from .fit import fit_race
 from .race import win_probabilities
 from .support import OUTER_CAP, DraftSupport, draft_support, inner_start
+
+
+#: Newton iterations at most per system, by default.
+MAX_ITER = 100
 
 
 @dataclass
@@ -64,7 +68,7 @@ class Plan:
     """
 
     def __init__(self, p: Tensor, support: DraftSupport, u: Tensor, a: Tensor, n: int, status_parts: dict,
-                 parts: dict | None = None):
+                 parts: dict | None = None, compiled: bool | None = None):
         self.n = n
         self.vocab_size = p.shape[1]
         self.support = support
@@ -80,8 +84,9 @@ class Plan:
         # is materialised only when needed (conditional laws, or rows whose draft was not
         # kept), so a kept draft costs no pass over the vocabulary.
         self._p = p
-        #: Sample with the compiled kernel (CPU, float64: the same draws as the torch code).
-        self.compiled_sampling = kernel_fits(p)
+        #: Sample with the compiled kernel (CPU, float64: the same draws as the torch code):
+        #: where the solve ran it (``backend``), by default wherever it can run.
+        self.compiled_sampling = kernel_fits(p) if compiled is None else compiled
         self._residual_on_support = parts["residual_on_support"]
         self._residual: Tensor | None = None
         self._sorted_ids, self._slot_of_sorted = parts["sorted_ids"], parts["slot_of_sorted"]
@@ -129,18 +134,37 @@ class Plan:
         ``drafts`` (n,) or (M, n); M must equal the batch size B, unless B = 1 (the one plan
         then serves every tuple) or M = 1 (the one tuple is repeated for every plan row).
         """
-        ids = draft_id_rows(drafts, self.vocab_size, self.n)
-        B = self.batch_size
-        if ids.shape[0] != B and 1 not in (ids.shape[0], B):
-            raise InvalidInputError(f"drafts: expected shape ({self.n},) or ({B}, {self.n}), got {ids.shape}")
-        M = max(ids.shape[0], B)
-        rows = np.arange(M) if B == M else np.zeros(M, dtype=np.int64)
-        return (ids if ids.shape[0] == M else np.repeat(ids, M, axis=0)), rows
+        return self._serve(draft_id_rows(drafts, self.vocab_size, self.n))
+
+    def _serve(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Validated ids (M, n) broadcast against the B plan rows, and the row serving each."""
+        M, B = ids.shape[0], self.batch_size
+        if M != B and 1 not in (M, B):
+            raise InvalidInputError(f"drafts: expected shape ({self.n},) or ({B}, {self.n}), got {tuple(ids.shape)}")
+        rows = np.arange(M) if M == B else np.zeros(max(M, B), dtype=np.int64)
+        return (ids if M >= B else np.repeat(ids, B, axis=0)), rows
 
     def _draft_rows(self, drafts: Any) -> tuple[Tensor, Tensor]:
-        """:meth:`_draft_arrays` as long tensors on the plan's device."""
-        ids, rows = self._draft_arrays(drafts)
-        return torch.as_tensor(ids, device=self.u.device), torch.as_tensor(rows, device=self.u.device)
+        """:meth:`_draft_arrays` as long tensors on the plan's device; a torch integer tensor
+        already there is checked there (:func:`~multidraft.fast.base.draft_id_tensor`), not
+        through a host copy."""
+        device = self.u.device
+        ids = draft_id_tensor(drafts, self.vocab_size, self.n) if (
+            isinstance(drafts, Tensor) and drafts.device == device) else None
+        if ids is None:
+            ids_np, rows_np = self._draft_arrays(drafts)
+            return torch.as_tensor(ids_np, device=device), torch.as_tensor(rows_np, device=device)
+        return self._rows_of(ids)
+
+    def _rows_of(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Validated draft ids (M, n) on the plan's device, broadcast against the B plan rows,
+        and the plan row serving each tuple (:meth:`_draft_arrays`'s rule), as tensors."""
+        B, M = self.batch_size, ids.shape[0]
+        if M != B and 1 not in (M, B):
+            raise InvalidInputError(f"drafts: expected shape ({self.n},) or ({B}, {self.n}), got {tuple(ids.shape)}")
+        rows = torch.arange(M, device=ids.device) if M == B else torch.zeros(
+            max(M, B), dtype=torch.long, device=ids.device)
+        return (ids if M >= B else ids.expand(B, -1)), rows
 
     def _lookup(self, ids: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Look drafts up: slots, found, participation, reject flag (torch code)."""
@@ -171,7 +195,10 @@ class Plan:
         (M, V) float tensor; row m is the law of the output token given drafts m.
         Drafts outside the draft support (q = 0: impossible under i.i.d. drafting) never win.
         """
-        ids, rows = self._draft_rows(drafts)
+        return self._conditional_rows(*self._draft_rows(drafts))
+
+    def _conditional_rows(self, ids: Tensor, rows: Tensor) -> Tensor:
+        """:meth:`conditional` for validated ids (M, n) and plan rows (M,) on the plan's device."""
         slot, found, active, reject = self._lookup(ids, rows)
         wins = win_probabilities(torch.gather(self.u[rows], 1, slot), active, reject)
         chosen = wins[:, :-1] * self._draft_values(self.accept_ratio, rows, slot, found)
@@ -188,8 +215,20 @@ class Plan:
         if self._sampler is not None:
             return self._sampler(self, drafts, generator)
         if self.compiled_sampling:
-            return self._sample_compiled(drafts, generator)
-        ids, rows = self._draft_rows(drafts)
+            return self._sample_compiled(*self._draft_arrays(drafts), generator)
+        return self._sample_torch(*self._draft_rows(drafts), generator)
+
+    def _sample_validated(self, ids: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """:meth:`sample` for draft ids (M, n) long already validated (by the verifier
+        interface of :class:`GlobalResolution`), so they are not checked twice."""
+        if self._sampler is not None:
+            return self._sampler(self, ids, generator)
+        if self.compiled_sampling:
+            return self._sample_compiled(*self._serve(ids.numpy()), generator)
+        return self._sample_torch(*self._rows_of(ids), generator)
+
+    def _sample_torch(self, ids: Tensor, rows: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """:meth:`sample` by the torch code, for validated ids (M, n) and plan rows (M,)."""
         M, n = ids.shape
         noise = torch.rand(M, n + 2, generator=generator, device=self.u.device, dtype=self.u.dtype)
         tokens, accepted = self._race(ids, rows, noise)
@@ -198,14 +237,15 @@ class Plan:
             tokens[redraw] = self._sample_residual(rows[redraw], generator)
         return tokens, accepted
 
-    def _sample_compiled(self, drafts: Any, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """:meth:`sample` by the compiled kernel (CPU, float64): the same random numbers, drawn
-        in the same order, and the torch code's comparisons on them, so the same tokens
-        (tested). Between the draws it stays in numpy: on a row just solved, each torch call
-        on a tiny tensor costs 5-20 us of cold dispatch."""
+    def _sample_compiled(self, ids: np.ndarray, rows: np.ndarray,
+                         generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """:meth:`sample` by the compiled kernel (CPU, float64) for validated ids (M, n) and
+        plan rows (M,), numpy: the same random numbers, drawn in the same order, and the torch
+        code's comparisons on them, so the same tokens (tested). Between the draws it stays
+        in numpy: on a row just solved, each torch call on a tiny tensor costs 5-20 us of
+        cold dispatch."""
         from .kernel import race_rows
 
-        ids, rows = self._draft_arrays(drafts)
         M, n = ids.shape
         noise = torch.rand(M, n + 2, generator=generator, dtype=self.u.dtype).numpy()
         parts = (self._sorted_ids, self._slot_of_sorted, self.outer, self.inner_active, self.u, self.accept_ratio)
@@ -284,7 +324,7 @@ def global_resolution(
     tol: float = 1e-9,
     device: Any = None,
     dtype: torch.dtype = torch.float64,
-    max_iter: int = 100,
+    max_iter: int = MAX_ITER,
     backend: str = "auto",
 ) -> Plan:
     """Solve the optimal n-draft verification problem for i.i.d. drafts (batched).
@@ -333,12 +373,20 @@ def global_resolution(
     if device is None and isinstance(target, torch.Tensor):
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
+    return solve_laws(p, q, n, tol=tol, max_iter=max_iter, backend=backend)
+
+
+def solve_laws(p: Tensor, q: Tensor, n: int, *, tol: float, max_iter: int, backend: str) -> Plan:
+    """:func:`global_resolution` on arguments it has validated: p and q (B, V) laws on one
+    device in one dtype, ``n``, ``tol``, ``backend`` checked. Nothing is checked again here;
+    ``backend`` decides both the solve and the sampling path of the plan."""
+    compiled = _use_kernel(backend, p)
     if _use_triton(backend, p):
         from .triton_backend import solve_parts as solve
     else:
-        solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
+        solve = _solve_compiled if compiled else _solve_batched
     support, u, a, iterations, loss, parts = solve(p, q, n, tol * FIT_TOL_SHARE, max_iter)
-    return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts)
+    return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts, compiled)
 
 
 BACKENDS = ("auto", "torch", "numba", "triton")
@@ -454,14 +502,16 @@ class GlobalResolution(Verifier):
         self.backend = check_backend(backend)
 
     def _prepare(self, p: Tensor, q: Tensor, n: int) -> dict:
-        return {"plan": global_resolution(p, q, n, tol=self.tol, device=p.device, dtype=p.dtype, backend=self.backend)}
+        # p, q validated by the interface (multidraft.fast.base): solved without a second check
+        return {"plan": solve_laws(p, q, check_n(n, maximum=MAX_DRAFTS), tol=self.tol, max_iter=MAX_ITER,
+                                   backend=self.backend)}
 
     def _conditional(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict) -> Tensor:
-        return state["plan"].conditional(drafts)
+        return state["plan"]._conditional_rows(*state["plan"]._rows_of(drafts))
 
     def _sample(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        tokens, _ = state["plan"].sample(drafts, generator=generator)
+        tokens, _ = state["plan"]._sample_validated(drafts, generator)
         return tokens, in_drafts(tokens, drafts)
 
     def _acceptance(self, p: Tensor, q: Tensor, n: int, state: dict) -> Tensor:

@@ -223,18 +223,57 @@ def _on(tensor: Any, device: Any, dtype: Any) -> Any:
     return tensor.to(device=device, dtype=dtype)
 
 
+def _broadcast_rows(p: Any, q: Any) -> tuple[Any, Any, bool] | None:
+    """Validated (V,) or (B, V) tensors as ``(p, q, batched)`` of shape (B, V), or None when
+    their batch sizes do not broadcast (the detailed path then reports it)."""
+    import torch
+
+    p2, q2 = (p if p.ndim == 2 else p[None]), (q if q.ndim == 2 else q[None])
+    if p2.shape[0] != q2.shape[0] and 1 not in (p2.shape[0], q2.shape[0]):
+        return None
+    if p2.shape != q2.shape:
+        p2, q2 = torch.broadcast_tensors(p2, q2)
+    return p2, q2, p.ndim == 2 or q.ndim == 2
+
+
+def _numpy_float64_pair(target: Any, draft: Any, device: Any, dtype: Any, normalize: bool) -> bool:
+    """Whether p and q can take the compiled numpy fast path of :func:`check_pair_tensors`:
+    writeable C-contiguous float64 numpy arrays of shape (V,) or (B, V) over the same V, wanted
+    as CPU float64 tensors, without ``normalize``."""
+    import torch
+
+    if normalize or dtype != torch.float64 or (device is not None and torch.device(device).type != "cpu"):
+        return False
+    return all(
+        isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim in (1, 2) and x.shape[-1] > 0
+        and x.flags.c_contiguous and x.flags.writeable for x in (target, draft)
+    ) and target.shape[-1] == draft.shape[-1]
+
+
 def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: Any = None, normalize: bool = False):
     """Validate p and q and return them as torch tensors of shape (B, V) (B = 1 if unbatched).
 
     Torch inputs are checked on their own device with a handful of reductions (one host
-    synchronisation); only if a check fails is the detailed error produced by
-    :func:`check_pair` on a host copy. Other inputs go through :func:`check_pair`.
+    synchronisation; on the CPU in float64 one compiled pass per law); writeable C-contiguous
+    float64 numpy arrays wanted on the CPU in float64 get the same compiled pass and are
+    returned as tensors sharing their memory (no copy). Only if a check fails is the detailed
+    error produced by :func:`check_pair` on a host copy. Other inputs go through
+    :func:`check_pair`.
 
     Returns ``(p, q, batched)`` with ``batched`` False when both inputs were 1-D.
     """
     import torch
 
     dtype = dtype or torch.float64
+    if _numpy_float64_pair(target, draft, device, dtype, normalize):
+        # CPU float64 numpy: one compiled pass per law, then tensors sharing the arrays'
+        # memory (no copy, the same cost as a torch input; the detailed path below copies)
+        from .law_checks import rows_are_laws
+
+        if rows_are_laws(target, sum_tolerance(target)) and rows_are_laws(draft, sum_tolerance(draft)):
+            rows = _broadcast_rows(torch.from_numpy(target), torch.from_numpy(draft))
+            if rows is not None:
+                return rows
     if _is_torch_tensor(target) and _is_torch_tensor(draft) and not normalize:
         device = device if device is not None else target.device
         p, q = _on(target.detach(), device, dtype), _on(draft.detach(), device, dtype)
@@ -254,11 +293,9 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
                 ])
                 ok = bool(checks.all())
         if ok:
-            p2, q2 = (p if p.ndim == 2 else p[None]), (q if q.ndim == 2 else q[None])
-            if p2.shape[0] == q2.shape[0] or 1 in (p2.shape[0], q2.shape[0]):
-                if p2.shape != q2.shape:
-                    p2, q2 = torch.broadcast_tensors(p2, q2)
-                return p2, q2, p.ndim == 2 or q.ndim == 2
+            rows = _broadcast_rows(p, q)
+            if rows is not None:
+                return rows
     # slow path: the numpy checks produce the detailed error (or accept the input)
     p_np, q_np = check_pair(target, draft, normalize=normalize)
     if p_np.ndim > 2:

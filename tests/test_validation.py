@@ -108,3 +108,19 @@ def test_positive_float():
     for bad in (0, -1, float("nan"), "x"):
         with pytest.raises(InvalidInputError, match="tol:"):
             check_positive_float(bad, "tol")
+
+
+def test_check_pair_tensors_shares_the_memory_of_float64_numpy_laws():
+    """Writeable C-contiguous float64 numpy laws become CPU tensors without a copy (the cost of
+    a torch input); others are copied; bad ones still get the detailed error."""
+    p, q = np.array([0.5, 0.5]), np.array([[0.1, 0.9], [0.3, 0.7]])
+    tp, tq, batched = check_pair_tensors(p, q)
+    assert batched and tp.shape == tq.shape == (2, 2)
+    assert np.shares_memory(tp.numpy(), p) and np.shares_memory(tq.numpy(), q)
+    frozen = p.copy()
+    frozen.flags.writeable = False
+    assert not np.shares_memory(check_pair_tensors(frozen, p)[0].numpy(), frozen)
+    with pytest.raises(InvalidInputError, match="draft"):
+        check_pair_tensors(p, np.array([1.5, -0.5]))
+    with pytest.raises(InvalidInputError, match="draft"):
+        check_pair_tensors(p, np.array([0.5, 0.5, 0.0]))

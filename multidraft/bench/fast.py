@@ -25,10 +25,12 @@ from .options import cases, int_list, resolve
 HELP = "global resolution: time per token on the published (k, n) grid, throughput, speed-up vs max-flow"
 DESCRIPTION = __doc__.split("\n", 2)[2]
 
-FULL = dict(vocab=128256, rows=50, cases="10:2,10:4,10:5,100:2,1000:2,10:8,10:10", batches="1,4,16,64,256,1024",
+FULL = dict(vocab=128256, rows=50, big_rows=10,
+            cases="10:2,10:4,10:5,100:2,1000:2,10:8,10:10,10:16,1000:4,1000:8,1000:16,10000:2,"
+                  "128256:2,128256:4,128256:8,128256:16", batches="1,4,16,64,256,1024",
             throughput_case="10:4", big_vocab=32000, repeats=3, oracle_rows=10, oracle_limit=10.0,
             oracle_cases="10:2,10:4,10:5,100:2,1000:2")
-QUICK = dict(vocab=500, rows=3, cases="10:2,10:4", batches="1,4", repeats=1, oracle_rows=2,
+QUICK = dict(vocab=500, rows=3, big_rows=2, cases="10:2,10:4,500:2", batches="1,4", repeats=1, oracle_rows=2,
              oracle_limit=5.0, oracle_cases="10:2")
 
 
@@ -36,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab", type=int, help=f"vocabulary size V (default {FULL['vocab']})")
     parser.add_argument("--rows", type=int, help=f"problems R per (k, n) (default {FULL['rows']})")
     parser.add_argument("--cases", help=f"k:n pairs (default {FULL['cases']})")
+    parser.add_argument("--big-rows", type=int,
+                        help=f"problems per (k, n) for k >= {BIG_K} or k = V (default {FULL['big_rows']})")
     parser.add_argument("--batches", help=f"batch sizes B for the throughput table (default {FULL['batches']})")
     parser.add_argument("--throughput-case", help=f"k:n of the throughput table (default {FULL['throughput_case']})")
     parser.add_argument("--big-vocab", type=int, help=f"V used for B >= 256 (default {FULL['big_vocab']})")
@@ -44,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oracle-limit", type=float, help=f"seconds per max-flow call (default {FULL['oracle_limit']:g})")
     parser.add_argument("--oracle-cases", help=f"k:n pairs for the speed-up table (default {FULL['oracle_cases']})")
     parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+
+
+#: Cases with a draft support of at least this many tokens (or the whole vocabulary) run on
+#: ``--big-rows`` rows and without the torch path (seconds per row there).
+BIG_K = 10000
 
 
 def resolve_options(args: argparse.Namespace) -> None:
@@ -56,27 +65,40 @@ def _per_token(args, report, progress) -> dict:
     from .problems import draw_drafts, llm_problems, published_gr
 
     table = Table("fast_per_token", f"Global resolution, time per token (solve + sample), device {args.device}",
-                  ["(k, n)", "V", "rows", "median ms", "p99 ms", "success", "worst gap", "torch-path median ms",
+                  ["(k, n)", "V", "rows", "median ms", "p99 ms", "success", "worst gap", "numpy inputs median ms",
+                   "read p, q ms", "argsort k ms", "median / read", "torch-path median ms",
                    "torch-path success", "published GR 1e-3 ms (success)", "published GR 1e-4 ms (success)",
                    "published 1e-4 / ours"])
     method = GlobalResolutionMethod(args.device, args.seed)
+    numpy_inputs = GlobalResolutionMethod(args.device, args.seed, numpy_inputs=True)
     torch_path = GlobalResolutionMethod(args.device, args.seed, backend="torch")
     per_case = {}
     for k, n in progress(cases(args.cases), "fast: per token"):
-        probs = llm_problems(args.rows, args.vocab, k, seed=args.seed)
+        k = min(k, args.vocab)
+        big = k >= min(BIG_K, args.vocab)
+        probs = llm_problems(args.big_rows if big else args.rows, args.vocab, k, seed=args.seed)
         drafts = draw_drafts(probs.draft, n, args.seed)
         alpha = alpha_stars(probs.target, probs.draft, n)
         stats = measure(method, probs.target, probs.draft, drafts, n, alpha)
-        batched = measure(torch_path, probs.target, probs.draft, drafts, n, alpha)
-        per_case[(k, n)] = (probs, drafts, alpha, stats, batched)
+        from_numpy = measure(numpy_inputs, probs.target, probs.draft, drafts, n, alpha) if args.device == "cpu" else None
+        batched = None if big else measure(torch_path, probs.target, probs.draft, drafts, n, alpha)
+        read_ms, sort_ms = reference_times(probs.target, probs.draft)
+        per_case[(k, n)] = (probs, drafts, alpha, stats, batched, read_ms, sort_ms)
         pub3, pub4 = published_gr(k, n)
         cell = lambda pub: f"{pub[0]:g} ({pub[1]:.0%})" if pub else "-"  # noqa: E731
-        table.add(f"({k}, {n})", args.vocab, stats.rows, stats.median_ms, stats.p99_ms, f"{stats.success_rate:.0%}",
-                  stats.worst_gap, batched.median_ms, f"{batched.success_rate:.0%}", cell(pub3), cell(pub4),
-                  f"{pub4[0] / stats.median_ms:.2f}x" if pub4 else "-")
+        table.add(f"({'V' if k == args.vocab else k}, {n})", args.vocab, stats.rows, stats.median_ms, stats.p99_ms,
+                  f"{stats.success_rate:.0%}", stats.worst_gap, from_numpy.median_ms if from_numpy else "-",
+                  read_ms, sort_ms, f"{stats.median_ms / read_ms:.1f}x",
+                  batched.median_ms if batched else "-", f"{batched.success_rate:.0%}" if batched else "-",
+                  cell(pub3), cell(pub4), f"{pub4[0] / stats.median_ms:.2f}x" if pub4 else "-")
     table.notes += [
         "ours = global_resolution(..., backend='auto'): the compiled CPU kernel (fast/kernel.py) on a CPU in float64, "
-        "the batched torch path on CUDA; torch path = the same solve with backend='torch' on the same rows.",
+        "the batched torch path on CUDA, inputs torch tensors; numpy inputs = the same call on the numpy arrays; "
+        f"torch path = the same solve with backend='torch' on the same rows ('-' for k >= {BIG_K} or k = V, which "
+        f"run on {args.big_rows} rows).",
+        "references measured in the same run on the same rows (medians): read p, q = one numpy pass over both "
+        "rows (p.sum() + q.sum(), the memory-read bound of any exact solve); argsort k = numpy's argsort of the "
+        "k ratios p/q on the draft support; median / read = ours over the read bound.",
         f"Workload: {probs.label.replace(f'top-k={k}', 'top-k=k')} (each row a different problem, the same rows in every run).",
         "success = status.success and alpha* - acceptance <= 1e-6; worst gap = max over rows of alpha* - acceptance.",
         "published = Thomas & Pal (ICLR 2026), Llama-3 70B/8B on CPU, success in brackets; their GR is not exactly "
@@ -84,14 +106,70 @@ def _per_token(args, report, progress) -> dict:
     ]
     report.table(table)
     labels = [f"({k},{n})" for k, n in per_case]
-    ours = Series("ours, median", labels, [s.median_ms for *_, s, _ in per_case.values()])
+    ours = Series("ours, median", labels, [c[3].median_ms for c in per_case.values()])
     pub = [published_gr(k, n)[1] for k, n in per_case]
-    series = [ours, Series("ours, p99", labels, [s.p99_ms for *_, s, _ in per_case.values()], "x--"),
-              Series("torch path, median", labels, [t.median_ms for *_, t in per_case.values()], "d-.")]
+    series = [ours, Series("ours, p99", labels, [c[3].p99_ms for c in per_case.values()], "x--"),
+              Series("torch path, median", labels,
+                     [c[4].median_ms if c[4] else float("nan") for c in per_case.values()], "d-."),
+              Series("read p, q", labels, [c[5] for c in per_case.values()], "v:")]
     series.append(Series("published GR 1e-4", labels, [p[0] if p else float("nan") for p in pub], "s:"))
     report.plot("fast_per_token", [(f"time per token, V={args.vocab}, {args.device}", series)],
                 xlabel="(k, n)", ylabel="ms per token", logy=True)
+    _scaling(args, report, per_case)
     return per_case
+
+
+def reference_times(target, draft) -> tuple[float, float]:
+    """Medians over rows, in ms: one numpy pass over p and q (``p.sum() + q.sum()``: the read
+    bound) and numpy's argsort of the ratios p/q on the draft support."""
+    import time
+
+    import numpy as np
+
+    read, sort = [], []
+    for p, q in zip(target, draft):
+        start = time.perf_counter()
+        float(p.sum() + q.sum())
+        read.append(time.perf_counter() - start)
+        on = q > 0
+        ratio = p[on] / q[on]
+        start = time.perf_counter()
+        np.argsort(ratio)
+        sort.append(time.perf_counter() - start)
+    return float(np.median(read)) * 1e3, float(np.median(sort)) * 1e3
+
+
+def _scaling(args, report, per_case: dict) -> None:
+    """Time against k at fixed n and against n at fixed k, from the per-token rows, with the
+    read bound of the same rows; a plot of cost against work k (n/2 + 1) (one exact
+    evaluation: k pieces of n/2 + 1 quadrature nodes)."""
+    from .common import Series, Table
+
+    table = Table("fast_scaling", "Global resolution, scaling: time per token against k and n (same rows as above)",
+                  ["sweep", "(k, n)", "work k (n/2+1)", "median ms", "read p, q ms", "argsort k ms",
+                   "median / read", "median / argsort", "us per unit of work"])
+    ns = sorted({n for _, n in per_case})
+    ks = sorted({k for k, _ in per_case})
+    fixed_n = max(ns, key=lambda n: sum(1 for key in per_case if key[1] == n))
+    fixed_k = max(ks, key=lambda k: (sum(1 for key in per_case if key[0] == k), k))
+    points = []
+    for sweep, keys in ((f"k at n = {fixed_n}", sorted(key for key in per_case if key[1] == fixed_n)),
+                        (f"n at k = {fixed_k}", sorted(key for key in per_case if key[0] == fixed_k))):
+        for k, n in keys:
+            *_, stats, _, read_ms, sort_ms = per_case[(k, n)]
+            work = k * (n // 2 + 1)
+            table.add(sweep, f"({k}, {n})", work, stats.median_ms, read_ms, sort_ms, f"{stats.median_ms / read_ms:.1f}x",
+                      f"{stats.median_ms / sort_ms:.1f}x", 1e3 * stats.median_ms / work)
+    for (k, n), (*_, stats, _, read_ms, _) in sorted(per_case.items(), key=lambda item: item[0][0] * (item[0][1] // 2 + 1)):
+        points.append((k * (n // 2 + 1), stats.median_ms, read_ms))
+    table.notes.append("work = k (n/2 + 1): the pieces times the quadrature nodes of one exact evaluation of the race; "
+                       "the read bound is one pass over p and q of the same rows, measured in the same run.")
+    report.table(table)
+    xs = [w for w, _, _ in points]
+    report.plot("fast_scaling", [(f"cost against work, V={args.vocab}, {args.device}",
+                                  [Series("global resolution, median", xs, [m for _, m, _ in points]),
+                                   Series("read p, q (same rows)", xs, [r for _, _, r in points], "v:")])],
+                xlabel="work k (n/2 + 1)", ylabel="ms per token", logx=True, logy=True)
 
 
 def _throughput(args, report, progress) -> None:

@@ -139,14 +139,18 @@ class GlobalResolutionMethod(Method):
     name = "global_resolution"
     order_invariant = True  # the race among drafts is symmetric in their order
 
-    def __init__(self, device: Any = "cpu", seed: int = 0, backend: str = "auto"):
+    def __init__(self, device: Any = "cpu", seed: int = 0, backend: str = "auto", numpy_inputs: bool = False):
         self.device = torch.device(device or "cpu")
         self.sync = synchronizer(self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.backend = backend
+        self.numpy_inputs = numpy_inputs
 
-    def prepare(self, target: np.ndarray, draft: np.ndarray, drafts: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """Move inputs to the device (not timed)."""
+    def prepare(self, target: np.ndarray, draft: np.ndarray, drafts: np.ndarray) -> tuple[Any, ...]:
+        """Move inputs to the device (not timed); with ``numpy_inputs`` they stay numpy arrays
+        (CPU), so the timed call includes their conversion."""
+        if self.numpy_inputs:
+            return tuple(np.ascontiguousarray(x) for x in (target, draft, drafts))
         return tuple(torch.as_tensor(x, device=self.device) for x in (target, draft, drafts))
 
     def run_tensors(self, p: torch.Tensor, q: torch.Tensor, d: torch.Tensor, n: int) -> tuple[Any, float]:

@@ -13,8 +13,9 @@ from multidraft.cli import main
 EXPECTED = {
     "fast": ({"fast_per_token": ["(k, n)", "median ms", "p99 ms", "success", "worst gap", "published GR 1e-4 ms (success)"],
               "fast_throughput": ["B", "V", "tokens/s", "success"],
-              "fast_speedup": ["max-flow median ms", "GR median ms", "speed-up (median)"]},
-             ["fast_per_token", "fast_throughput"]),
+              "fast_speedup": ["max-flow median ms", "GR median ms", "speed-up (median)"],
+              "fast_scaling": ["sweep", "(k, n)", "work k (n/2+1)", "median ms", "read p, q ms", "median / read"]},
+             ["fast_per_token", "fast_throughput", "fast_scaling"]),
     "acceptance": ({"acceptance_alpha": ["workload", "T", "k", "n=1", "n=2"],
                     "acceptance_baselines": ["baseline", "n", "llm: rows at alpha*", "llm: mean acc / mean alpha*"]},
                    ["acceptance_alpha"]),

@@ -342,3 +342,50 @@ def test_baseline_table_small():
     assert row["kseq"] >= row["(1-1/e) alpha*"]
     assert abs(row["greedy"] - row["alpha* greedy"]) <= 1e-9
     assert row["rrs_without_replacement"] <= row["alpha* w/o repl."] + EXACT
+
+
+# ------------------------------------------------------------------------------ the compiled sampler
+CHAIN_NAMES = [name for name in NAMES if name != "canonical"]
+
+
+def _sparse_problem(V=3000, k=20, seed=2):
+    """An LLM-like pair over V tokens with the draft cut to k tokens scattered over the vocabulary."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(V, 0.05))
+    q = np.zeros(V)
+    support = rng.choice(V, size=k, replace=False)
+    q[support] = rng.dirichlet(np.ones(k))
+    return p, q
+
+
+@pytest.mark.parametrize("name", CHAIN_NAMES)
+def test_compiled_sampler_follows_the_exact_law(name):
+    """The compiled sampler (CPU float64, on the draft support only) against the exact
+    conditional law: zero conventions (drafts outside the support, p = 0, p = q, disjoint
+    supports) and a sparse support in a larger vocabulary (runs of the final draw)."""
+    gen = torch.Generator().manual_seed(13)
+    cases = [make_problem(5, seed, 0.5, kind) for seed, kind in
+             enumerate(["zeros_q", "zeros_p", "equal", "disjoint", "one_hot_q", "ties"])]
+    cases.append(_sparse_problem())
+    for p, q in cases:
+        n = _fit_n(name, q, 3)
+        law = BASELINES[name].law(q, n)
+        tuples = law.sample(2, np.random.default_rng(1))
+        if name not in NEEDS_SUPPORT:
+            tuples = np.vstack([tuples, np.full(n, int(np.argmin(q)))])  # a draft q may not produce
+        for x in tuples:
+            probs = BASELINES[name].conditional(p, q, x).numpy()
+            tokens = BASELINES[name].sample(p, q, np.repeat(x[None], 20000, 0), gen).numpy()
+            pval = _g_test(np.bincount(tokens, minlength=len(p)).astype(float), probs)
+            assert pval > ALARM, (name, x, pval)
+
+
+def test_chain_samplers_need_no_preparation(monkeypatch):
+    """On the CPU in float64 the chain baselines sample without their per-problem
+    preparation (K-SEQ's torch bisection over the vocabulary): rho* comes from the support."""
+    from multidraft.fast import baselines
+
+    monkeypatch.setattr(baselines.KSeq, "_prepare", lambda *a: (_ for _ in ()).throw(AssertionError("prepared")))
+    p, q = make_problem(6, 0, 1.0, "plain")
+    for name in CHAIN_NAMES:
+        assert BASELINES[name].sample(p, q, [0, 1, 2], torch.Generator().manual_seed(0)).shape == ()

@@ -265,7 +265,7 @@ def test_kernel_support_scan_finds_every_draft_token(V, density):
     fast, ref = (global_resolution(P, Q, 2, backend=b, max_iter=0) for b in ("numba", "torch"))
     assert torch.equal(fast.support.index, ref.support.index) and torch.equal(fast.support.valid, ref.support.valid)
     blocks = np.empty((3, -(-V // kernel.SCAN_BLOCK)), dtype=np.int64)
-    kernel._support_sizes(Q, blocks)
+    kernel.support_sizes(Q, blocks)
     if V == 40000 and density < 0.001:  # these rows take the block-skipping scan
         assert (4 * np.count_nonzero(blocks, axis=1) <= blocks.shape[1]).all()
 
@@ -373,3 +373,85 @@ def test_alpha_star_and_cut_match_reference_on_padded_batches():
         keep = (support.inner & support.valid).numpy().ravel()
         h_min[rows[keep], support.index.numpy().ravel()[keep]] = True
         np.testing.assert_array_equal(h_min, ref.h_min)
+
+
+def test_backend_decides_the_sampling_path_too():
+    """backend='torch' samples with the torch code, 'numba'/'auto' with the kernel (CPU, float64)."""
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    assert not global_resolution(p, q, 3, backend="torch").compiled_sampling
+    assert global_resolution(p, q, 3, backend="numba").compiled_sampling
+    assert global_resolution(p, q, 3).compiled_sampling
+    assert not GlobalResolution(backend="torch").plan(p, q, 3).compiled_sampling
+
+
+def test_verifier_interface_validates_once(monkeypatch):
+    """GlobalResolution.sample / conditional check p, q and the drafts once, at the interface:
+    the solve and the plan's sampler do not check them again."""
+    import multidraft.fast.solver as solver
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("validated twice")
+
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    monkeypatch.setattr(solver, "check_pair_tensors", refuse)
+    monkeypatch.setattr(solver, "draft_id_rows", refuse)
+    monkeypatch.setattr(solver, "draft_id_tensor", refuse)
+    for backend in ("auto", "torch"):
+        verifier = GlobalResolution(backend=backend)
+        tokens = verifier.sample(p, q, np.array([[3, 2, 3]] * 5), generator=torch.Generator().manual_seed(0))
+        assert tokens.shape == (5,)
+        assert verifier.conditional(p, q, [3, 2, 3]).shape == (4,)
+
+
+def test_verifier_cache_follows_the_values_of_a_refilled_buffer():
+    """The cached plan is keyed on the laws' values: a buffer refilled in place is a new problem."""
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    verifier = GlobalResolution()
+    first = verifier.plan(p, q, 2)
+    assert verifier.plan(p, q, 2) is first
+    p[:] = [0.1, 0.2, 0.3, 0.4]  # p = q now: always accept
+    plan = verifier.plan(p, q, 2)
+    assert plan is not first and float(plan.kept[0]) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_torch_drafts_are_checked_on_their_device(monkeypatch):
+    """A torch plan checks torch drafts where they are, with no host copy (the numpy check
+    is only the fallback that words the error)."""
+    import multidraft.fast.solver as solver
+
+    p, q = np.array([0.45, 0.25, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
+    plan = global_resolution(p, q, 3, backend="torch")
+    expected = plan.conditional(np.array([3, 2, 3]))
+    monkeypatch.setattr(solver, "draft_id_rows", lambda *a, **k: (_ for _ in ()).throw(AssertionError("host")))
+    assert torch.equal(plan.conditional(torch.tensor([3, 2, 3])), expected)
+    monkeypatch.undo()
+    with pytest.raises(md.InvalidInputError, match="drafts"):
+        plan.conditional(torch.tensor([3, 2, 4]))
+
+
+def test_large_systems_start_from_the_lifted_coarse_fit():
+    """Systems of >= kernel.COARSE_MIN tokens (full-vocabulary drafts) start from the lifted
+    solution of a grouped system: non-decreasing in p/q, below the cap, and the full fit from
+    it converges to the same tolerance in fewer Newton iterations than from a common start."""
+    from multidraft.fast import kernel
+    from multidraft.fast.race import legendre_nodes, node_count
+    from multidraft.workloads import llm_like_batch
+
+    V, n = 6000, 2
+    w = llm_like_batch(1, V, correlation=0.9, top_k=None, seed=3)
+    plan = global_resolution(w.target, w.draft, n)
+    assert bool(plan.status.success[0]) and float(plan.status.gap[0]) <= 1e-9
+    assert int(plan.support.valid.sum()) == V
+    inner = plan.support.inner[0] & (plan.support.p[0] > 0)
+    assert int(inner.sum()) >= kernel.COARSE_MIN
+    qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
+    base = float(plan.support.q_inner[0]) - qs.sum()
+    x, wts = legendre_nodes(node_count(n))
+    u0 = kernel._inner_start(1.0 - float(plan.alpha_star[0]), qs.sum(), n)
+    start = kernel._coarse_start(qs, base, n, True, ts, u0, np.inf, 100, x, wts)
+    assert np.all(np.diff(start) >= 0)
+    plain = kernel._fit(qs, base, n, True, ts, u0, np.inf, 1e-9 / 4, 100, x, wts)
+    warm = kernel._fit_from(qs, base, n, True, ts, start, np.inf, 1e-9 / 4, 100, x, wts)
+    assert warm[2] <= 1e-9 / 4 and warm[3] < plain[3]
+    capped = kernel._coarse_start(qs, base, n, True, ts, u0, 0.0, 100, x, wts)
+    assert capped.max() <= 0.0
