@@ -7,6 +7,10 @@ from .drafting import IID, DraftingLaw, Independent, Joint, WithoutReplacement, 
 from .evaluate import Evaluation, evaluate
 from .validation import InvalidInputError, TooLargeError
 from .verifiers import get_verifier, list_verifiers, register_verifier
+from .trees import (
+    BlendLM, Branching, ConstantLM, DraftTree, LanguageModel, TableLM, branching, chain, delayed, paths, table_pair,
+    tree_inputs, tree_laws,
+)
 
 __version__ = "0.1.0"
 
@@ -14,4 +18,6 @@ __all__ = [
     "IID", "DraftingLaw", "Independent", "Joint", "WithoutReplacement", "drafting_law",
     "Evaluation", "evaluate", "InvalidInputError", "TooLargeError",
     "get_verifier", "list_verifiers", "register_verifier",
+    "BlendLM", "Branching", "ConstantLM", "DraftTree", "LanguageModel", "TableLM", "branching", "chain", "delayed",
+    "paths", "table_pair", "tree_inputs", "tree_laws",
 ]
