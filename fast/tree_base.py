@@ -30,35 +30,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from multidraft.trees import Branching, DraftTree, check_tree_laws
+from multidraft.randomness import as_generator, categorical, uniforms
+from multidraft.trees import Branching, DraftTree, add_to, check_tree_laws
 from multidraft.validation import InvalidInputError, TooLargeError
+
+__all__ = [
+    "TreeVerifier",
+    "add_to",
+    "as_generator",
+    "categorical",
+    "draws_at",
+    "sample_order",
+    "sibling_orders",
+    "uniforms",
+]
 
 #: Most sibling orders enumerated at one node (k! for k distinct children).
 MAX_ORDERS = 5040
-
-
-def as_generator(generator: Any) -> torch.Generator | None:
-    """A ``torch.Generator`` from a generator, an int seed, or None (torch's global generator)."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        return torch.Generator().manual_seed(int(generator))
-    raise InvalidInputError(f"generator: expected a torch.Generator, an int seed or None, got {type(generator).__name__}")
-
-
-def uniforms(generator: torch.Generator | None, size: int) -> np.ndarray:
-    """``size`` independent U[0, 1) draws (float64 numpy)."""
-    return torch.rand(size, generator=generator, dtype=torch.float64).numpy()
-
-
-def categorical(law: np.ndarray, generator: torch.Generator | None) -> int:
-    """One draw from a (V,) law by inverse CDF (the last token with mass on rounding)."""
-    u = float(uniforms(generator, 1)[0]) * float(law.sum())
-    cdf = np.cumsum(law)
-    i = int(np.searchsorted(cdf, u, side="right"))
-    if i >= law.shape[0] or law[i] <= 0:
-        i = int(np.flatnonzero(law > 0)[-1 if i >= law.shape[0] else 0]) if (law > 0).any() else 0
-    return i
 
 
 def draws_at(tree: DraftTree, node: int) -> list[int]:
@@ -168,9 +156,3 @@ class TreeVerifier:
 
     def _sample(self, tree: DraftTree, p: np.ndarray, q: np.ndarray, generator: torch.Generator | None) -> tuple:
         raise NotImplementedError
-
-
-def add_to(law: dict, key: tuple[int, ...], prob: float) -> None:
-    """``law[key] += prob`` (skipping zeros)."""
-    if prob != 0.0:
-        law[key] = law.get(key, 0.0) + prob

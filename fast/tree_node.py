@@ -30,7 +30,14 @@ from multidraft.verifiers import as_numpy_probs
 
 from .baselines import NSS, KSeq, RecursiveRejection, SingleDraft
 from .solver import GlobalResolution
-from .tree_base import TreeVerifier, add_to, categorical, draws_at, sample_order, sibling_orders
+from .tree_base import (
+    TreeVerifier,
+    add_to,
+    categorical,
+    draws_at,
+    sample_order,
+    sibling_orders,
+)
 
 #: Cached node laws kept per verifier (keys: the node's laws and draft order).
 CACHE_SIZE = 50_000
@@ -111,30 +118,43 @@ class PerNode(TreeVerifier):
             node = child
 
 
-def token_chain() -> PerNode:
+class TokenChain(PerNode):
     """Leviathan's chain rule: accept x_i w.p. min(1, p/q), stop at the first rejection, residual (p - q)+."""
-    return PerNode(SingleDraft(), "token_chain", ("iid",), chains_only=True)
+
+    def __init__(self):
+        super().__init__(SingleDraft(), "token_chain", ("iid",), chains_only=True)
 
 
-def nss_tree() -> PerNode:
+class NSSTree(PerNode):
     """NSS: y ~ p at every node, descend while y is a child (any tree; the valid rule for deterministic trees)."""
-    return PerNode(NSS(), "nss_tree", ("iid", "without_replacement", "top"))
+
+    def __init__(self):
+        super().__init__(NSS(), "nss_tree", ("iid", "without_replacement", "top"))
 
 
-def spec_infer(replacement: bool = True) -> PerNode:
+class SpecInfer(PerNode):
     """SpecInfer: recursive rejection sampling over the children at every node, i.i.d. siblings
     (``replacement=True``) or siblings drawn without replacement (``replacement=False``)."""
-    if replacement:
-        return PerNode(RecursiveRejection(replacement=True), "spec_infer", ("iid",))
-    return PerNode(RecursiveRejection(replacement=False), "spec_infer_without_replacement", ("without_replacement",))
+
+    def __init__(self, replacement: bool = True):
+        self.replacement = bool(replacement)
+        if self.replacement:
+            super().__init__(RecursiveRejection(replacement=True), "spec_infer", ("iid",))
+        else:
+            super().__init__(RecursiveRejection(replacement=False), "spec_infer_without_replacement",
+                             ("without_replacement",))
 
 
-def spectr() -> PerNode:
+class SpecTr(PerNode):
     """SpecTr: K-SEQ at every node over the next tokens of the paths still matching (with multiplicity)."""
-    return PerNode(KSeq(), "spectr", ("iid",))
+
+    def __init__(self):
+        super().__init__(KSeq(), "spectr", ("iid",))
 
 
-def node_optimal(tol: float = 1e-9) -> PerNode:
+class NodeOptimal(PerNode):
     """Global resolution (the optimal token-level plan for n i.i.d. drafts) at every node,
     n = the draws there. Optimal per node; *not* tree optimal (docs/trees.md reports the gap)."""
-    return PerNode(GlobalResolution(tol=tol), "node_optimal", ("iid",))
+
+    def __init__(self, tol: float = 1e-9):
+        super().__init__(GlobalResolution(tol=tol), "node_optimal", ("iid",))
