@@ -5,6 +5,7 @@ torch verifiers), :mod:`multidraft.properties` (property suite and checker).
 """
 from .drafting import IID, DraftingLaw, Independent, Joint, WithoutReplacement, drafting_law
 from .evaluate import Evaluation, evaluate
+from .tree_evaluate import TreeEvaluation, evaluate_tree
 from .validation import InvalidInputError, TooLargeError
 from .verifiers import get_verifier, list_verifiers, register_verifier
 from .trees import (
@@ -16,7 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IID", "DraftingLaw", "Independent", "Joint", "WithoutReplacement", "drafting_law",
-    "Evaluation", "evaluate", "InvalidInputError", "TooLargeError",
+    "Evaluation", "evaluate", "TreeEvaluation", "evaluate_tree", "InvalidInputError", "TooLargeError",
     "get_verifier", "list_verifiers", "register_verifier",
     "BlendLM", "Branching", "ConstantLM", "DraftTree", "LanguageModel", "TableLM", "branching", "chain", "delayed",
     "paths", "table_pair", "tree_inputs", "tree_laws",

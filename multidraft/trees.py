@@ -764,6 +764,12 @@ def accepts(verifier: Any, structure: Branching) -> bool:
     return bool(method(structure)) if callable(method) else True
 
 
+def add_to(law: dict, key: tuple[int, ...], prob: float) -> None:
+    """``law[key] += prob`` for a conditional law being built (zeros skipped)."""
+    if prob != 0.0:
+        law[key] = law.get(key, 0.0) + prob
+
+
 def as_emitted(tokens: Any) -> tuple[int, ...]:
     """A sampling verifier's output (list, numpy or torch) as a tuple of ints."""
     if type(tokens).__module__.startswith("torch"):
