@@ -12,7 +12,7 @@ import sys
 from .validation import InvalidInputError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("solve", "check", "deviation", "bench", "workload")
+COMMANDS = ("solve", "check", "deviation", "bench", "workload", "check_decoder")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .lm import CachedLM, check_context, check_lm, lm_probs, vocab_size_of
+from .randomness import as_generator
 from .trees import Branching, DraftTree, accepts, as_emitted, tree_sampler_of
 from .validation import InvalidInputError
 
@@ -107,19 +108,22 @@ def _target_laws(target_lm: Any, contexts: list[tuple[int, ...]], vocab_size: in
     return np.stack([lm_probs(target_lm, c, "target_lm", vocab_size) for c in contexts])
 
 
-def _seed_from(generator: Any) -> int:
-    """A 63-bit seed drawn from a ``torch.Generator`` (or taken from an int / numpy Generator)."""
+def as_torch_generator(generator: Any) -> Any:
+    """The caller's randomness as one ``torch.Generator`` for a whole decode (an int seeds a fresh one).
+
+    Converted once, so that every block draws on the same advancing generator: handing an
+    int seed to every block's verifier would replay the same noise block after block.
+    """
     if generator is None:
         raise InvalidInputError("generator: expected a seeded torch.Generator (or an int seed), got None")
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        return int(generator)
-    if isinstance(generator, np.random.Generator):
-        return int(generator.integers(0, 2**63 - 1))
+    return as_generator(generator)
+
+
+def _seed_from(generator: Any) -> int:
+    """A 62-bit seed drawn from a ``torch.Generator``."""
     import torch
 
-    if isinstance(generator, torch.Generator):
-        return int(torch.randint(0, 2**62, (1,), generator=generator))
-    raise InvalidInputError(f"generator: expected a torch.Generator or an int seed, got {type(generator).__name__}")
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
 
 
 class SpeculativeDecoder:
@@ -213,6 +217,7 @@ class SpeculativeDecoder:
             raise InvalidInputError(f"generators: expected one per context ({len(contexts)}), got {len(generators)}")
         check_lm(target_lm, "target_lm")
         V = vocab_size_of(draft_lm, "draft_lm")
+        generators = [as_torch_generator(g) for g in generators]
         records = [Decoding(c) for c in contexts]
         rngs = [self.drafting_rng(g) for g in generators]
         while True:

@@ -126,3 +126,8 @@ def test_bad_inputs_and_bad_verifier_output():
         dec(TARGET, DRAFT, (), -1, _gen(0))
     with pytest.raises(InvalidInputError, match="generator"):
         dec(TARGET, DRAFT, (), 3, None)
+
+
+def test_an_int_seed_is_one_generator_for_the_whole_decode():
+    dec = SpeculativeDecoder(chain(1), leviathan_chain())
+    assert dec(TARGET, DRAFT, (0,), 12, 5) == dec(TARGET, DRAFT, (0,), 12, _gen(5))

@@ -57,11 +57,22 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def builtin_decoder(text: str) -> Any:
+    """``VERIFIER@STRUCTURE``: a :class:`~multidraft.decoding.SpeculativeDecoder` with a tree verifier of
+    :mod:`multidraft.fast` (e.g. ``spectr@paths:2x2``, ``traversal@branching:2,2``)."""
+    from multidraft.decoding import SpeculativeDecoder
+    from multidraft.fast import TREE_VERIFIERS
+    from multidraft.trees import parse_structure
+
+    name, _, spec = text.partition("@")
+    if name not in TREE_VERIFIERS:
+        raise InvalidInputError(f"decoder: unknown tree verifier {name!r}; choose from {', '.join(TREE_VERIFIERS)}")
+    return SpeculativeDecoder(parse_structure(spec), TREE_VERIFIERS[name], name=text)
+
+
 def resolve_decoder(text: str) -> Any:
     """A decoder from ``module:object`` or a built-in ``VERIFIER@STRUCTURE``."""
     if "@" in text and ":" not in text.split("@", 1)[0]:
-        from multidraft.decoding import builtin_decoder
-
         return builtin_decoder(text)
     if ":" not in text:
         raise InvalidInputError(f"decoder: expected package.module:object or VERIFIER@STRUCTURE, got {text!r}")

@@ -38,6 +38,7 @@ lists the measured values and the published regimes they resemble.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -51,6 +52,9 @@ from .transforms import check_temperature, temper_law
 
 #: Order of the target model of every pair.
 TARGET_ORDER = 4
+
+#: Laws kept by each model's LRU cache (about 100 MB at V = 3000).
+CACHE_SIZE = 4096
 
 #: Draft models: name -> ((order, weight), ...) of the mixture (weights sum to 1).
 DRAFTS: dict[str, tuple[tuple[int, float], ...]] = {
@@ -74,6 +78,8 @@ class TextLM:
         Applied to the mixture (``r^(1/T)`` renormalised); 1 leaves it unchanged.
     name : str
         A label for tables.
+    cache_size : int
+        Contexts whose laws are kept (LRU); 0 disables the cache.
 
     Attributes
     ----------
@@ -83,7 +89,8 @@ class TextLM:
         ``max order - 1``: how many of the latest tokens of a context are read.
     """
 
-    def __init__(self, components: Sequence[tuple[KneserNeyLM, float]], temperature: float = 1.0, name: str = "lm"):
+    def __init__(self, components: Sequence[tuple[KneserNeyLM, float]], temperature: float = 1.0, name: str = "lm",
+                 cache_size: int = CACHE_SIZE):
         components = list(components)
         if not components:
             raise InvalidInputError("components: expected at least one (model, weight) pair")
@@ -98,6 +105,8 @@ class TextLM:
         self.vocab_size = sizes.pop()
         self.context_width = max(model.order for model, _ in components) - 1
         self.name = str(name)
+        self.cache_size = int(cache_size)
+        self._cache: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
 
     def __repr__(self) -> str:
         parts = " + ".join(f"{w:g} P{m.order}" for m, w in self.components)
@@ -122,19 +131,35 @@ class TextLM:
     def probs_batch(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
         """Next-token laws of B contexts (tuples of any lengths): float64 (B, V), rows > 0 summing to 1.
 
-        Contexts are cut to their last :attr:`context_width` tokens and grouped by length, so
-        one call costs one batched n-gram evaluation per distinct (short) length.
+        Contexts are cut to their last :attr:`context_width` tokens; laws already computed
+        are served from an LRU cache of ``cache_size`` contexts (drafted trees revisit the
+        same contexts), the others computed in one batched n-gram evaluation per distinct
+        (short) length.
         """
-        cut = [self._check_context(c)[len(c) - min(len(c), self.context_width):] if self.context_width else ()
-               for c in contexts]
+        width = self.context_width
+        cut = [self._check_context(c) for c in contexts]
+        cut = [c[len(c) - min(len(c), width):] if width else () for c in cut]
         out = np.empty((len(cut), self.vocab_size))
-        for width in sorted({len(c) for c in cut}):
-            rows = [i for i, c in enumerate(cut) if len(c) == width]
-            arr = np.array([cut[i] for i in rows], dtype=np.int64).reshape(len(rows), width)
-            out[rows] = self._mixture(arr)
-        if self.temperature != 1.0:
-            out = temper_law(out, self.temperature)
-        out /= out.sum(axis=1, keepdims=True)
+        missing: dict[tuple[int, ...], list[int]] = {}
+        for i, c in enumerate(cut):
+            law = self._cache.get(c)
+            if law is None:
+                missing.setdefault(c, []).append(i)
+            else:
+                self._cache.move_to_end(c)
+                out[i] = law
+        for length in sorted({len(c) for c in missing}):
+            keys = [c for c in missing if len(c) == length]
+            laws = self._mixture(np.array(keys, dtype=np.int64).reshape(len(keys), length))
+            if self.temperature != 1.0:
+                laws = temper_law(laws, self.temperature)
+            laws /= laws.sum(axis=1, keepdims=True)
+            for key, law in zip(keys, laws):
+                out[missing[key]] = law
+                if self.cache_size > 0:
+                    self._cache[key] = law
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return out
 
     def probs(self, context: Sequence[int]) -> np.ndarray:

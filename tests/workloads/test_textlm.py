@@ -80,3 +80,12 @@ def test_bad_inputs_name_the_argument(pairs):
         TextLM([(lm.components[0][0], 0.5), (KneserNeyLM(1, 7).fit(np.arange(7)), 0.5)])
     with pytest.raises(InvalidInputError, match="count"):
         pairs["bigram"].prompts(0)
+
+
+def test_the_cache_returns_the_same_laws_and_stays_bounded(pairs):
+    lm = pairs["mix50"].draft
+    fresh = TextLM(lm.components, name="nocache", cache_size=0)
+    small = TextLM(lm.components, name="small", cache_size=3)
+    contexts = [(1, 2, 3), (4, 5, 6), (1, 2, 3), (7,), (0, 1, 2, 3), (8, 8, 8)] * 2
+    np.testing.assert_array_equal(small.probs_batch(contexts), fresh.probs_batch(contexts))
+    assert len(small._cache) == 3 and len(fresh._cache) == 0
