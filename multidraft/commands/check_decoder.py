@@ -92,9 +92,9 @@ def resolve_decoder(text: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from multidraft.properties.checker import _range
+    from multidraft.properties.checker import parse_range
 
-    config = DecoderCheckConfig(vocab=_range(args.vocab, "vocab", 2), models=args.models, streams=args.streams,
+    config = DecoderCheckConfig(vocab=parse_range(args.vocab, "vocab", 2), models=args.models, streams=args.streams,
                                 tokens=args.tokens, alpha=check_positive_float(args.alpha, "alpha"), seed=args.seed)
     decoder = resolve_decoder(args.decoder)
     report = check_decoder(decoder, config, name=args.decoder, progress=not args.no_progress)
