@@ -3,6 +3,7 @@
 Sub-packages: :mod:`multidraft.reference` (exact oracles), :mod:`multidraft.fast` (batched
 torch verifiers), :mod:`multidraft.properties` (property suite and checker).
 """
+from .decoding import SpeculativeDecoder, tokens_per_call
 from .drafting import IID, DraftingLaw, Independent, Joint, WithoutReplacement, drafting_law
 from .evaluate import Evaluation, evaluate
 from .tree_evaluate import TreeEvaluation, evaluate_tree
@@ -21,4 +22,5 @@ __all__ = [
     "get_verifier", "list_verifiers", "register_verifier",
     "BlendLM", "Branching", "ConstantLM", "DraftTree", "LanguageModel", "TableLM", "branching", "chain", "delayed",
     "paths", "table_pair", "tree_inputs", "tree_laws",
+    "SpeculativeDecoder", "tokens_per_call",
 ]

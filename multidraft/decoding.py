@@ -24,11 +24,13 @@ Block efficiency from records: :func:`tokens_per_call` -- the ratio estimator
 ``sum |O| / blocks`` over prompts, with a 95% interval clustered by prompt (blocks of one
 stream are dependent; prompts are independent).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +104,9 @@ def _target_laws(target_lm: Any, contexts: list[tuple[int, ...]], vocab_size: in
     if callable(batch):
         laws = np.asarray(batch(contexts), dtype=np.float64)
         if laws.shape != (len(contexts), vocab_size):
-            raise InvalidInputError(f"target_lm: probs_batch returned shape {laws.shape}, "
-                                    f"expected ({len(contexts)}, {vocab_size})")
+            raise InvalidInputError(
+                f"target_lm: probs_batch returned shape {laws.shape}, expected ({len(contexts)}, {vocab_size})"
+            )
         return laws
     return np.stack([lm_probs(target_lm, c, "target_lm", vocab_size) for c in contexts])
 
@@ -161,14 +164,17 @@ class SpeculativeDecoder:
 
     def __init__(self, structure: Branching, verifier: Any, name: str | None = None):
         if not isinstance(structure, Branching):
-            raise InvalidInputError(f"structure: expected a draft structure (chain, paths, branching, delayed), "
-                                    f"got {type(structure).__name__}")
+            raise InvalidInputError(
+                f"structure: expected a draft structure (chain, paths, branching, delayed), "
+                f"got {type(structure).__name__}"
+            )
         self.structure = structure
         self.verifier = verifier
         self._sample = tree_sampler_of(verifier)
         if not accepts(verifier, structure):
-            raise InvalidInputError(f"verifier: {getattr(verifier, 'name', verifier)!r} does not accept structure "
-                                    f"{structure.name}")
+            raise InvalidInputError(
+                f"verifier: {getattr(verifier, 'name', verifier)!r} does not accept structure {structure.name}"
+            )
         label = getattr(verifier, "name", None) or getattr(verifier, "__name__", None) or type(verifier).__name__
         self.name = name or f"{label}@{structure.name}"
 
@@ -184,7 +190,9 @@ class SpeculativeDecoder:
         """One block's draft tree (``draft_lm`` memoises the draft laws the verifier gets)."""
         return self.structure.sample(draft_lm, context, rng)
 
-    def verify(self, tree: DraftTree, target: np.ndarray, draft: np.ndarray, generator: Any) -> tuple[tuple[int, ...], float]:
+    def verify(
+        self, tree: DraftTree, target: np.ndarray, draft: np.ndarray, generator: Any
+    ) -> tuple[tuple[int, ...], float]:
         """``(O, wall seconds)`` of the verifier on one tree."""
         start = time.perf_counter()
         out = self._sample(tree, target, draft, generator)
@@ -192,18 +200,24 @@ class SpeculativeDecoder:
         return as_emitted(out), seconds
 
     # ------------------------------------------------------------------ decoding
-    def __call__(self, target_lm: Any, draft_lm: Any, context: Sequence[int], max_tokens: int,
-                 generator: Any) -> list[int]:
+    def __call__(
+        self, target_lm: Any, draft_lm: Any, context: Sequence[int], max_tokens: int, generator: Any
+    ) -> list[int]:
         """``max_tokens`` tokens after ``context`` (the decoder interface of ``check-decoder``)."""
         return self.run(target_lm, draft_lm, context, max_tokens, generator).tokens
 
-    def run(self, target_lm: Any, draft_lm: Any, context: Sequence[int], max_tokens: int,
-            generator: Any) -> Decoding:
+    def run(self, target_lm: Any, draft_lm: Any, context: Sequence[int], max_tokens: int, generator: Any) -> Decoding:
         """Decode one prompt; the :class:`Decoding` record."""
         return self.run_batch(target_lm, draft_lm, [context], max_tokens, [generator])[0]
 
-    def run_batch(self, target_lm: Any, draft_lm: Any, contexts: Sequence[Sequence[int]], max_tokens: int,
-                  generators: Sequence[Any]) -> list[Decoding]:
+    def run_batch(
+        self,
+        target_lm: Any,
+        draft_lm: Any,
+        contexts: Sequence[Sequence[int]],
+        max_tokens: int,
+        generators: Sequence[Any],
+    ) -> list[Decoding]:
         """Decode B prompts in lock step, prompt b with ``generators[b]``; one record each.
 
         Each round drafts a tree for every unfinished prompt, then gets the target laws of
@@ -236,7 +250,7 @@ class SpeculativeDecoder:
                 rows.extend(node_contexts)
             target_all = _target_laws(target_lm, rows, V)
             for b, tree, draft, start in drafted:
-                target = target_all[start: start + tree.size + 1]
+                target = target_all[start : start + tree.size + 1]
                 emitted, seconds = self.verify(tree, target, draft, generators[b])
                 if any(t < 0 or t >= V for t in emitted):
                     raise InvalidInputError(f"verifier: emitted {emitted!r}, a token outside [0, {V})")

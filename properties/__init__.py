@@ -11,12 +11,14 @@ Modules: :mod:`.problem` (a problem and its snippet), :mod:`.strategies` (hypoth
 strategies and profiles), :mod:`.adapters` (what is checked), :mod:`.suite` (exact
 properties), :mod:`.sampling` (the statistical tests and their sampling harness),
 :mod:`.stats` (the statistics they use), :mod:`.checker` (running them), :mod:`.report`
-(results), :mod:`.deviation` (output-law deviation measurement).
+(results), :mod:`.deviation` (output-law deviation measurement), :mod:`.sequences` (the chain-rule G-test of
+token streams) and :mod:`.decoder` (the whole-decoder check behind ``multidraft check-decoder``).
 """
 from .checker import CheckConfig, check, verifier_suite
+from .decoder import DecoderCheckConfig, check_decoder
 from .problem import Problem
 from .report import PropertyFailure, PropertyResult, Report
 from .strategies import problems
 
 __all__ = ["CheckConfig", "check", "verifier_suite", "Problem", "PropertyFailure", "PropertyResult", "Report",
-           "problems"]
+           "problems", "DecoderCheckConfig", "check_decoder"]

@@ -31,13 +31,15 @@ pair's first streams) and **well-formed** (integer ids in [0, V), at least M of 
 An exact mode (every random draw of the decoder controlled) would need a controlled-uniform
 harness; it is not part of this check.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +90,7 @@ class DecoderCheckConfig:
                 raise InvalidInputError(f"{name}: expected an integer >= {lowest}, got {value!r}")
         if not (0.0 < self.alpha < 1.0):
             raise InvalidInputError(f"alpha: expected a number in (0, 1), got {self.alpha!r}")
-        if hi ** self.tokens > 10**6:
+        if hi**self.tokens > 10**6:
             raise InvalidInputError(f"tokens: V^M = {hi}^{self.tokens} sequences is too many to test (max 10^6)")
 
 
@@ -115,7 +117,7 @@ class DecoderReport:
     config: DecoderCheckConfig
     pairs: list[PairResult] = field(default_factory=list)
     reproducible: bool = True
-    problems: list[str] = field(default_factory=list)   # well-formedness / reproducibility failures
+    problems: list[str] = field(default_factory=list)  # well-formedness / reproducibility failures
 
     @property
     def passed(self) -> bool:
@@ -123,16 +125,28 @@ class DecoderReport:
 
     def render(self) -> str:
         c = self.config
-        lines = [f"decoder check of {self.decoder}: {'PASS' if self.passed else 'FAIL'}",
-                 f"{c.models} generated pairs x {c.streams} streams, first {c.tokens} tokens; family-wise "
-                 f"false-alarm rate {c.alpha:g} (level {c.alpha / c.models:.2g} per pair), seed {c.seed}", ""]
+        lines = [
+            f"decoder check of {self.decoder}: {'PASS' if self.passed else 'FAIL'}",
+            f"{c.models} generated pairs x {c.streams} streams, first {c.tokens} tokens; family-wise "
+            f"false-alarm rate {c.alpha:g} (level {c.alpha / c.models:.2g} per pair), seed {c.seed}",
+            "",
+        ]
         head = ("pair", "model", "G", "df", "p-value", "verdict", "G by position", "TV detectable (90%)")
         rows = [head]
         for p in self.pairs:
             t = p.test
-            rows.append((str(p.pair), p.description, f"{t.statistic:.1f}", str(t.df), f"{t.p_value:.2g}",
-                         "PASS" if p.passed else "FAIL", " ".join(f"{g:.0f}/{d}" for g, d in t.by_depth),
-                         f"{t.detectable(p.level):.2g}"))
+            rows.append(
+                (
+                    str(p.pair),
+                    p.description,
+                    f"{t.statistic:.1f}",
+                    str(t.df),
+                    f"{t.p_value:.2g}",
+                    "PASS" if p.passed else "FAIL",
+                    " ".join(f"{g:.0f}/{d}" for g, d in t.by_depth),
+                    f"{t.detectable(p.level):.2g}",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
         lines.append(f"reproducible (same seed, same tokens): {'yes' if self.reproducible else 'NO'}")
@@ -154,12 +168,26 @@ class DecoderReport:
                 return [clean(v) for v in x]
             return x
 
-        return clean({
-            "decoder": self.decoder, "passed": self.passed, "config": asdict(self.config),
-            "reproducible": self.reproducible, "problems": self.problems,
-            "pairs": [{"pair": p.pair, "model": p.description, "context": list(p.context), "level": p.level,
-                       "passed": p.passed, **asdict(p.test)} for p in self.pairs],
-        })
+        return clean(
+            {
+                "decoder": self.decoder,
+                "passed": self.passed,
+                "config": asdict(self.config),
+                "reproducible": self.reproducible,
+                "problems": self.problems,
+                "pairs": [
+                    {
+                        "pair": p.pair,
+                        "model": p.description,
+                        "context": list(p.context),
+                        "level": p.level,
+                        "passed": p.passed,
+                        **asdict(p.test),
+                    }
+                    for p in self.pairs
+                ],
+            }
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -182,8 +210,9 @@ def stream_seed(config: DecoderCheckConfig, pair: int, stream: int) -> int:
     return int(np.random.SeedSequence([config.seed, pair, stream]).generate_state(1)[0] >> 1)
 
 
-def _decode(decoder: Callable[..., Any], target: Any, draft: Any, context: tuple[int, ...], tokens: int,
-            seed: int) -> Any:
+def _decode(
+    decoder: Callable[..., Any], target: Any, draft: Any, context: tuple[int, ...], tokens: int, seed: int
+) -> Any:
     import torch
 
     return decoder(target, draft, context, tokens, torch.Generator().manual_seed(seed))
@@ -201,13 +230,20 @@ def _as_tokens(value: Any) -> tuple[int, ...] | None:
     return tuple(int(t) for t in arr)
 
 
-def check_decoder(decoder: Callable[..., Any], config: DecoderCheckConfig | None = None, *, name: str | None = None,
-                  progress: bool = False) -> DecoderReport:
+def check_decoder(
+    decoder: Callable[..., Any],
+    config: DecoderCheckConfig | None = None,
+    *,
+    name: str | None = None,
+    progress: bool = False,
+) -> DecoderReport:
     """Check ``decoder`` statistically on generated pairs (module doc); returns a :class:`DecoderReport`."""
     config = config or DecoderCheckConfig()
     if not callable(decoder):
-        raise InvalidInputError(f"decoder: expected a callable decode(target_lm, draft_lm, context, max_tokens, "
-                                f"generator), got {type(decoder).__name__}")
+        raise InvalidInputError(
+            f"decoder: expected a callable decode(target_lm, draft_lm, context, max_tokens, "
+            f"generator), got {type(decoder).__name__}"
+        )
     report = DecoderReport(name or getattr(decoder, "__name__", type(decoder).__name__), config)
     level = config.alpha / config.models
     for index in range(config.models):
@@ -222,13 +258,17 @@ def check_decoder(decoder: Callable[..., Any], config: DecoderCheckConfig | None
         for i in iterator:
             out = _as_tokens(_decode(decoder, target, draft, context, config.tokens, stream_seed(config, index, i)))
             if out is None or len(out) < config.tokens or (out and (min(out) < 0 or max(out) >= V)):
-                report.problems.append(f"pair {index}, stream {i}: decode returned {out!r}, expected at least "
-                                       f"{config.tokens} token ids in [0, {V})")
+                report.problems.append(
+                    f"pair {index}, stream {i}: decode returned {out!r}, expected at least "
+                    f"{config.tokens} token ids in [0, {V})"
+                )
                 return report
             streams.append(out)
         if index == 0:
-            again = [_as_tokens(_decode(decoder, target, draft, context, config.tokens, stream_seed(config, 0, i)))
-                     for i in range(min(REPRO_STREAMS, config.streams))]
+            again = [
+                _as_tokens(_decode(decoder, target, draft, context, config.tokens, stream_seed(config, 0, i)))
+                for i in range(min(REPRO_STREAMS, config.streams))
+            ]
             report.reproducible = all(a == b for a, b in zip(again, streams))
         test = sequence_g_test(streams, target, context, config.tokens, vocab_size=V)
         report.pairs.append(PairResult(index, description, context, level, test))

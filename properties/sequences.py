@@ -25,11 +25,13 @@ Power. Without pooling, G is the G-statistic of the S sequences over the V^M cel
 :func:`~multidraft.properties.stats.detectable_tv` with the summed df gives the TV of the
 M-token law detected with a given power (deviations hidden in pooled cells excepted).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -58,8 +60,10 @@ class PrefixTerm:
     expected: float
 
     def describe(self) -> str:
-        return (f"after {self.prefix}: {self.count} streams, G = {self.statistic:.1f} (df {self.df}, "
-                f"p = {self.p_value:.2g}); token {self.token} seen {self.observed:.3f} vs {self.expected:.3f} expected")
+        return (
+            f"after {self.prefix}: {self.count} streams, G = {self.statistic:.1f} (df {self.df}, "
+            f"p = {self.p_value:.2g}); token {self.token} seen {self.observed:.3f} vs {self.expected:.3f} expected"
+        )
 
 
 @dataclass
@@ -113,8 +117,14 @@ def _check_streams(streams: Any, tokens: int, vocab_size: int) -> list[tuple[int
     return out
 
 
-def sequence_g_test(streams: Sequence[Sequence[int]], target: Any, context: Sequence[int] = (), tokens: int = 4,
-                    *, vocab_size: int | None = None) -> SequenceTest:
+def sequence_g_test(
+    streams: Sequence[Sequence[int]],
+    target: Any,
+    context: Sequence[int] = (),
+    tokens: int = 4,
+    *,
+    vocab_size: int | None = None,
+) -> SequenceTest:
     """Test S streams (each at least ``tokens`` long) against the sequence law of ``target``.
 
     Parameters
@@ -162,8 +172,18 @@ def sequence_g_test(streams: Sequence[Sequence[int]], target: Any, context: Sequ
         by_depth[len(prefix)][1] += result.df
         excess = observed / n - law
         worst_token = int(np.argmax(np.abs(excess)))
-        terms.append(PrefixTerm(prefix, int(n), g, result.df, result.p_value, worst_token,
-                                float(observed[worst_token] / n), float(law[worst_token])))
+        terms.append(
+            PrefixTerm(
+                prefix,
+                int(n),
+                g,
+                result.df,
+                result.p_value,
+                worst_token,
+                float(observed[worst_token] / n),
+                float(law[worst_token]),
+            )
+        )
     if impossible:
         p_value = 0.0
     elif df < 1:
@@ -171,5 +191,14 @@ def sequence_g_test(streams: Sequence[Sequence[int]], target: Any, context: Sequ
     else:
         p_value = float(stats.chi2.sf(total, df))
     terms.sort(key=lambda t: (t.p_value, -t.statistic))
-    return SequenceTest(float(total), int(df), p_value, len(seqs), int(tokens), tested,
-                        [(float(g), int(d)) for g, d in by_depth], terms[:WORST_KEPT], impossible)
+    return SequenceTest(
+        float(total),
+        int(df),
+        p_value,
+        len(seqs),
+        int(tokens),
+        tested,
+        [(float(g), int(d)) for g, d in by_depth],
+        terms[:WORST_KEPT],
+        impossible,
+    )

@@ -1,4 +1,5 @@
 """The speculative decoder: records, seeding, batching, and block efficiency against the exact value."""
+
 import sys
 from pathlib import Path
 
@@ -22,11 +23,13 @@ def _gen(seed):
 
 def exact_chain_efficiency(target, draft, context, L):
     """E|O| of token-chain verification: 1 + E[accepted], E[acc](c, d) = sum_x min(p, q)(x) (1 + E[acc](c + x, d - 1))."""
+
     def acc(ctx, d):
         if d == 0:
             return 0.0
         m = np.minimum(target.probs(ctx), draft.probs(ctx))
         return float(sum(m[x] * (1.0 + acc(ctx + (x,), d - 1)) for x in range(len(m)) if m[x] > 0))
+
     return 1.0 + acc(tuple(context), L)
 
 
@@ -59,11 +62,11 @@ def test_block_efficiency_interval_covers_the_exact_value(L):
     dec = SpeculativeDecoder(chain(L), leviathan_chain())
     seeds = np.random.SeedSequence(11).generate_state(600)
     records = dec.run_batch(TARGET, DRAFT, [(2,)] * 600, 1, [_gen(int(s)) for s in seeds])
-    eff = tokens_per_call(records)      # one block per prompt: E|O| at context (2,)
+    eff = tokens_per_call(records)  # one block per prompt: E|O| at context (2,)
     exact = exact_chain_efficiency(TARGET, DRAFT, (2,), L)
     assert eff.blocks == 600 and eff.prompts == 600
     se = eff.half_width / 1.96
-    assert abs(eff.value - exact) < 3.3 * se and eff.half_width < 0.12   # a 99.9% interval
+    assert abs(eff.value - exact) < 3.3 * se and eff.half_width < 0.12  # a 99.9% interval
 
 
 def test_tokens_per_call_is_the_ratio_estimator():
@@ -71,6 +74,7 @@ def test_tokens_per_call_is_the_ratio_estimator():
         def __init__(self, sizes):
             self.blocks = [None] * len(sizes)
             self.emitted = sum(sizes)
+
     eff = tokens_per_call([R([1, 2, 3]), R([2, 2])])
     assert eff.value == pytest.approx(10 / 5) and eff.blocks == 5
     one = tokens_per_call([R([1, 3])])
@@ -117,6 +121,7 @@ def test_bad_inputs_and_bad_verifier_output():
 
         def sample(self, tree, target, draft, generator=None):
             return [0, 0, 0, 0]
+
     with pytest.raises(InvalidInputError, match="does not accept"):
         SpeculativeDecoder(paths(2, 2), ChainOnly())
     dec = SpeculativeDecoder(chain(1), ChainOnly())

@@ -19,6 +19,7 @@ on a small table model, and the decoder (:class:`multidraft.decoding.Speculative
 run for ``--decode-tokens`` tokens from ``--decode-prompts`` prompts (tokens per target call
 over the contexts the decoder visits) beside the single-block estimate.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,38 @@ from .walltime import CostModel, implied_acceptance
 HELP = "block efficiency, verifier time and modelled speed-up of every tree verifier and structure, on text"
 DESCRIPTION = __doc__.split("\n", 2)[2]
 
-FULL = dict(draft="mix50", temperature=1.0, bpe_vocab=3000, contexts=48, trees=2, chain_lengths="1-8",
-            paths_k="2-8", paths_l="1-8", branching="2,2,2:iid;2,2,2:without_replacement;4,2,1:top",
-            delayed="2x4x2,4x2x4", verifiers="all", cost_ratio=70 / 8, target_ms=30.0,
-            ratios="2,4,8.75,13.5,25,50,100", decode_structure="paths:4x8", decode_prompts=8, decode_tokens=48)
-QUICK = dict(bpe_vocab=400, contexts=3, trees=1, chain_lengths="1,2", paths_k="2", paths_l="1,2",
-             branching="2,2:iid", delayed="1x2x1", decode_structure="paths:2x2", decode_prompts=2, decode_tokens=6)
+FULL = dict(
+    draft="mix50",
+    temperature=1.0,
+    bpe_vocab=3000,
+    contexts=48,
+    trees=2,
+    chain_lengths="1-8",
+    paths_k="2-8",
+    paths_l="1-8",
+    branching="2,2,2:iid/2,2,2:without_replacement/4,2,1:top",
+    delayed="2x4x2,4x2x4",
+    verifiers="all",
+    cost_ratio=70 / 8,
+    target_ms=30.0,
+    ratios="2,4,8.75,13.5,25,50,100",
+    decode_structure="paths:4x8",
+    decode_prompts=8,
+    decode_tokens=48,
+)
+QUICK = dict(
+    bpe_vocab=400,
+    contexts=3,
+    trees=1,
+    chain_lengths="1,2",
+    paths_k="2",
+    paths_l="1,2",
+    branching="2,2:iid",
+    delayed="1x2x1",
+    decode_structure="paths:2x2",
+    decode_prompts=2,
+    decode_tokens=6,
+)
 #: Training text used by --quick (characters), so that the smoke run trains in well under a second.
 QUICK_CHARS = 60_000
 
@@ -67,15 +94,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain-lengths", help=f"chain lengths L (default {FULL['chain_lengths']})")
     parser.add_argument("--paths-k", help=f"K of paths:KxL (default {FULL['paths_k']}; K = 1 is the chain)")
     parser.add_argument("--paths-l", help=f"L of paths:KxL (default {FULL['paths_l']})")
-    parser.add_argument("--branching", help=f"per-node branching k1,k2,..:law separated by ';' (default {FULL['branching']})")
+    parser.add_argument(
+        "--branching", help=f"per-node branching k1,k2,..:law separated by '/' (default {FULL['branching']})"
+    )
     parser.add_argument("--delayed", help=f"delayed trees L1xKxL2, comma-separated (default {FULL['delayed']})")
     parser.add_argument("--verifiers", help="comma-separated tree verifiers of multidraft.fast, or all (default all)")
     parser.add_argument("--cost-ratio", type=float, help="assumed target/draft cost ratio (default 70/8)")
     parser.add_argument("--target-ms", type=float, help="assumed target call, ms (default 30)")
     parser.add_argument("--ratios", help=f"cost ratios of the speed-up plot (default {FULL['ratios']})")
-    parser.add_argument("--decode-structure", help=f"structure of the decoding check (default {FULL['decode_structure']})")
-    parser.add_argument("--decode-prompts", type=int, help=f"prompts of the decoding check (default {FULL['decode_prompts']})")
-    parser.add_argument("--decode-tokens", type=int, help=f"tokens per prompt in the decoding check (default {FULL['decode_tokens']})")
+    parser.add_argument(
+        "--decode-structure", help=f"structure of the decoding check (default {FULL['decode_structure']})"
+    )
+    parser.add_argument(
+        "--decode-prompts", type=int, help=f"prompts of the decoding check (default {FULL['decode_prompts']})"
+    )
+    parser.add_argument(
+        "--decode-tokens", type=int, help=f"tokens per prompt in the decoding check (default {FULL['decode_tokens']})"
+    )
 
 
 def resolve_options(args: argparse.Namespace) -> None:
@@ -83,6 +118,7 @@ def resolve_options(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------- measuring
+
 
 @dataclass
 class Cell:
@@ -103,13 +139,16 @@ def structures(args: argparse.Namespace) -> list[Any]:
     from multidraft.trees import branching, chain, delayed, parse_structure, paths
 
     out = [chain(L) for L in int_list(args.chain_lengths, "chain-lengths")]
-    out += [paths(K, L) for K in int_list(args.paths_k, "paths-k") for L in int_list(args.paths_l, "paths-l")
-            if K > 1]
-    for spec in filter(None, (s.strip() for s in args.branching.split(";"))):
+    out += [paths(K, L) for K in int_list(args.paths_k, "paths-k") for L in int_list(args.paths_l, "paths-l") if K > 1]
+    for spec in filter(None, (s.strip() for s in args.branching.split("/"))):
         factors, _, law = spec.partition(":")
         out.append(branching(tuple(int_list(factors, "branching")), law or "iid"))
-    out += [delayed(*(int(v) for v in spec.lower().split("x"))) if spec.count("x") == 2
-            else parse_structure(f"delayed:{spec}") for spec in filter(None, (s.strip() for s in args.delayed.split(",")))]
+    out += [
+        delayed(*(int(v) for v in spec.lower().split("x")))
+        if spec.count("x") == 2
+        else parse_structure(f"delayed:{spec}")
+        for spec in filter(None, (s.strip() for s in args.delayed.split(",")))
+    ]
     return out
 
 
@@ -121,7 +160,9 @@ def chosen_verifiers(spec: str) -> dict[str, Any]:
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in TREE_VERIFIERS]
     if unknown or not names:
-        raise InvalidInputError(f"verifiers: unknown {unknown or spec!r}; choose from {', '.join(TREE_VERIFIERS)} or all")
+        raise InvalidInputError(
+            f"verifiers: unknown {unknown or spec!r}; choose from {', '.join(TREE_VERIFIERS)} or all"
+        )
     return {n: TREE_VERIFIERS[n] for n in names}
 
 
@@ -138,8 +179,9 @@ def _warm_up(verifiers: dict[str, Any], pair: Any) -> None:
                 v.sample(tree, target, draft, torch.Generator().manual_seed(0))
 
 
-def measure(structure: Any, verifiers: dict[str, Any], pair: Any, prompts: list[tuple[int, ...]], trees: int,
-            seed: int) -> list[Cell]:
+def measure(
+    structure: Any, verifiers: dict[str, Any], pair: Any, prompts: list[tuple[int, ...]], trees: int, seed: int
+) -> list[Cell]:
     """E|O| of every accepting verifier on ``trees`` draft trees at each prompt (module doc)."""
     from multidraft.decoding import _target_laws
     from multidraft.lm import CachedLM
@@ -171,8 +213,18 @@ def measure(structure: Any, verifiers: dict[str, Any], pair: Any, prompts: list[
     for name in chosen:
         per_context = sizes[name].mean(axis=1)
         hw = 1.96 * per_context.std(ddof=1) / np.sqrt(len(prompts)) if len(prompts) > 1 else float("nan")
-        cells.append(Cell(structure.name, name, float(sizes[name].mean()), float(hw), 1e3 * float(np.median(times[name])),
-                          float(np.mean(drafted)), structure.depth, float(np.mean(nodes))))
+        cells.append(
+            Cell(
+                structure.name,
+                name,
+                float(sizes[name].mean()),
+                float(hw),
+                1e3 * float(np.median(times[name])),
+                float(np.mean(drafted)),
+                structure.depth,
+                float(np.mean(nodes)),
+            )
+        )
     return cells
 
 
@@ -188,21 +240,33 @@ def exact_check(verifiers: dict[str, Any], seed: int, samples: int = 400) -> Tab
 
     pair = Pair()
     pair.target, pair.draft = target, draft
-    table = Table("multistep_exact", "Estimator check: Monte Carlo E|O| (95% interval) beside the exact value",
-                  ["structure", "verifier", "exact E|O|", "estimate", "+-", "inside"])
+    table = Table(
+        "multistep_exact",
+        "Estimator check: Monte Carlo E|O| (95% interval) beside the exact value",
+        ["structure", "verifier", "exact block eff.", "estimate", "+-", "inside"],
+    )
     for structure in (chain(2), paths(2, 2)):
         cells = measure(structure, verifiers, pair, [(0,)] * (samples // 4), 4, seed)
         for cell in cells:
             exact = evaluate_tree(verifiers[cell.verifier], target, draft, structure, (0,)).block_efficiency
-            table.add(structure.name, cell.verifier, exact, cell.efficiency, cell.half_width,
-                      "yes" if abs(cell.efficiency - exact) <= cell.half_width else "no")
-    table.notes.append("table_pair(3, seed, similarity=0.5, concentration=0.5) at context (0,); exact: "
-                       "multidraft.evaluate_tree (enumeration of every draft tree); the estimate: the same code as the "
-                       "text grid, one context repeated, 4 trees per 'context'; about 1 in 20 intervals may miss")
+            table.add(
+                structure.name,
+                cell.verifier,
+                exact,
+                cell.efficiency,
+                cell.half_width,
+                "yes" if abs(cell.efficiency - exact) <= cell.half_width else "no",
+            )
+    table.notes.append(
+        "table_pair(3, seed, similarity=0.5, concentration=0.5) at context (0,); exact: "
+        "multidraft.evaluate_tree (enumeration of every draft tree); the estimate: the same code as the "
+        "text grid, one context repeated, 4 trees per 'context'; about 1 in 20 intervals may miss"
+    )
     return table
 
 
 # ----------------------------------------------------------------------------- tables
+
 
 def _by(cells: list[Cell]) -> dict[tuple[str, str], Cell]:
     return {(c.structure, c.verifier): c for c in cells}
@@ -230,11 +294,17 @@ def run(args: argparse.Namespace, report: Any) -> int:
     decode_structure = parse_structure(args.decode_structure)
 
     # the pairs and the regime they resemble
-    pairs = Table("multistep_pairs", "Text model pairs: single-draft acceptance E_h[1 - TV(p, q)] on held-out contexts",
-                  ["draft", "mixture", "acceptance", "+- (1 SE)"])
+    pairs = Table(
+        "multistep_pairs",
+        "Text model pairs: single-draft acceptance E_h[1 - TV(p, q)] on held-out contexts",
+        ["draft", "mixture", "acceptance", "+- (1 SE)"],
+    )
     for name, parts in DRAFTS.items():
-        a, se = pair_acceptance(text_pair(name, temperature=args.temperature, bpe_vocab=args.bpe_vocab,
-                                          max_chars=max_chars), 64 if args.quick else 1000, seed=args.seed)
+        a, se = pair_acceptance(
+            text_pair(name, temperature=args.temperature, bpe_vocab=args.bpe_vocab, max_chars=max_chars),
+            64 if args.quick else 1000,
+            seed=args.seed,
+        )
         pairs.add(name + (" (used)" if name == args.draft else ""), " + ".join(f"{w:g} P{o}" for o, w in parts), a, se)
     pairs.notes += [
         f"target: the order-4 Kneser-Ney model, V = {pair.target.vocab_size}, temperature {args.temperature:g}",
@@ -252,9 +322,11 @@ def run(args: argparse.Namespace, report: Any) -> int:
         cells += measure(structure, verifiers, pair, prompts, args.trees, args.seed)
     by = _by(cells)
     names = list(verifiers)
-    common_note = (f"E|O| +- 95% half-width over {args.contexts} held-out contexts x {args.trees} trees; draft "
-                   f"{args.draft}, T = {args.temperature:g}; every verifier sees the same trees and seeds; '-': the "
-                   "verifier does not accept the structure")
+    common_note = (
+        f"E|O| +- 95% half-width over {args.contexts} held-out contexts x {args.trees} trees; draft "
+        f"{args.draft}, T = {args.temperature:g}; every verifier sees the same trees and seeds; '-': the "
+        "verifier does not accept the structure"
+    )
 
     chains = [s for s in structs if s.is_chain]
     t = Table("multistep_chains", "Block efficiency on chains (K = 1)", ["L"] + names)
@@ -270,8 +342,11 @@ def run(args: argparse.Namespace, report: Any) -> int:
         rows = [(K, r) for K, r in rows if any(c is not None for c in r)]
         if not rows or len(rows) == 1 and rows[0][0] == 1:
             continue
-        t = Table(f"multistep_paths_{n}", f"Block efficiency of {n} on K i.i.d. paths of length L (rows K, columns L)",
-                  ["K"] + [f"L={L}" for L in ls])
+        t = Table(
+            f"multistep_paths_{n}",
+            f"Block efficiency of {n} on K i.i.d. paths of length L (rows K, columns L)",
+            ["K"] + [f"L={L}" for L in ls],
+        )
         for K, r in rows:
             t.add(K, *[_cell_text(c) for c in r])
         t.notes.append(common_note)
@@ -279,7 +354,11 @@ def run(args: argparse.Namespace, report: Any) -> int:
 
     others = [s for s in structs if not s.is_chain and not s.name.startswith("paths:")]
     if others:
-        t = Table("multistep_trees", "Block efficiency on per-node branching and delayed trees", ["structure", "nodes"] + names)
+        t = Table(
+            "multistep_trees",
+            "Block efficiency on per-node branching and delayed trees",
+            ["structure", "nodes"] + names,
+        )
         for s in others:
             c0 = next(c for c in cells if c.structure == s.name)
             t.add(s.name, c0.nodes, *[_cell_text(by.get((s.name, n))) for n in names])
@@ -287,9 +366,20 @@ def run(args: argparse.Namespace, report: Any) -> int:
         report.table(t)
 
     # cost and speed-up
-    t = Table("multistep_speedup", "Verifier time and modelled speed-up over autoregressive decoding",
-              ["structure", "verifier", "E|O|", "verifier ms (median)", "drafted tokens", "speed-up (tokens)",
-               "speed-up (depth)", "published"])
+    t = Table(
+        "multistep_speedup",
+        "Verifier time and modelled speed-up over autoregressive decoding",
+        [
+            "structure",
+            "verifier",
+            "block eff.",
+            "verifier ms (median)",
+            "drafted tokens",
+            "speed-up (tokens)",
+            "speed-up (depth)",
+            "published",
+        ],
+    )
     keys = [s.name for s in structs if s.name in PUBLISHED] or [structs[-1].name]
     for key in keys:
         for n in names:
@@ -298,16 +388,37 @@ def run(args: argparse.Namespace, report: Any) -> int:
                 continue
             pub = PUBLISHED.get(key)
             pub_text = "-" if pub is None else f"{pub[0]}: E {pub[1] if pub[1] else '-'}, {pub[2]}x"
-            t.add(key, n, c.efficiency, c.verifier_ms, c.drafted, costs.speedup(c.efficiency, c.drafted, c.verifier_ms),
-                  depth_costs.speedup(c.efficiency, c.depth, c.verifier_ms), pub_text)
-    t.notes += [costs.describe(), "speed-up (depth): one draft call per tree level (K paths drafted in one batch)",
-                "published figures are wall-time speed-ups of real model pairs on accelerators; ours are modelled "
-                "(compare shapes and orderings, not values)"]
+            t.add(
+                key,
+                n,
+                c.efficiency,
+                c.verifier_ms,
+                c.drafted,
+                costs.speedup(c.efficiency, c.drafted, c.verifier_ms),
+                depth_costs.speedup(c.efficiency, c.depth, c.verifier_ms),
+                pub_text,
+            )
+    t.notes += [
+        costs.describe(),
+        "speed-up (depth): one draft call per tree level (K paths drafted in one batch)",
+        "published figures are wall-time speed-ups of real model pairs on accelerators; ours are modelled "
+        "(compare shapes and orderings, not values)",
+    ]
     report.table(t)
 
-    best = Table("multistep_best", f"Best structure per verifier (modelled speed-up at cost ratio {args.cost_ratio:g})",
-                 ["verifier", "best structure (tokens)", "E|O|", "speed-up (tokens)", "best structure (depth)",
-                  "E|O| ", "speed-up (depth)"])
+    best = Table(
+        "multistep_best",
+        f"Best structure per verifier (modelled speed-up at cost ratio {args.cost_ratio:g})",
+        [
+            "verifier",
+            "best structure (tokens)",
+            "block eff. (tokens)",
+            "speed-up (tokens)",
+            "best structure (depth)",
+            "block eff. (depth)",
+            "speed-up (depth)",
+        ],
+    )
     best_of: dict[str, Cell] = {}
     for n in names:
         mine = [c for c in cells if c.verifier == n]
@@ -316,59 +427,98 @@ def run(args: argparse.Namespace, report: Any) -> int:
         bt = max(mine, key=lambda c: costs.speedup(c.efficiency, c.drafted, c.verifier_ms))
         bd = max(mine, key=lambda c: depth_costs.speedup(c.efficiency, c.depth, c.verifier_ms))
         best_of[n] = bd
-        best.add(n, bt.structure, bt.efficiency, costs.speedup(bt.efficiency, bt.drafted, bt.verifier_ms),
-                 bd.structure, bd.efficiency, depth_costs.speedup(bd.efficiency, bd.depth, bd.verifier_ms))
+        best.add(
+            n,
+            bt.structure,
+            bt.efficiency,
+            costs.speedup(bt.efficiency, bt.drafted, bt.verifier_ms),
+            bd.structure,
+            bd.efficiency,
+            depth_costs.speedup(bd.efficiency, bd.depth, bd.verifier_ms),
+        )
     best.notes.append(costs.describe())
     report.table(best)
 
     # the matched study's averages
-    m = Table("multistep_matched", "Average block efficiency over K <= 4, L <= 8 beside the matched study (arXiv 2602.16994)",
-              ["verifier", "ours (mean over structures)", "structures", "rank ours", "published", "rank published"])
+    m = Table(
+        "multistep_matched",
+        "Average block efficiency over K <= 4, L <= 8 beside the matched study (arXiv 2602.16994)",
+        ["verifier", "ours (mean over structures)", "structures", "rank ours", "published", "rank published"],
+    )
     ours = {}
     for n in names:
-        mine = [c.efficiency for c in cells if c.verifier == n and (c.structure.startswith("chain:")
-                or c.structure.startswith("paths:") and int(c.structure[6:].split("x")[0]) <= 4)]
+        mine = [
+            c.efficiency
+            for c in cells
+            if c.verifier == n
+            and (
+                c.structure.startswith("chain:")
+                or c.structure.startswith("paths:")
+                and int(c.structure[6:].split("x")[0]) <= 4
+            )
+        ]
         if mine:
             ours[n] = (float(np.mean(mine)), len(mine))
     rank_ours = {n: i + 1 for i, n in enumerate(sorted((n for n in ours if n in MATCHED), key=lambda n: -ours[n][0]))}
     rank_pub = {n: i + 1 for i, n in enumerate(sorted((n for n in MATCHED if n in ours), key=lambda n: -MATCHED[n]))}
     for n, (value, count) in ours.items():
         m.add(n, value, count, rank_ours.get(n, "-"), MATCHED.get(n, "-"), rank_pub.get(n, "-"))
-    m.notes += ["the study's structures and model pairs differ (real LLM pairs, i.i.d. rollouts); its Khisti et al. "
-                "verifier has no built-in counterpart here; ranks only among verifiers present in both",
-                "ours: the mean over every chain (K = 1) and paths:KxL with K <= 4 in this run that the verifier accepts "
-                "(block verification accepts chains only, so its mean is over shorter, chain-only structures)"]
+    m.notes += [
+        "the study's structures and model pairs differ (real LLM pairs, i.i.d. rollouts); its Khisti et al. "
+        "verifier has no built-in counterpart here; ranks only among verifiers present in both",
+        "ours: the mean over every chain (K = 1) and paths:KxL with K <= 4 in this run that the verifier accepts "
+        "(block verification accepts chains only, so its mean is over shorter, chain-only structures)",
+    ]
     report.table(m)
 
     # decoding check
-    d = Table("multistep_decoding", f"The decoder on {decode_structure.name}: tokens per target call over the contexts it visits",
-              ["verifier", "decoded tokens per call", "+-", "single-block E|O| at text contexts", "+-", "blocks"])
+    d = Table(
+        "multistep_decoding",
+        f"The decoder on {decode_structure.name}: tokens per target call over the contexts it visits",
+        ["verifier", "decoded tokens per call", "+-", "single-block estimate at text contexts", "+-", "blocks"],
+    )
     dprompts = pair.prompts(args.decode_prompts, seed=args.seed + 1)
     for n, v in verifiers.items():
         if not v.accepts(decode_structure):
             continue
         dec = SpeculativeDecoder(decode_structure, v)
         seeds = np.random.SeedSequence([args.seed, 77]).generate_state(len(dprompts))
-        records = dec.run_batch(pair.target, pair.draft, dprompts, args.decode_tokens,
-                                [torch.Generator().manual_seed(int(s >> 1)) for s in seeds])
+        records = dec.run_batch(
+            pair.target,
+            pair.draft,
+            dprompts,
+            args.decode_tokens,
+            [torch.Generator().manual_seed(int(s >> 1)) for s in seeds],
+        )
         eff = tokens_per_call(records)
         single = by.get((decode_structure.name, n))
-        d.add(n, eff.value, eff.half_width, single.efficiency if single else None,
-              single.half_width if single else None, eff.blocks)
-    d.notes.append(f"{args.decode_prompts} prompts x {args.decode_tokens} tokens; the decoder visits generated "
-                   "contexts (the target's own samples), the grid real held-out ones, so the two may differ")
+        d.add(
+            n,
+            eff.value,
+            eff.half_width,
+            single.efficiency if single else None,
+            single.half_width if single else None,
+            eff.blocks,
+        )
+    d.notes.append(
+        f"{args.decode_prompts} prompts x {args.decode_tokens} tokens; the decoder visits generated "
+        "contexts (the target's own samples), the grid real held-out ones, so the two may differ"
+    )
     report.table(d)
 
     # exactness of the estimator
-    report.table(exact_check(verifiers, args.seed, 80 if args.quick else 800))
+    report.table(exact_check(verifiers, args.seed, 40 if args.quick else 800))
 
     # plots
     panels = []
     for n in names:
         series = []
         for K in [1] + ks:
-            pts = [(L, by[((f"chain:{L}" if K == 1 else f"paths:{K}x{L}"), n)].efficiency) for L in ls
-                   if ((f"chain:{L}" if K == 1 else f"paths:{K}x{L}"), n) in by]
+            pts = [
+                (L, by[((f"chain:{L}" if K == 1 else f"paths:{K}x{L}"), n)].efficiency)
+                for L in ls
+                if ((f"chain:{L}" if K == 1 else f"paths:{K}x{L}"), n) in by
+            ]
             if pts:
                 series.append(Series(f"K={K}", [p[0] for p in pts], [p[1] for p in pts]))
         if series:
@@ -384,11 +534,24 @@ def run(args: argparse.Namespace, report: Any) -> int:
             if c is None:
                 continue
             drafted = c.drafted if label == "tokens" else c.depth
-            series.append(Series(f"{n} ({c.structure})", ratios,
-                                 [CostModel(r, model.target_ms, model.draft_calls).speedup(c.efficiency, drafted,
-                                                                                          c.verifier_ms) for r in ratios]))
+            series.append(
+                Series(
+                    f"{n} ({c.structure})",
+                    ratios,
+                    [
+                        CostModel(r, model.target_ms, model.draft_calls).speedup(c.efficiency, drafted, c.verifier_ms)
+                        for r in ratios
+                    ],
+                )
+            )
         speed.append((f"drafted tokens counted by {label}", series))
-    report.plot("multistep_speedup", speed, xlabel="target / draft cost ratio", ylabel="modelled speed-up", logx=True,
-                hlines=[1.0])
+    report.plot(
+        "multistep_speedup",
+        speed,
+        xlabel="target / draft cost ratio",
+        ylabel="modelled speed-up",
+        logx=True,
+        hlines=[1.0],
+    )
     print(f"wrote {len(report.written)} files into {report.out}")
     return 0

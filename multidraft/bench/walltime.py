@@ -24,6 +24,7 @@ weight of the measured verifier time). Other published pairs for ``--cost-ratio`
 formula as stated; ``"depth"`` counts one draft forward per tree level (the K paths of a
 level drafted in one batched call, as engines do), ``n_D`` = the tree depth.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,9 +73,11 @@ class CostModel:
 
     def describe(self) -> str:
         """One sentence stating the assumptions, for tables."""
-        return (f"modelled speed-up: draft cost = target cost / {self.cost_ratio:g}, target call = "
-                f"{self.target_ms:g} ms (assumed), drafted tokens counted by {self.draft_calls}, "
-                "verifier time measured here")
+        return (
+            f"modelled speed-up: draft cost = target cost / {self.cost_ratio:g}, target call = "
+            f"{self.target_ms:g} ms (assumed), drafted tokens counted by {self.draft_calls}, "
+            "verifier time measured here"
+        )
 
 
 def implied_acceptance(block_efficiency: float, length: int) -> float:
@@ -84,7 +87,9 @@ def implied_acceptance(block_efficiency: float, length: int) -> float:
     L = 8) on the scale of single-draft acceptance; solved by bisection on [0, 1].
     """
     if not 1.0 <= block_efficiency <= length + 1:
-        raise InvalidInputError(f"block_efficiency: expected a value in [1, L + 1 = {length + 1}], got {block_efficiency!r}")
+        raise InvalidInputError(
+            f"block_efficiency: expected a value in [1, L + 1 = {length + 1}], got {block_efficiency!r}"
+        )
     lo, hi = 0.0, 1.0
     for _ in range(100):
         mid = 0.5 * (lo + hi)

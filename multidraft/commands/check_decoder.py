@@ -6,6 +6,7 @@ built-in decoder ``VERIFIER@STRUCTURE`` (a tree verifier of :mod:`multidraft.fas
 :class:`multidraft.decoding.SpeculativeDecoder`, e.g. ``spectr@paths:2x2``). The check is
 statistical (:mod:`multidraft.properties.decoder`, docs/multistep.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,12 +46,13 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("decoder", metavar="DECODER", help="package.module:object, or VERIFIER@STRUCTURE (built in)")
-    parser.add_argument("--vocab", default="2-3", help="vocabulary sizes of the generated models, V or LO-HI (default 2-3)")
+    parser.add_argument(
+        "--vocab", default="2-3", help="vocabulary sizes of the generated models, V or LO-HI (default 2-3)"
+    )
     parser.add_argument("--models", type=int, default=3, help="generated (target, draft) pairs (default 3)")
     parser.add_argument("--streams", type=int, default=4000, help="decodes per pair (default 4000)")
     parser.add_argument("--tokens", type=int, default=4, help="M: tokens tested per stream (default 4)")
-    parser.add_argument("--alpha", type=float, default=ALPHA,
-                        help=f"family-wise false-alarm rate (default {ALPHA:g})")
+    parser.add_argument("--alpha", type=float, default=ALPHA, help=f"family-wise false-alarm rate (default {ALPHA:g})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the models and the streams (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -94,8 +96,14 @@ def resolve_decoder(text: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     from multidraft.properties.checker import parse_range
 
-    config = DecoderCheckConfig(vocab=parse_range(args.vocab, "vocab", 2), models=args.models, streams=args.streams,
-                                tokens=args.tokens, alpha=check_positive_float(args.alpha, "alpha"), seed=args.seed)
+    config = DecoderCheckConfig(
+        vocab=parse_range(args.vocab, "vocab", 2),
+        models=args.models,
+        streams=args.streams,
+        tokens=args.tokens,
+        alpha=check_positive_float(args.alpha, "alpha"),
+        seed=args.seed,
+    )
     decoder = resolve_decoder(args.decoder)
     report = check_decoder(decoder, config, name=args.decoder, progress=not args.no_progress)
     print(report.to_json() if args.json else report.render())

@@ -35,12 +35,14 @@ so that the single-draft acceptance ``E_h[1 - TV(p(.|h), q(.|h))]`` (measured on
 contexts by :func:`pair_acceptance`) spans the range of real model pairs; docs/multistep.md
 lists the measured values and the published regimes they resemble.
 """
+
 from __future__ import annotations
 
 import functools
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -89,8 +91,13 @@ class TextLM:
         ``max order - 1``: how many of the latest tokens of a context are read.
     """
 
-    def __init__(self, components: Sequence[tuple[KneserNeyLM, float]], temperature: float = 1.0, name: str = "lm",
-                 cache_size: int = CACHE_SIZE):
+    def __init__(
+        self,
+        components: Sequence[tuple[KneserNeyLM, float]],
+        temperature: float = 1.0,
+        name: str = "lm",
+        cache_size: int = CACHE_SIZE,
+    ):
         components = list(components)
         if not components:
             raise InvalidInputError("components: expected at least one (model, weight) pair")
@@ -138,7 +145,7 @@ class TextLM:
         """
         width = self.context_width
         cut = [self._check_context(c) for c in contexts]
-        cut = [c[len(c) - min(len(c), width):] if width else () for c in cut]
+        cut = [c[len(c) - min(len(c), width) :] if width else () for c in cut]
         out = np.empty((len(cut), self.vocab_size))
         missing: dict[tuple[int, ...], list[int]] = {}
         for i, c in enumerate(cut):
@@ -202,11 +209,12 @@ class TextPair:
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= available:
             raise InvalidInputError(f"count: expected an integer in [1, {available}], got {count!r}")
         starts = np.sort(np.random.default_rng(seed).choice(available, size=int(count), replace=False))
-        return [tuple(int(t) for t in tokens[s: s + length]) for s in starts]
+        return [tuple(int(t) for t in tokens[s : s + length]) for s in starts]
 
 
-def text_pair(draft: str = "bigram", *, temperature: float = 1.0, bpe_vocab: int = 3000,
-              max_chars: int | None = None) -> TextPair:
+def text_pair(
+    draft: str = "bigram", *, temperature: float = 1.0, bpe_vocab: int = 3000, max_chars: int | None = None
+) -> TextPair:
     """The order-4 target and the draft ``draft`` (a key of :data:`DRAFTS`), both at ``temperature``.
 
     Parameters

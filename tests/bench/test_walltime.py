@@ -1,4 +1,5 @@
 """The wall-time model: the formula, its limits, and the implied acceptance of a chain."""
+
 import numpy as np
 import pytest
 

@@ -10,6 +10,7 @@ All are ``decode(target_lm, draft_lm, context, max_tokens, generator) -> tokens`
 * ``wrong_bonus`` -- after a full accept, the bonus token is drawn from the target's law at
   the *parent* of the last drafted token (the wrong context), not after it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,7 @@ from multidraft.trees import chain
 
 
 def _draw(law: np.ndarray, generator: torch.Generator) -> int:
-    return int(torch.multinomial(torch.from_numpy(np.asarray(law, dtype=np.float64)), 1, generator=generator))
+    return int(torch.multinomial(torch.from_numpy(np.array(law, dtype=np.float64)), 1, generator=generator))
 
 
 def leviathan_chain(bonus_row: str = "leaf"):

@@ -1,4 +1,5 @@
 """Text language models through probs(context): mixtures, temperature, batching, graded drafts."""
+
 import numpy as np
 import pytest
 
@@ -39,8 +40,9 @@ def test_temperature_is_applied_after_mixing():
     base = text_pair("mix80", **SMALL)
     cold = text_pair("mix80", temperature=0.5, **SMALL)
     ctx = base.prompts(1, seed=3)[0]
-    np.testing.assert_allclose(cold.draft.probs(ctx), temper_law(base.draft.probs(ctx)[None], 0.5)[0],
-                               rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(
+        cold.draft.probs(ctx), temper_law(base.draft.probs(ctx)[None], 0.5)[0], rtol=1e-12, atol=1e-300
+    )
     assert cold.target.probs(ctx).max() >= base.target.probs(ctx).max()
 
 
@@ -61,7 +63,7 @@ def test_prompts_are_seeded_real_contexts(pairs):
     a, b = pair.prompts(5, seed=1), pair.prompts(5, seed=1)
     assert a == b and a != pair.prompts(5, seed=2) and all(len(c) == 3 for c in a)
     text = pair.held_out_tokens.tolist()
-    assert all(any(tuple(text[i:i + 3]) == c for i in range(len(text) - 2)) for c in a)
+    assert all(any(tuple(text[i : i + 3]) == c for i in range(len(text) - 2)) for c in a)
 
 
 def test_bad_inputs_name_the_argument(pairs):
