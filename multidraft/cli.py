@@ -12,7 +12,7 @@ import sys
 from .validation import InvalidInputError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("solve", "check", "deviation", "bench", "workload")
+COMMANDS = ("solve", "check", "check-tree", "deviation", "bench", "workload")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"multidraft.commands.{name}")
+            module = importlib.import_module(f"multidraft.commands.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"multidraft.commands.{name}":
+            if exc.name == f"multidraft.commands.{name.replace('-', '_')}":
                 continue  # not built yet
             raise
         module.add_parser(sub)

@@ -127,3 +127,14 @@ def test_closed_form_handles_a_large_vocabulary():
     target, draft = table_pair(V, seed=0, concentration=0.05, sparsity=0.995)
     value = reference.chain_block_efficiency(target, draft, 2)
     assert 1.0 <= value <= 3.0
+
+
+def test_peaked_laws_with_tiny_probabilities_stay_feasible():
+    # the product-form LP (rows sum_m y p(z_m+1: | z_1:m) = p(z)) was infeasible here: HiGHS drops
+    # matrix entries below 1e-9, and products of peaked conditionals fall far below it
+    target, draft = table_pair(3, seed=30, concentration=0.15)
+    best = reference.optimal_block_efficiency(target, draft, paths(2, 2))
+    ev = evaluate_tree(best.plan, target, draft, paths(2, 2))
+    assert ev.is_lossless(1e-7) and abs(ev.block_efficiency - best.value) < 1e-7
+    chain_lp = reference.optimal_block_efficiency(target, draft, chain(3), method="lp").value
+    assert abs(chain_lp - reference.chain_block_efficiency(target, draft, 3)) < 1e-9
