@@ -270,10 +270,15 @@ def solve_tree_lp(target_lm: Any, draft_lm: Any, structure: Branching, context: 
     for col, t in enumerate(owner.tolist()):
         by_tree[t].append(col)
     laws: dict[tuple, dict] = {}
-    for t, (tree, _) in enumerate(trees):
+    root = np.array(p_lm.probs(context), dtype=np.float64)
+    fallback = {(int(y),): float(root[y]) for y in np.flatnonzero(root > 0)}
+    for t, (tree, prob) in enumerate(trees):
         mass = float(clipped[by_tree[t]].sum())
-        laws[tree.key()] = {keys[col][1]: float(clipped[col]) / mass for col in by_tree[t] if clipped[col] > 0}
-    plan = TreeLPPlan(structure, laws, np.array(p_lm.probs(context), dtype=np.float64))
+        if mass <= 0.5 * prob:  # a tree of probability below the solver's tolerance: y is noise there
+            laws[tree.key()] = dict(fallback)
+        else:
+            laws[tree.key()] = {keys[col][1]: float(clipped[col]) / mass for col in by_tree[t] if clipped[col] > 0}
+    plan = TreeLPPlan(structure, laws, root)
     return BlockEfficiency(value=float(problem.value), plan=plan, method="lp", num_trees=len(trees),
                            num_variables=n_y + n_f, solve_time=time.perf_counter() - start, primal_violation=violation)
 
