@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from multidraft.cli import main
 from multidraft.fast import block_verification, greedy_block_verification
 from multidraft.properties.tree_checker import TreeCheckConfig, check_tree
+
+from multidraft.cli import main
 from multidraft.trees import chain, paths
 
 
@@ -34,7 +34,7 @@ def test_known_bad_variants_are_caught_and_shrunk(capsys, target, spec, smallest
     lossless = next(r for r in json.loads(out)["results"] if r["name"] == "lossless")
     assert not lossless["passed"] and lossless["case"].startswith(smallest) and literal in lossless["snippet"]
     namespace: dict = {}
-    exec(lossless["snippet"].replace("print(ev.summary())", "summary = ev.summary()"), namespace)  # pasteable
+    exec(lossless["snippet"].replace("print(ev.summary())", "summary = ev.summary()"), namespace)  # noqa: S102 - the snippet is pasteable
     assert namespace["ev"].violation > 1e-6
 
 
@@ -62,7 +62,7 @@ def test_optimal_claims(capsys):
     (["tree_models:NotThere"], "no attribute"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, match):
-    code, out, err = run(capsys, *argv)
+    code, _, err = run(capsys, *argv)
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 

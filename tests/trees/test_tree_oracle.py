@@ -8,9 +8,15 @@ import pytest
 from scipy.optimize import linprog
 from tree_models import model_pairs
 
-import multidraft.fast as fast
-from multidraft import InvalidInputError, TooLargeError, evaluate_tree, reference
-from multidraft.trees import ConstantLM, DraftTree, chain, paths, table_pair, tree_inputs
+from multidraft import InvalidInputError, TooLargeError, evaluate_tree, fast, reference
+from multidraft.trees import (
+    ConstantLM,
+    DraftTree,
+    chain,
+    paths,
+    table_pair,
+    tree_inputs,
+)
 
 
 @pytest.mark.parametrize("V, L", [(2, 2), (2, 3), (3, 2)])
