@@ -10,7 +10,7 @@ them. Info properties are measured on every problem seen by the searches.
 Statistical mode (sampling verifiers, and verifiers with both interfaces when ``samples``
 is given). ``stat_problems`` problems are drawn from the same strategy (generation only, no
 shrinking: each extra problem would be an extra test), and every test of
-:func:`~multidraft.properties.stats.test_names` runs at level ``alpha / (problems * tests)``.
+:func:`~multidraft.properties.sampling.test_names` runs at level ``alpha / (problems * tests)``.
 Then ``reproducible`` (same seed, same output) is checked once, on the first problem.
 
 :func:`verifier_suite` is the entry point for users' pytest functions.
@@ -26,13 +26,14 @@ import numpy as np
 from hypothesis import Phase, Verbosity, given, seed, settings
 from hypothesis import target as hypothesis_target
 
-from multidraft.evaluate import optimal_acceptance_for
+from multidraft.reference import optimal_acceptance_for
 from multidraft.validation import InvalidInputError, check_n
 
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
-from .stats import ALPHA, BACKENDS, measure_problem, reproducibility, test_names
+from .sampling import SAMPLING_BACKENDS, measure_problem, reproducibility, test_names
+from .stats import ALPHA, MIN_EXPECTED
 from .strategies import MAX_TUPLES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
@@ -212,22 +213,26 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
 
 # ----------------------------------------------------------------------------- statistical mode
 
+#: The statistical mode generates this many candidate problems per problem it keeps.
+CANDIDATES_PER_PROBLEM = 10
+
+
 def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | None = None) -> list[Problem]:
     """``config.stat_problems`` problems drawn from the strategy (generation phase only, seeded).
 
-    Ten times as many are generated; those with the most tokens of expected count
-    ``samples * p >= 5`` (the output-law test's cells) are kept, in generation order among equals.
+    ``CANDIDATES_PER_PROBLEM`` times as many are generated; those with the most tokens of
+    expected count ``samples * p >= MIN_EXPECTED`` (the output-law test's cells) are kept, in generation order among equals.
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
                         law_factory=_law_factory(spec, drafting) if spec is not None else None)
 
     @seed(config.seed)
-    @settings(max_examples=10 * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
+    @settings(max_examples=CANDIDATES_PER_PROBLEM * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
               verbosity=Verbosity.quiet, suppress_health_check=list(profile_settings("quick").suppress_health_check))
     @given(strategy)
     def collect(problem: Problem) -> None:
-        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= 5))
+        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= MIN_EXPECTED))
         if cells >= 2 and problem.key() not in candidates:
             candidates[problem.key()] = (-cells, len(candidates), problem)
 
@@ -276,7 +281,7 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
 
 
 def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> PropertyResult:
-    """Same seed, same output (see :func:`~multidraft.properties.stats.reproducibility`)."""
+    """Same seed, same output (see :func:`~multidraft.properties.sampling.reproducibility`)."""
     differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend)
     generator = ("torch.Generator().manual_seed(seed)" if config.backend == "torch"
                  else "numpy.random.default_rng([seed, 1])")
@@ -286,7 +291,7 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> 
     if differing:
         snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
                           "from multidraft.properties.problem import Problem",
-                          "from multidraft.properties.stats import draw_outputs"] + spec.source
+                          "from multidraft.properties.sampling import draw_outputs"] + spec.source
                          + problem.snippet_lines()
                          + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
                             f"{problem.drafting!r})",
@@ -299,7 +304,11 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> 
 
 # ----------------------------------------------------------------------------- entry points
 
-def _range(value: Any, name: str, lowest: int) -> tuple[int, int]:
+def parse_range(value: Any, name: str, lowest: int) -> tuple[int, int]:
+    """``(lo, hi)`` from an int, a pair or a string ``"lo-hi"``; ``lowest <= lo <= hi``.
+
+    Raises :class:`InvalidInputError` naming ``name`` otherwise.
+    """
     if isinstance(value, str):
         parts = value.split("-")
         try:
@@ -324,8 +333,8 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     drafting = config.drafting or spec.drafting or "iid"
     if drafting not in DRAFTINGS and _law_factory(spec, drafting) is None:
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
-    if config.backend not in BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {config.backend!r}")
+    if config.backend not in SAMPLING_BACKENDS:
+        raise InvalidInputError(f"backend: expected one of {SAMPLING_BACKENDS}, got {config.backend!r}")
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)
     samples = config.samples
     if spec.interface == "sampling" and samples <= 0:
@@ -383,7 +392,7 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     if samples is None:
         spec_interface = interface or resolve(verifier, interface).interface
         samples = 100_000 if spec_interface == "sampling" else 0
-    config = CheckConfig(drafting=drafting, n=_range(n, "n", 1), vocab=_range(vocab, "vocab", 1), examples=examples,
+    config = CheckConfig(drafting=drafting, n=parse_range(n, "n", 1), vocab=parse_range(vocab, "vocab", 1), examples=examples,
                          samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
                          optimal=optimal, tol=tol, alpha=alpha, backend=backend)
     plist = None
