@@ -732,30 +732,24 @@ def parse_structure(spec: str, law: str = "iid") -> Branching:
 
 
 # ============================================================================ verifier interfaces
-def tree_conditional_of(verifier: Any) -> Callable[[DraftTree, Any, Any], dict]:
-    """The conditional function ``f(tree, target, draft) -> {tuple: prob}`` of a tree verifier."""
-    method = getattr(verifier, "conditional", None)
-    if callable(method):
-        return method
+def _method_or_callable(verifier: Any, method: str, expected: str) -> Callable[..., Any]:
+    found = getattr(verifier, method, None)
+    if callable(found):
+        return found
     if callable(verifier):
         return verifier
-    raise InvalidInputError(
-        f"verifier: expected a callable f(tree, target, draft) -> {{emitted tuple: probability}} or an object "
-        f"with .conditional(tree, target, draft), got {type(verifier).__name__}"
-    )
+    raise InvalidInputError(f"verifier: expected {expected} or an object with .{method}(...), got {type(verifier).__name__}")
+
+
+def tree_conditional_of(verifier: Any) -> Callable[[DraftTree, Any, Any], dict]:
+    """The conditional function ``f(tree, target, draft) -> {tuple: prob}`` of a tree verifier."""
+    return _method_or_callable(verifier, "conditional",
+                               "a callable f(tree, target, draft) -> {emitted tuple: probability}")
 
 
 def tree_sampler_of(verifier: Any) -> Callable[..., Any]:
     """The sampling function ``g(tree, target, draft, generator) -> tokens`` of a tree verifier."""
-    method = getattr(verifier, "sample", None)
-    if callable(method):
-        return method
-    if callable(verifier):
-        return verifier
-    raise InvalidInputError(
-        f"verifier: expected a callable g(tree, target, draft, generator) -> emitted tokens or an object "
-        f"with .sample(tree, target, draft, generator=None), got {type(verifier).__name__}"
-    )
+    return _method_or_callable(verifier, "sample", "a callable g(tree, target, draft, generator) -> emitted tokens")
 
 
 def accepts(verifier: Any, structure: Branching) -> bool:

@@ -12,24 +12,24 @@ prefixes with mu > 0; refused above ``max_prefixes``.
 
 **Trees: the LP.** Variables ``y(T, o) = Q(T) pi(o | T) >= 0`` for every draft tree T of the
 structure (with its probability Q(T)) and every admissible output o (a path of T from the
-root plus one token with p(o) > 0)::
+root plus one token, p(o) > 0), and ``F(o) >= 0`` for the prefixes 1 <= |o| <= L (section 2's
+flow; ``F(()) = 1``, ``F = 0`` at length L + 1)::
 
     maximise    sum_{T, o} |o| y(T, o)
-    subject to  sum_o y(T, o) = Q(T)                                      for every T,
-                sum_{T, m} y(T, z_1:m) p(z_m+1:L+1 | z_1:m) = p(z)        for every z in V^(L+1), p(z) > 0.
+    subject to  sum_o y(T, o) = Q(T)                                           for every T,
+                F(o) + sum_T y(T, o) - p(o_last | o_<last) F(o_<last) = 0        for 1 <= |o| <= L + 1.
 
-The second family is section 2's condition ``F = 0`` at length L + 1 (``F >= 0`` at shorter
-lengths follows, since ``F(o) = sum_t F(o t) + P(O = o t)``); rows are scaled to a largest
-coefficient of 1 (the coefficients are conditional probabilities, the variables joint
-masses, so no coefficient is below the row's own scale by more than the target's
-conditionals). Symmetry: trees are enumerated as tries (i.i.d. paths merged with their
-multiplicities), so the K! orderings of a path multiset are one variable block. HiGHS
-(dual simplex) through cvxpy. Sizes above ``max_variables`` are refused, with the size,
-before the LP is built (limits measured in docs/trees.md).
+Every coefficient is 1 or one conditional probability (the flow is written prefix by
+prefix, not as products along a sequence, so a row never mixes scales like p(z) and 1).
+Target probabilities below ``SMALL_PROBABILITY`` (1e-12, HiGHS's smallest admissible matrix
+entry) are zeroed and their law renormalised, which moves E|O| by at most ~(L + 1) V 1e-12.
+Symmetry: trees are enumerated as tries (i.i.d. paths merged with their multiplicities), so
+the K! orderings of a path multiset are one variable block. HiGHS (dual simplex) through
+cvxpy. Sizes above ``max_variables`` (counted on the y variables) are refused, with the
+size, before the LP is built (limits measured in docs/trees.md).
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +51,10 @@ MAX_PREFIXES = 5_000_000
 
 #: HiGHS feasibility tolerance.
 HIGHS_TOL = 1e-10
+
+#: Target probabilities below this are zeroed (and the law renormalised) in the LP: HiGHS
+#: treats smaller matrix entries as zero (its ``small_matrix_value``, at least 1e-12).
+SMALL_PROBABILITY = 1e-12
 
 
 @dataclass
@@ -185,14 +189,12 @@ def _outputs(tree: DraftTree, V: int) -> list[tuple[int, ...]]:
     return [path + (y,) for path in paths for y in range(V)]
 
 
-def _seq_prob(p_lm, context: tuple[int, ...], seq: tuple[int, ...], start: int = 0) -> float:
-    """``p(seq[start:] | context + seq[:start])``."""
-    prob = 1.0
-    for j in range(start, len(seq)):
-        prob *= float(p_lm.probs(context + seq[:j])[seq[j]])
-        if prob == 0.0:
-            break
-    return prob
+def _floored(law: np.ndarray) -> np.ndarray:
+    """The law with entries below SMALL_PROBABILITY zeroed and renormalised (see the module docstring)."""
+    if (law >= SMALL_PROBABILITY).all() or not ((law > 0) & (law < SMALL_PROBABILITY)).any():
+        return law
+    kept = np.where(law >= SMALL_PROBABILITY, law, 0.0)
+    return kept / kept.sum()
 
 
 def solve_tree_lp(target_lm: Any, draft_lm: Any, structure: Branching, context: Any = (), *,
@@ -213,45 +215,48 @@ def solve_tree_lp(target_lm: Any, draft_lm: Any, structure: Branching, context: 
             f"the block-efficiency LP for {structure.name} over V={V} would have {variables:,} variables "
             f"({len(trees):,} draft trees), above max_variables={max_variables:,}"
         )
-    rows_index: dict[tuple[int, ...], int] = {}
-    targets: list[float] = []
-    for z in itertools.product(range(V), repeat=L + 1):
-        pz = _seq_prob(p_lm, context, z)
-        if pz > 0:
-            rows_index[z] = len(targets)
-            targets.append(pz)
-    keys: list[tuple[int, tuple[int, ...]]] = []  # (tree index, output)
-    r_idx, c_idx, vals = [], [], []
+    # prefixes o (1 <= |o| <= L + 1) with p(o) > 0: one flow row each, an F variable if |o| <= L
+    rows: dict[tuple[int, ...], int] = {}
+    frontier = [()]
+    cond: dict[tuple[int, ...], float] = {}
+    for _ in range(L + 1):
+        nxt = []
+        for pre in frontier:
+            law = _floored(p_lm.probs(context + pre))
+            for t in np.flatnonzero(law > 0).tolist():
+                o = pre + (t,)
+                rows[o] = len(rows)
+                cond[o] = float(law[t])
+                nxt.append(o)
+        frontier = nxt
+    f_index = {o: i for i, o in enumerate(o for o in rows if len(o) <= L)}
+    keys: list[tuple[int, tuple[int, ...]]] = []  # (tree index, output) of the y variables
     for t, (tree, _) in enumerate(trees):
-        for o in _outputs(tree, V):
-            po = _seq_prob(p_lm, context, o)
-            if po <= 0:
+        for path in [()] + [tree.path(i) for i in range(tree.size)]:
+            if path and path not in rows:
                 continue
-            col = len(keys)
-            keys.append((t, o))
-            for ext in itertools.product(range(V), repeat=L + 1 - len(o)):
-                z = o + ext
-                row = rows_index.get(z)
-                if row is not None:
-                    coef = _seq_prob(p_lm, context, z, len(o))
-                    if coef > 0:
-                        r_idx.append(row)
-                        c_idx.append(col)
-                        vals.append(coef)
-    n = len(keys)
-    flow = sp.csr_matrix((vals, (r_idx, c_idx)), shape=(len(targets), n))
-    scale = np.asarray(abs(flow).max(axis=1).todense()).reshape(-1)
-    scale = np.where(scale > 0, scale, 1.0)
-    flow = sp.diags(1.0 / scale) @ flow
-    b_flow = np.asarray(targets) / scale
+            keys.extend((t, path + (y,)) for y in range(V) if path + (y,) in rows)
+    n_y, n_f = len(keys), len(f_index)
+    r_idx, c_idx, vals = [], [], []
+    rhs = np.zeros(len(rows))
+    for o, row in rows.items():  # F(o) + P(O = o) - p(o_last | o_<last) F(o_<last) = 0
+        if o in f_index:
+            r_idx.append(row), c_idx.append(n_y + f_index[o]), vals.append(1.0)
+        if len(o) == 1:
+            rhs[row] = cond[o]
+        else:
+            r_idx.append(row), c_idx.append(n_y + f_index[o[:-1]]), vals.append(-cond[o])
+    for col, (_, o) in enumerate(keys):
+        r_idx.append(rows[o]), c_idx.append(col), vals.append(1.0)
+    flow = sp.csr_matrix((vals, (r_idx, c_idx)), shape=(len(rows), n_y + n_f))
     owner = np.array([t for t, _ in keys], dtype=np.int64)
-    per_tree = sp.csr_matrix((np.ones(n), (owner, np.arange(n))), shape=(len(trees), n))
+    per_tree = sp.csr_matrix((np.ones(n_y), (owner, np.arange(n_y))), shape=(len(trees), n_y + n_f))
     q_tree = np.array([prob for _, prob in trees])
-    gain = np.array([len(o) for _, o in keys], dtype=np.float64)
-    x = cp.Variable(n, nonneg=True)
-    problem = cp.Problem(cp.Maximize(gain @ x), [flow @ x == b_flow, per_tree @ x == q_tree])
+    gain = np.concatenate([np.array([len(o) for _, o in keys], dtype=np.float64), np.zeros(n_f)])
+    x = cp.Variable(n_y + n_f, nonneg=True)
+    problem = cp.Problem(cp.Maximize(gain @ x), [flow @ x == rhs, per_tree @ x == q_tree])
     options = {"primal_feasibility_tolerance": HIGHS_TOL, "dual_feasibility_tolerance": HIGHS_TOL,
-               "solver": "simplex", "simplex_strategy": 1}
+               "small_matrix_value": SMALL_PROBABILITY, "solver": "simplex", "simplex_strategy": 1}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
     problem.solve(solver=cp.HIGHS, highs_options=options)
@@ -260,21 +265,22 @@ def solve_tree_lp(target_lm: Any, draft_lm: Any, structure: Branching, context: 
     values = np.asarray(x.value, dtype=np.float64)
     violation = max(float(c.violation().max(initial=0.0)) for c in problem.constraints)
     violation = max(violation, float(-values.min(initial=0.0)))
-    laws: dict[tuple, dict] = {}
-    clipped = np.clip(values, 0.0, None)
+    clipped = np.clip(values[:n_y], 0.0, None)
     by_tree: list[list[int]] = [[] for _ in trees]
     for col, t in enumerate(owner.tolist()):
         by_tree[t].append(col)
-    for t, (tree, _) in enumerate(trees):
+    laws: dict[tuple, dict] = {}
+    root = np.array(p_lm.probs(context), dtype=np.float64)
+    fallback = {(int(y),): float(root[y]) for y in np.flatnonzero(root > 0)}
+    for t, (tree, prob) in enumerate(trees):
         mass = float(clipped[by_tree[t]].sum())
-        law = {}
-        for col in by_tree[t]:
-            if clipped[col] > 0:
-                law[keys[col][1]] = float(clipped[col]) / mass
-        laws[tree.key()] = law
-    plan = TreeLPPlan(structure, laws, np.array(p_lm.probs(context), dtype=np.float64))
+        if mass <= 0.5 * prob:  # a tree of probability below the solver's tolerance: y is noise there
+            laws[tree.key()] = dict(fallback)
+        else:
+            laws[tree.key()] = {keys[col][1]: float(clipped[col]) / mass for col in by_tree[t] if clipped[col] > 0}
+    plan = TreeLPPlan(structure, laws, root)
     return BlockEfficiency(value=float(problem.value), plan=plan, method="lp", num_trees=len(trees),
-                           num_variables=n, solve_time=time.perf_counter() - start, primal_violation=violation)
+                           num_variables=n_y + n_f, solve_time=time.perf_counter() - start, primal_violation=violation)
 
 
 def optimal_block_efficiency(target_lm: Any, draft_lm: Any, structure: Branching, context: Any = (), *,

@@ -32,6 +32,10 @@ CORE = {
     "multidraft.verifiers",
     "multidraft.law_checks",
     "multidraft.trees",
+    "multidraft.lm",
+    "multidraft.tree_evaluate",
+    "multidraft.block_law",
+    "multidraft.randomness",
 }
 ROLES = ("multidraft.reference", "multidraft.fast", "multidraft.properties")
 

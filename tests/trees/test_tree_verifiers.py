@@ -8,9 +8,16 @@ import pytest
 import torch
 from tree_models import SkipDuplicates, WrongBonus, model_pairs
 
-import multidraft.fast as fast
-from multidraft import InvalidInputError, evaluate_tree
-from multidraft.trees import DraftTree, branching, chain, delayed, paths, table_pair, tree_inputs
+from multidraft import InvalidInputError, evaluate_tree, fast
+from multidraft.trees import (
+    DraftTree,
+    branching,
+    chain,
+    delayed,
+    paths,
+    table_pair,
+    tree_inputs,
+)
 
 #: Structures of the exact tests (K <= 3, L <= 3, i.i.d. siblings where they branch).
 STRUCTURES = [
@@ -65,7 +72,6 @@ def test_sampling_matches_the_conditional_law(name):
 def test_sampling_is_reproducible_from_a_seed():
     target, draft = table_pair(3, seed=2)
     tree = paths(3, 2).sample(draft, (), 0)
-    p, q = tree_inputs(tree, target, draft)
     for verifier in fast.TREE_VERIFIERS.values():
         if verifier.accepts(paths(3, 2)) or verifier.chains_only:
             t = tree if not verifier.chains_only else chain(2).sample(draft, (), 0)

@@ -8,7 +8,16 @@ import pytest
 
 from multidraft import InvalidInputError, TooLargeError
 from multidraft.trees import (
-    ConstantLM, DraftTree, TableLM, branching, chain, delayed, parse_structure, paths, table_pair, tree_inputs,
+    ConstantLM,
+    DraftTree,
+    TableLM,
+    branching,
+    chain,
+    delayed,
+    parse_structure,
+    paths,
+    table_pair,
+    tree_inputs,
 )
 
 STRUCTURES = [

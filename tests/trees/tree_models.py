@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-
+from multidraft.fast.baselines import RecursiveRejection
 from multidraft.fast.tree_base import draws_at
 from multidraft.fast.tree_node import PerNode
-from multidraft.fast.baselines import RecursiveRejection
+
 from multidraft.trees import TableLM, table_pair
 
 
@@ -65,3 +65,50 @@ class WrongBonus(PerNode):
         if not len(tree.children(node)) and node >= 0:
             return p[int(tree.parents[node]) + 1]
         return super()._law(tree, node, p, q)
+
+
+class ResidualPort:
+    """Known bad: a block verification port whose correction after tau accepted tokens is drawn
+    from norm((p - q)+) instead of norm((w_tau p - q)+) (a published bug). Both interfaces."""
+
+    name = "bv_port_plain_residual"
+
+    def accepts(self, structure):
+        return structure.is_chain
+
+    def _plan(self, tree, target, draft):
+        from multidraft.block_law import bv_plan, chain_nodes
+
+        p, q = np.asarray(target, dtype=np.float64), np.asarray(draft, dtype=np.float64)
+        nodes = chain_nodes(tree)
+        rows = np.array([0] + [n + 1 for n in nodes])
+        h, emit = bv_plan(p[rows], q[rows], tree.tokens[nodes])
+        for i in range(len(nodes)):  # the bug: the plain residual, whatever w_i
+            plain = np.clip(p[rows[i]] - q[rows[i]], 0.0, None)
+            emit[i] = plain / plain.sum() if plain.sum() > 0 else p[rows[i]]
+        return nodes, h, emit
+
+    def conditional(self, tree, target, draft):
+        from multidraft.block_law import chain_law
+
+        nodes, h, emit = self._plan(tree, target, draft)
+        return chain_law(tree.tokens[nodes], h, emit)
+
+    def sample(self, tree, target, draft, generator=None):
+        from multidraft.block_law import bv_sample
+        from multidraft.randomness import as_generator
+
+        nodes, h, emit = self._plan(tree, target, draft)
+        tau, y = bv_sample(h, emit, as_generator(generator))
+        return tuple(int(t) for t in tree.tokens[nodes[:tau]]) + (y,)
+
+
+def always_accept(tree, target, draft, generator=None):
+    """Known bad, sampling only: emit the first drafted path and a bonus token from the target."""
+    from multidraft.randomness import as_generator, categorical
+
+    node, out = -1, []
+    while len(tree.children(node)):
+        node = int(tree.children(node)[0])
+        out.append(int(tree.tokens[node]))
+    return tuple(out) + (categorical(np.asarray(target)[node + 1], as_generator(generator)),)
