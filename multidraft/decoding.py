@@ -98,7 +98,7 @@ def accepted_path(tree: DraftTree, emitted: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(nodes)
 
 
-def _target_laws(target_lm: Any, contexts: list[tuple[int, ...]], vocab_size: int) -> np.ndarray:
+def target_laws(target_lm: Any, contexts: list[tuple[int, ...]], vocab_size: int) -> np.ndarray:
     """Target laws at many contexts, (B, V): one ``probs_batch`` call if the model has one."""
     batch = getattr(target_lm, "probs_batch", None)
     if callable(batch):
@@ -248,7 +248,7 @@ class SpeculativeDecoder:
                 draft = np.stack([q_lm.probs(c) for c in node_contexts])
                 drafted.append((b, tree, draft, len(rows)))
                 rows.extend(node_contexts)
-            target_all = _target_laws(target_lm, rows, V)
+            target_all = target_laws(target_lm, rows, V)
             for b, tree, draft, start in drafted:
                 target = target_all[start : start + tree.size + 1]
                 emitted, seconds = self.verify(tree, target, draft, generators[b])

@@ -36,6 +36,7 @@ CORE = {
     "multidraft.tree_evaluate",
     "multidraft.block_law",
     "multidraft.randomness",
+    "multidraft.decoding",
 }
 ROLES = ("multidraft.reference", "multidraft.fast", "multidraft.properties")
 

@@ -183,7 +183,7 @@ def measure(
     structure: Any, verifiers: dict[str, Any], pair: Any, prompts: list[tuple[int, ...]], trees: int, seed: int
 ) -> list[Cell]:
     """E|O| of every accepting verifier on ``trees`` draft trees at each prompt (module doc)."""
-    from multidraft.decoding import _target_laws
+    from multidraft.decoding import target_laws
     from multidraft.lm import CachedLM
 
     chosen = {n: v for n, v in verifiers.items() if v.accepts(structure)}
@@ -201,7 +201,7 @@ def measure(
             tree = structure.sample(q_lm, ctx, np.random.default_rng(draft_seed))
             contexts = [ctx] + [ctx + tree.path(i) for i in range(tree.size)]
             draft = np.stack([q_lm.probs(x) for x in contexts])
-            target = _target_laws(pair.target, contexts, V)
+            target = target_laws(pair.target, contexts, V)
             drafted.append(int(tree.draws.sum()))
             nodes.append(tree.size)
             for name, v in chosen.items():

@@ -78,16 +78,12 @@ def resolve_decoder(text: str) -> Any:
         return builtin_decoder(text)
     if ":" not in text:
         raise InvalidInputError(f"decoder: expected package.module:object or VERIFIER@STRUCTURE, got {text!r}")
-    import inspect
+    from multidraft.properties.adapters import resolve
 
-    from multidraft.properties.adapters import _import_object
-
-    try:
-        obj = _import_object(text)
+    try:  # imports module:object (a class is instantiated); the interface given skips the verifier detection
+        obj = resolve(text, "sampling").verifier
     except InvalidInputError as exc:
         raise InvalidInputError(str(exc).replace("target:", "decoder:", 1)) from None
-    if inspect.isclass(obj):
-        obj = obj()
     if not callable(obj):
         raise InvalidInputError(f"decoder: {text!r} is not callable")
     return obj
