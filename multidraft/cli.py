@@ -12,7 +12,7 @@ import sys
 from .validation import InvalidInputError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("solve", "check", "deviation", "bench", "workload")
+COMMANDS = ("solve", "check", "check-tree", "check-decoder", "deviation", "bench", "workload")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"multidraft.commands.{name}").add_parser(sub)
+        importlib.import_module(f"multidraft.commands.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 

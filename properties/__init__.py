@@ -13,9 +13,12 @@ properties), :mod:`.sampling` (the statistical tests and their sampling harness)
 :mod:`.stats` (the statistics they use), :mod:`.checker` (running them), :mod:`.report`
 (results), :mod:`.deviation` (output-law deviation measurement), :mod:`.harness`
 (controlled randomness: the exact law of sampling code), :mod:`.exact_sampling` (the
-harness in the checker), :mod:`.serving` (sampling parameters and dtypes of the inputs).
+harness in the checker), :mod:`.serving` (sampling parameters and dtypes of the inputs),
+:mod:`.sequences` (the chain-rule G-test of token streams) and :mod:`.decoder` (the
+whole-decoder check behind ``multidraft check-decoder``).
 """
 from .checker import CheckConfig, check, verifier_suite
+from .decoder import DecoderCheckConfig, check_decoder
 from .exact_sampling import HarnessConditional
 from .harness import UntraceableRandomness, exact_law
 from .problem import Problem
@@ -23,4 +26,5 @@ from .report import PropertyFailure, PropertyResult, Report
 from .strategies import problems
 
 __all__ = ["CheckConfig", "check", "verifier_suite", "Problem", "PropertyFailure", "PropertyResult", "Report",
-           "problems", "exact_law", "HarnessConditional", "UntraceableRandomness"]
+           "problems", "exact_law", "HarnessConditional", "UntraceableRandomness", "DecoderCheckConfig",
+           "check_decoder"]

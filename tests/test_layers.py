@@ -33,6 +33,11 @@ CORE = {
     "multidraft.law_checks",
     "multidraft.trees",
     "multidraft.logits",
+    "multidraft.lm",
+    "multidraft.tree_evaluate",
+    "multidraft.block_law",
+    "multidraft.randomness",
+    "multidraft.decoding",
 }
 ROLES = ("multidraft.reference", "multidraft.fast", "multidraft.properties")
 

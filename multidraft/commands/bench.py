@@ -9,7 +9,7 @@ import argparse
 import importlib
 from typing import Any
 
-BENCHMARKS = ("fast", "acceptance", "table1", "budget")
+BENCHMARKS = ("fast", "acceptance", "table1", "budget", "multistep")
 
 
 def _module(name: str):

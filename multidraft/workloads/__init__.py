@@ -17,9 +17,10 @@ from .io import from_logits, load_workload, save_workload
 from .stats import Summary, single_draft_acceptance, summarize
 from .synthetic import Calibration, calibrate_correlation, llm_like, llm_like_batch
 from .text import text_models, text_workload
+from .textlm import TextLM, pair_acceptance, text_pair
 
 __all__ = [
     "Workload", "from_logits", "load_workload", "save_workload", "Summary", "single_draft_acceptance",
     "summarize", "Calibration", "calibrate_correlation", "llm_like", "llm_like_batch", "text_models",
-    "text_workload",
+    "text_workload", "TextLM", "pair_acceptance", "text_pair",
 ]
