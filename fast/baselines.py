@@ -158,9 +158,13 @@ class _Chain(Verifier):
 
     def _sample_direct(self, p, q, drafts, expand, generator):
         """CPU float64: the compiled sampler (:func:`multidraft.fast.chain_kernel.chain_rows`),
-        the same law on the draft support only, with no per-problem preparation."""
+        the same law on the draft support only, with no per-problem preparation. Any other
+        source of randomness than a ``torch.Generator`` (e.g. the checker's controlled-uniform
+        harness) takes the torch code, which draws through ``torch.rand`` only."""
         mode = self._kernel_mode_now()
         if mode is None or p.device.type != "cpu" or p.dtype != torch.float64:
+            return None
+        if generator is not None and not isinstance(generator, torch.Generator):
             return None
         from .chain_kernel import MODES, chain_rows
 
