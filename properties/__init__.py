@@ -17,6 +17,7 @@ from .checker import CheckConfig, check, verifier_suite
 from .problem import Problem
 from .report import PropertyFailure, PropertyResult, Report
 from .strategies import problems
+from .tree_checker import TreeCheckConfig, TreeReport, check_tree
 
 __all__ = ["CheckConfig", "check", "verifier_suite", "Problem", "PropertyFailure", "PropertyResult", "Report",
-           "problems"]
+           "problems", "TreeCheckConfig", "TreeReport", "check_tree"]
