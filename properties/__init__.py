@@ -24,7 +24,8 @@ from .harness import UntraceableRandomness, exact_law
 from .problem import Problem
 from .report import PropertyFailure, PropertyResult, Report
 from .strategies import problems
+from .tree_checker import TreeCheckConfig, TreeReport, check_tree
 
 __all__ = ["CheckConfig", "check", "verifier_suite", "Problem", "PropertyFailure", "PropertyResult", "Report",
            "problems", "exact_law", "HarnessConditional", "UntraceableRandomness", "DecoderCheckConfig",
-           "check_decoder"]
+           "check_decoder", "TreeCheckConfig", "TreeReport", "check_tree"]

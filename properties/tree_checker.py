@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from multidraft.reference.blocks import optimal_block_efficiency
 
 from multidraft.lm import cached
+from multidraft.reference.blocks import optimal_block_efficiency
 from multidraft.tree_evaluate import emitted_law, evaluate_tree
 from multidraft.trees import (
     Branching,

@@ -84,7 +84,7 @@ def slate_table(seeds: int) -> str:
         structure: Branching = parse_structure(spec)
         values: dict[str, list[float]] = {}
         optima: list[float] = []
-        for kind, options in SLATE_MODELS:
+        for _kind, options in SLATE_MODELS:
             for seed in range(seeds):
                 target, draft = table_pair(3, seed=100 + seed, **options)
                 best = optimal_block_efficiency(target, draft, structure).value

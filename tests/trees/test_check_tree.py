@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from multidraft.fast import block_verification, greedy_block_verification
-from multidraft.properties.tree_checker import TreeCheckConfig, check_tree
 
 from multidraft.cli import main
+from multidraft.fast import block_verification, greedy_block_verification
+from multidraft.properties.tree_checker import TreeCheckConfig, check_tree
 from multidraft.trees import chain, paths
 
 

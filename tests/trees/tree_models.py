@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+
 from multidraft.fast.baselines import RecursiveRejection
 from multidraft.fast.tree_base import draws_at
 from multidraft.fast.tree_node import PerNode
-
 from multidraft.trees import TableLM, table_pair
 
 
