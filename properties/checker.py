@@ -1,26 +1,31 @@
 """The checker: run the exact and statistical properties on generated problems.
 
 Exact mode (conditional verifiers). For every required property of
-:data:`~multidraft.properties.suite.EXACT_PROPERTIES` hypothesis searches the problem space
-(:func:`~multidraft.properties.strategies.problems`), guided by ``hypothesis.target`` towards
-the worst measured value; a failure is shrunk to a minimal counterexample and printed as a
-snippet. Evaluations are cached per problem, so properties searched with the same seed share
-them. Info properties are measured on every problem seen by the searches.
+:data:`~multidraft.properties.suite.EXACT_PROPERTIES` the property is first measured on the
+deterministic slate of extreme regimes (:mod:`~multidraft.properties.slate`) and on the
+problems of any extra source (``CheckConfig.sources``); if none fails, hypothesis searches
+the problem space (:func:`~multidraft.properties.strategies.problems`), guided by
+``hypothesis.target`` towards the worst measured value; a failure is shrunk to a minimal
+counterexample and printed as a snippet. Evaluations are cached per problem, so properties
+searched with the same seed share them. Info properties are measured on every problem seen.
+A verifier output holding a NaN or an infinity is a hazard, reported by its own row and kept
+out of the other properties (:mod:`~multidraft.properties.suite`), so it hides no other fault.
 
 Statistical mode (sampling verifiers, and verifiers with both interfaces when ``samples``
 is given). ``stat_problems`` problems are drawn from the same strategy (generation only, no
 shrinking: each extra problem would be an extra test), and every test of
 :func:`~multidraft.properties.stats.test_names` runs at level ``alpha / (problems * tests)``.
-Then ``reproducible`` (same seed, same output) is checked once, on the first problem.
+Then ``reproducible`` (same seed, same output) is checked once, on the first problem, with
+the same number of samples (its first run is the measured one). Before sampling, the
+minimum detectable TV of every problem and (after a pilot call) a time estimate are printed.
 
 :func:`verifier_suite` is the entry point for users' pytest functions.
 """
 from __future__ import annotations
 
 import math
-import sys
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
 
 import numpy as np
 from hypothesis import Phase, Verbosity, given, seed, settings
@@ -31,8 +36,11 @@ from multidraft.validation import InvalidInputError, check_n
 
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
+from .progress import Progress, VerifierTimeout
 from .report import PropertyResult, Report
-from .stats import ALPHA, BACKENDS, measure_problem, reproducibility, test_names
+from .slate import slate
+from .stats import (ALPHA, BACKENDS, detectable_tv, draw_outputs, measure_problem, pool_cells, reproducibility,
+                    test_names)
 from .strategies import MAX_TUPLES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
@@ -68,7 +76,15 @@ class CheckConfig:
     backend : {"torch", "numpy"}
         Array type and generator handed to a sampling verifier.
     progress : bool
-        Show a tqdm bar on stderr (when it is a terminal).
+        Show a tqdm bar on stderr (when it is a terminal) and, in statistical mode, the
+        pre-run estimate of detectable TV and time.
+    timeout : float or None
+        Per-call timeout in seconds: a longer verifier call is a failure (None: none).
+    slate : bool
+        Start every exact property with the slate of extreme regimes (:mod:`.slate`).
+    sources : tuple of callables
+        Extra problem sources, measured after the slate and before the search: each
+        ``source(drafting, n, vocab, max_tuples, law_factory) -> list[Problem]``.
     """
 
     drafting: str | None = None
@@ -85,6 +101,9 @@ class CheckConfig:
     max_tuples: int = MAX_TUPLES
     backend: str = "torch"
     progress: bool = False
+    timeout: float | None = None
+    slate: bool = True
+    sources: tuple[Callable[..., list[Problem]], ...] = field(default_factory=tuple)
 
 
 # ----------------------------------------------------------------------------- exact mode
@@ -96,29 +115,23 @@ def _law_factory(spec: VerifierSpec, drafting: str) -> Any:
 
 
 class _Contexts:
-    """Problem contexts cached by problem identity, with an optional progress bar."""
+    """Problem contexts cached by problem identity; the progress moves per example and per call."""
 
-    def __init__(self, spec: VerifierSpec, max_count: int, progress: bool):
-        self.spec, self.max_count = spec, max_count
+    def __init__(self, spec: VerifierSpec, max_count: int, progress: Progress):
+        self.spec, self.max_count, self.progress = spec, max_count, progress
         self.items: dict[tuple, ProblemContext] = {}
-        self.bar = None
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc=f"checking {spec.name}", unit=" problems", file=sys.stderr, disable=None,
-                            leave=False, delay=1.0)
 
     def get(self, problem: Problem) -> ProblemContext:
         key = problem.key()
         if key not in self.items:
-            self.items[key] = ProblemContext(self.spec, problem, self.max_count)
-            if self.bar is not None:
-                self.bar.update(1)
+            self.items[key] = ProblemContext(self.spec, problem, self.max_count, self.progress.call)
         return self.items[key]
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    def measure(self, prop: Property, problem: Problem, tol: float) -> Measurement:
+        """``prop`` on ``problem`` (one example of the progress)."""
+        m = prop.measure(self.get(problem), tol)
+        self.progress.advance()
+        return m
 
 
 #: Measured values below this are rounding noise; hypothesis is not steered by them.
@@ -142,18 +155,27 @@ class _Worst:
             self.value, self.measurement, self.problem = m.value, m, problem
 
 
-def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckConfig, base: settings
-            ) -> tuple[_Worst, tuple[Problem, Measurement] | None]:
-    """Hypothesis search for a violation of ``prop``; returns the worst seen and the shrunk failure."""
+def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckConfig, base: settings,
+            fixed: list[Problem]) -> tuple[_Worst, tuple[Problem, Measurement] | None]:
+    """The fixed problems, then a hypothesis search for a violation of ``prop``.
+
+    Returns the worst seen and the failure: the first fixed problem that fails (the slate is
+    ordered simplest first), else hypothesis's shrunk one.
+    """
     worst = _Worst()
     failure: list[tuple[Problem, Measurement]] = []
+    for problem in fixed:
+        m = contexts.measure(prop, problem, config.tol)
+        worst.observe(m, problem)
+        if not m.ok:
+            return worst, (problem, m)
 
     @seed(config.seed)
     @settings(base, verbosity=Verbosity.quiet, database=None,
               **({"max_examples": config.examples} if config.examples else {}))
     @given(strategy)
     def search(problem: Problem) -> None:
-        m = prop.measure(contexts.get(problem), config.tol)
+        m = contexts.measure(prop, problem, config.tol)
         worst.observe(m, problem)
         if m.value > TARGET_FLOOR:  # steer towards larger violations, never towards rounding noise
             hypothesis_target(float(min(np.log10(m.value), 300.0)), label=prop.name)
@@ -172,33 +194,48 @@ def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spe
             failure: tuple[Problem, Measurement] | None) -> PropertyResult:
     if failure is not None:
         problem, m = failure
+        kind = "counterexample" if problem.origin.startswith("slate") else "minimal counterexample"
         return PropertyResult(prop.name, "exact", "fail", prop.measure_label, worst.value, config.tol, worst.count,
-                              problem, f"minimal counterexample: {m.detail}", snippet(spec, problem, m.call))
+                              problem, f"{kind}: {m.detail}", snippet(spec, problem, m.call), m.extra)
     detail = worst.measurement.detail if worst.measurement else ""
+    extra = worst.measurement.extra if worst.measurement else {}
     return PropertyResult(prop.name, "exact", status, prop.measure_label, max(worst.value, 0.0), config.tol,
-                          worst.count, worst.problem, detail)
+                          worst.count, worst.problem, detail, None, extra)
+
+
+def fixed_problems(config: CheckConfig, drafting: str, law_factory: Any) -> list[Problem]:
+    """The slate (if ``config.slate``) and the problems of ``config.sources``, in that order."""
+    args = (drafting, config.n, config.vocab, config.max_tuples, law_factory)
+    out = slate(*args, profile=config.profile) if config.slate else []
+    for source in config.sources:
+        out += list(source(*args))
+    return out
 
 
 def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool) -> list[PropertyResult]:
-    """All exact properties on generated problems (see module doc)."""
+    """All exact properties on the fixed and the generated problems (see module doc)."""
+    law_factory = _law_factory(spec, drafting)
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting))
+                        law_factory=law_factory)
+    fixed = fixed_problems(config, drafting, law_factory)
     base = profile_settings(config.profile)
-    contexts = _Contexts(spec, max(config.max_tuples, 1), config.progress)
+    examples = config.examples or base.max_examples
+    required = [(prop, prop.required(spec, optimal)) for prop in EXACT_PROPERTIES]
+    searched = sum(1 for _, r in required if r)
+    progress = Progress(config.progress, f"checking {spec.name}", searched * (len(fixed) + examples), "examples")
+    contexts = _Contexts(spec, max(config.max_tuples, 1), progress)
     results: list[PropertyResult | None] = []
     info: list[Property] = []
     try:
-        for prop in EXACT_PROPERTIES:
-            required = prop.required(spec, optimal)
-            if required is None:
+        for prop, needed in required:
+            if needed is None:
                 continue
-            if not required:
+            if not needed:
                 info.append(prop)
                 results.append(None)
                 continue
-            if contexts.bar is not None:
-                contexts.bar.set_postfix_str(prop.name, refresh=False)
-            worst, failure = _search(prop, strategy, contexts, config, base)
+            progress.note(prop.name)
+            worst, failure = _search(prop, strategy, contexts, config, base, fixed)
             results.append(_result(prop, "pass", worst, config, spec, failure))
         for prop in info:  # measured on every problem the searches visited
             worst = _Worst()
@@ -206,7 +243,7 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
                 worst.observe(prop.measure(ctx, config.tol), ctx.problem)
             results[results.index(None)] = _result(prop, "info", worst, config, spec, None)
     finally:
-        contexts.close()
+        progress.close()
     return [r for r in results if r is not None]
 
 
@@ -235,6 +272,42 @@ def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | N
     return [c[2] for c in sorted(candidates.values(), key=lambda c: c[:2])[: config.stat_problems]]
 
 
+def detectable_summary(plist: list[Problem], samples: int, level: float, power: float = 0.9) -> tuple[float, float]:
+    """(smallest, largest) TV the output-law test detects with ``power`` over the problems.
+
+    Its degrees of freedom on a problem are the cells left after pooling expected counts
+    ``samples * p`` below 5, minus one (:func:`~multidraft.properties.stats.pool_cells`).
+    """
+    values = []
+    for problem in plist:
+        expected = samples * problem.target
+        df = len(pool_cells(np.zeros_like(expected), expected)[1]) - 1
+        values.append(detectable_tv(samples, df, level, power) if df >= 1 else math.nan)
+    finite = [v for v in values if math.isfinite(v)]
+    return (min(finite), max(finite)) if finite else (math.nan, math.nan)
+
+
+class _SampleClock:
+    """Counts sampled rows for the progress bar; after the first call prints the time estimate."""
+
+    def __init__(self, progress: Progress, total: int):
+        self.progress, self.total, self.rows, self.seconds, self.told = progress, total, 0, 0.0, False
+
+    def __call__(self, rows: int, seconds: float) -> None:
+        self.rows += rows
+        self.seconds += seconds
+        self.progress.advance(rows)
+        if not self.told:
+            self.told = True
+            per_row = self.seconds / max(self.rows, 1)
+            self.progress.message(f"  first call: {1e3 * per_row:.3g} ms a row, so about "
+                                  f"{_duration(per_row * self.total)} for {self.total} rows in all")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
               problem_list: list[Problem] | None = None) -> list[PropertyResult]:
     """The statistical tests on ``stat_problems`` problems, Bonferroni at ``config.alpha``."""
@@ -242,16 +315,28 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     names = test_names(spec, optimal)
     level = config.alpha / max(1, len(plist) * len(names))
     per_name: dict[str, list[tuple[Any, Problem]]] = {name: [] for name in names}
-    iterator = plist
-    if config.progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(plist, desc=f"sampling {spec.name}", file=sys.stderr, disable=None, leave=False)
-    for i, problem in enumerate(iterator):
-        alpha_star = optimal_acceptance_for(problem.target, problem.law())
-        for m in measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
-                                 optimal=optimal, alpha_star=alpha_star, backend=config.backend):
-            per_name[m.name].append((m, problem))
+    total = config.samples * (len(plist) + (1 if plist else 0))  # + the reproducibility rerun
+    progress = Progress(config.progress, f"sampling {spec.name}", total, "rows")
+    lo, hi = detectable_summary(plist, config.samples, level)
+    progress.message(f"multidraft check {spec.name}: {len(plist)} problems x {config.samples} samples, level "
+                     f"{level:.2g} per test; detectable TV (90% power) {lo:.2g}" + (f" .. {hi:.2g}" if hi > lo else ""))
+    clock = _SampleClock(progress, total)
+    first_tokens = None
+    try:
+        for i, problem in enumerate(plist):
+            alpha_star = optimal_acceptance_for(problem.target, problem.law())
+            outputs = draw_outputs(spec, problem, config.samples, config.seed + i, config.backend, on_rows=clock)
+            if i == 0:
+                first_tokens = outputs[1]
+            for m in measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
+                                     optimal=optimal, alpha_star=alpha_star, backend=config.backend, outputs=outputs):
+                per_name[m.name].append((m, problem))
+        repro = _reproducible(spec, plist[0], config, first_tokens, clock) if plist else None
+    except VerifierTimeout as exc:
+        return [PropertyResult("timeout", "stat", "fail", "seconds per call", float(config.timeout or 0),
+                               float(config.timeout or 0), len(plist), None, str(exc))]
+    finally:
+        progress.close()
     out = []
     for name in names:
         if not per_name[name]:
@@ -270,24 +355,25 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
         out.append(PropertyResult(name, "stat", "fail" if failed else "pass", "min p-value", m.p_value, level,
                                   len(per_name[name]), problem, m.detail, snip,
                                   {"estimate": m.estimate, "estimate_measure": m.measure, **m.detectable}))
-    if plist:
-        out.append(_reproducible(spec, plist[0], config))
+    if repro is not None:
+        out.append(repro)
     return out
 
 
-def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> PropertyResult:
+def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, first: np.ndarray | None = None,
+                  on_rows: Any = None) -> PropertyResult:
     """Same seed, same output (see :func:`~multidraft.properties.stats.reproducibility`)."""
-    differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend)
+    differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend, first, on_rows)
     generator = ("torch.Generator().manual_seed(seed)" if config.backend == "torch"
                  else "numpy.random.default_rng([seed, 1])")
     detail = (f"{differing} of {compared} outputs differ between two runs with the same drafts and a generator "
               f"{generator}, seed {config.seed}")
     snip = None
     if differing:
-        snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
+        snip = "\n".join(["from multidraft.properties.adapters import resolve",
                           "from multidraft.properties.problem import Problem",
                           "from multidraft.properties.stats import draw_outputs"] + spec.source
-                         + problem.snippet_lines()
+                         + ["import numpy as np"] + problem.snippet_lines()
                          + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
                             f"{problem.drafting!r})",
                             f"first = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
@@ -326,6 +412,8 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
     if config.backend not in BACKENDS:
         raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {config.backend!r}")
+    if config.timeout is not None:
+        spec = replace(spec, timeout=config.timeout)
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)
     samples = config.samples
     if spec.interface == "sampling" and samples <= 0:
@@ -335,7 +423,8 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         results += run_exact(spec, config, drafting, optimal)
     if spec.has_sampling and samples > 0:
         results += run_stats(spec, config, drafting, optimal, problem_list)
-    settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
+    settings_dict = {k: v for k, v in asdict(config).items() if k not in ("progress", "sources")}
+    settings_dict["sources"] = [getattr(src, "__name__", repr(src)) for src in config.sources]
     settings_dict.update(drafting=drafting, optimal=optimal, interface=spec.interface)
     return Report(spec.name, results, settings_dict)
 

@@ -15,9 +15,9 @@ numpy backend), and tests, per problem:
 
 and, once per check (not a statistical test, so outside the Bonferroni count):
 
-``reproducible``               same seed, same output: the first problem's first
-                               ``min(N, REPRO_SAMPLES)`` outputs are drawn twice with the same
-                               drafts and freshly seeded generators; any difference fails.
+``reproducible``               same seed, same output: the first problem's N outputs are
+                               drawn again with the same drafts and a freshly seeded
+                               generator; any difference from the measured run fails.
 
 G-test. ``G = 2 sum_c O_c ln(O_c / E_c)`` over cells c, compared with chi-square(cells - 1).
 Cells with ``E_c < 5`` are pooled into one cell; if that pool still has ``E < 5`` it is merged
@@ -42,6 +42,7 @@ approximation to the binomial): ``delta_beta = (z_{1-level} + z_beta) sqrt(a(1-a
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +59,12 @@ from .problem import Problem
 ALPHA = 1e-6
 #: Cells with a smaller expected count are pooled.
 MIN_EXPECTED = 5.0
-#: Rows per call of a sampling verifier.
+#: Most rows per call of a sampling verifier; the calls of one draw take
+#: ``PILOT_ROWS, 2 PILOT_ROWS, 4 PILOT_ROWS, ...`` rows up to ``CHUNK`` (a fixed schedule, so the
+#: same seed gives the same output, while a slow sampler shows progress and a time estimate early).
 CHUNK = 1 << 16
+PILOT_ROWS = 1 << 10
 BACKENDS = ("torch", "numpy")
-#: Outputs compared by the ``reproducible`` check.
-REPRO_SAMPLES = 10_000
 
 
 # ----------------------------------------------------------------------------- tests
@@ -172,12 +174,23 @@ def _tokens(values: Any, rows: int, V: int) -> np.ndarray:
     return arr
 
 
+def call_sizes(samples: int, chunk: int = CHUNK, pilot: int = PILOT_ROWS) -> list[int]:
+    """Rows of each sampler call for ``samples`` rows: doubling from ``pilot`` up to ``chunk``."""
+    sizes, size, left = [], max(1, min(pilot, chunk)), int(samples)
+    while left > 0:
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+        size = min(2 * size, chunk)
+    return sizes
+
+
 def draw_outputs(spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch",
-                 chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+                 chunk: int = CHUNK, on_rows: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``samples`` draft tuples and the verifier's output tokens: (N, n) and (N,) int64.
 
     Batched verifiers (``batched = True``) get the unbatched target (V,) with drafts (B, n);
-    others get target and draft broadcast to (B, V) (a view, no copy).
+    others get target and draft broadcast to (B, V) (a view, no copy). B follows
+    :func:`call_sizes`; ``on_rows(rows, seconds)`` (optional) is called after every call.
     """
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
@@ -191,9 +204,11 @@ def draw_outputs(spec: VerifierSpec, problem: Problem, samples: int, seed: int, 
 
         target, draft = torch.from_numpy(target), torch.from_numpy(np.ascontiguousarray(draft))
     out = []
-    for start in range(0, samples, chunk):
-        block = drafts[start:start + chunk]
-        rows = len(block)
+    start = 0
+    for rows in call_sizes(samples, chunk):
+        block = drafts[start:start + rows]
+        start += rows
+        began = time.perf_counter()
         x = torch.from_numpy(block) if backend == "torch" else block
         if spec.batched:
             t, d = target, draft
@@ -202,6 +217,8 @@ def draw_outputs(spec: VerifierSpec, problem: Problem, samples: int, seed: int, 
         else:
             t, d = np.broadcast_to(target, (rows, len(target))), np.broadcast_to(draft, (rows, *draft.shape))
         out.append(_tokens(g(t, d, x, generator), rows, problem.vocab_size))
+        if on_rows is not None:
+            on_rows(rows, time.perf_counter() - began)
     return drafts, np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
@@ -253,9 +270,14 @@ def _rate_test(name: str, accepted: int, samples: int, rate: float, side: str, l
 
 
 def measure_problem(spec: VerifierSpec, problem: Problem, *, samples: int, level: float, seed: int,
-                    optimal: bool, alpha_star: float, backend: str = "torch") -> list[StatMeasurement]:
-    """Run :func:`test_names` on one problem; every test at ``level``."""
-    drafts, tokens = draw_outputs(spec, problem, samples, seed, backend)
+                    optimal: bool, alpha_star: float, backend: str = "torch",
+                    outputs: tuple[np.ndarray, np.ndarray] | None = None) -> list[StatMeasurement]:
+    """Run :func:`test_names` on one problem; every test at ``level``.
+
+    ``outputs``: the ``(drafts, tokens)`` of :func:`draw_outputs` with these arguments, if
+    already drawn.
+    """
+    drafts, tokens = outputs if outputs is not None else draw_outputs(spec, problem, samples, seed, backend)
     V = problem.vocab_size
     counts = np.bincount(tokens, minlength=V).astype(float)
     accepted = int((drafts == tokens[:, None]).any(axis=1).sum())
@@ -274,12 +296,16 @@ def measure_problem(spec: VerifierSpec, problem: Problem, *, samples: int, level
     return out
 
 
-def reproducibility(spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch"
-                    ) -> tuple[int, int]:
-    """``(differing, compared)``: outputs of two runs with the same seed that differ (module doc)."""
-    m = min(int(samples), REPRO_SAMPLES)
-    first = draw_outputs(spec, problem, m, seed, backend)[1]
-    second = draw_outputs(spec, problem, m, seed, backend)[1]
+def reproducibility(spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch",
+                    first: np.ndarray | None = None, on_rows: Any = None) -> tuple[int, int]:
+    """``(differing, compared)``: outputs of two runs with the same seed that differ (module doc).
+
+    ``first``: the tokens of a run already drawn with these arguments (then one more run).
+    """
+    m = int(samples)
+    if first is None:
+        first = draw_outputs(spec, problem, m, seed, backend, on_rows=on_rows)[1]
+    second = draw_outputs(spec, problem, m, seed, backend, on_rows=on_rows)[1]
     return int((first != second).sum()), m
 
 

@@ -68,7 +68,7 @@ def tuple_count(vocab_size: int, n: int, drafting: str) -> int:
     return math.perm(vocab_size, n) if drafting == "without_replacement" else vocab_size**n
 
 
-def _largest_vocab(n: int, vocab: tuple[int, int], max_tuples: int, drafting: str) -> int:
+def largest_vocab(n: int, vocab: tuple[int, int], max_tuples: int, drafting: str) -> int:
     v = vocab[1]
     while v > vocab[0] and tuple_count(v, n, drafting) > max_tuples:
         v -= 1
@@ -82,6 +82,36 @@ def _feasible_ns(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, dr
         if v_min <= vocab[1] and tuple_count(v_min, k, drafting) <= max_tuples:
             out.append(k)
     return out
+
+
+def sizes_for(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, drafting: str,
+              law_factory: Any = None) -> list[int]:
+    """The numbers of drafts in ``n`` that fit ``max_tuples`` with some V in ``vocab``.
+
+    Raises InvalidInputError when none does.
+    """
+    ns = _feasible_ns(n, vocab, max_tuples, drafting)
+    if not ns:
+        raise InvalidInputError(
+            f"max_tuples: no n in {n} fits {max_tuples} tuples with V >= {vocab[0]}; "
+            "lower n or the vocabulary, or raise max_tuples")
+    return ns
+
+
+def finish_problem(p: np.ndarray, q: np.ndarray, n: int, drafting: str, origin: str, law_factory: Any = None,
+                   stack: np.ndarray | None = None) -> Problem:
+    """A :class:`Problem` from a pair made for ``drafting``: q repaired or stacked as the law needs.
+
+    Without replacement (and a verifier's own law) q gets at least n positive tokens
+    (:func:`_repair_without_replacement`); independent drafting uses ``stack`` (n, V) if given,
+    else n copies of q.
+    """
+    if drafting == "without_replacement" or law_factory is not None:
+        q = _repair_without_replacement(q, n)
+    elif drafting == "independent":
+        q = np.stack([q] * n) if stack is None else stack
+    return Problem(np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(q, dtype=np.float64),
+                   n, drafting, origin, law_factory)
 
 
 def _check_range(value: tuple[int, int], name: str, lowest: int) -> tuple[int, int]:
@@ -302,29 +332,23 @@ def problems(
     if drafting not in DRAFTINGS and law_factory is None:
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
     n_range, v_range = _check_range(n, "n", 1), _check_range(vocab, "vocab", 1)
-    ns = _feasible_ns(n_range, v_range, max_tuples, drafting)
-    if not ns:
-        raise InvalidInputError(
-            f"max_tuples: no n in {n_range} fits {max_tuples} tuples with V >= {v_range[0]}; "
-            "lower n or the vocabulary, or raise max_tuples")
+    ns = sizes_for(n_range, v_range, max_tuples, drafting, law_factory)
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise InvalidInputError(f"families: expected a non-empty subset of {list(FAMILIES)}, got {families!r}")
     k = draw(st.sampled_from(ns))
     needs_n_tokens = drafting == "without_replacement" or law_factory is not None
     v_lo = max(v_range[0], k) if needs_n_tokens else v_range[0]
-    V = draw(st.integers(v_lo, max(v_lo, _largest_vocab(k, (v_lo, v_range[1]), max_tuples, drafting))))
+    V = draw(st.integers(v_lo, max(v_lo, largest_vocab(k, (v_lo, v_range[1]), max_tuples, drafting))))
     family = draw(st.sampled_from(families))
     p, q, origin = draw(FAMILIES[family](V, k))
     if modifiers:
         p, q, applied = draw(_modify(p, q))
         if applied:
             origin += " +" + "+".join(applied)
-    if drafting == "without_replacement" or law_factory is not None:
-        q = _repair_without_replacement(q, k)
-    elif drafting == "independent":
+    stack = None
+    if drafting == "independent":
         stack_seed = draw(st.integers(0, 2**16))
-        q = _independent_stack(q, k, stack_seed)
+        stack = _independent_stack(q, k, stack_seed)
         origin += f" stack_seed={stack_seed}"
-    return Problem(np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(q, dtype=np.float64),
-                   k, drafting, origin, law_factory)
+    return finish_problem(p, q, k, drafting, origin, law_factory, stack)
