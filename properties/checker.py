@@ -408,8 +408,13 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     config = config or CheckConfig()
     spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
-    if drafting not in DRAFTINGS and _law_factory(spec, drafting) is None:
+    law_factory = _law_factory(spec, drafting)
+    if drafting not in DRAFTINGS and law_factory is None:
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
+    if law_factory is not None:  # a faulty law of the user's is bad input, named up front (not a verifier crash)
+        first = slate(drafting, config.n, config.vocab, config.max_tuples, law_factory)
+        if first:
+            first[0].law()
     if config.backend not in BACKENDS:
         raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {config.backend!r}")
     if config.timeout is not None:
@@ -433,7 +438,9 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
                    optimal: bool | None = None, profile: str = "quick", n: Any = (1, 4), vocab: Any = (2, 6),
                    examples: int | None = None, samples: int | None = None, stat_problems: int = 4,
                    seed: int = 0, tol: float = TOL, alpha: float = ALPHA, backend: str = "torch",
-                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0) -> Report:
+                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0,
+                   timeout: float | None = None, slate: bool = True,
+                   sources: tuple[Callable[..., list[Problem]], ...] = ()) -> Report:
     """Run the property suite on ``verifier``; use inside a test: ``verifier_suite(f).raise_if_failed()``.
 
     Parameters
@@ -457,6 +464,12 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
         Exact tolerance; family-wise false-alarm rate of the statistical tests.
     problems : list of (target, draft, n), optional
         Run the statistical tests on these problems instead of generated ones.
+    timeout : float, optional
+        Per-call timeout in seconds (a longer call of the verifier is a failure).
+    slate : bool
+        Start every exact property with the slate of extreme regimes (default True).
+    sources : tuple of callables
+        Extra problem sources for exact mode (see :class:`CheckConfig`).
 
     Returns
     -------
@@ -474,7 +487,8 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
         samples = 100_000 if spec_interface == "sampling" else 0
     config = CheckConfig(drafting=drafting, n=_range(n, "n", 1), vocab=_range(vocab, "vocab", 1), examples=examples,
                          samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
-                         optimal=optimal, tol=tol, alpha=alpha, backend=backend)
+                         optimal=optimal, tol=tol, alpha=alpha, backend=backend, timeout=timeout, slate=slate,
+                         sources=tuple(sources))
     plist = None
     if problems is not None:
         plist = [Problem(np.asarray(t, float), np.asarray(d, float), check_n(k), drafting or "iid", "given")

@@ -14,9 +14,10 @@ import numpy as np
 
 from multidraft.examples import EXAMPLES, example, load_laws
 from multidraft.properties.adapters import INTERFACES, resolve
-from multidraft.properties.checker import CheckConfig, _range, stat_problem_list
+from multidraft.properties.checker import CheckConfig, _law_factory, _range, stat_problem_list
 from multidraft.properties.deviation import measure_deviation, plot_deviations
 from multidraft.properties.problem import DRAFTINGS, Problem
+from multidraft.properties.progress import Progress
 from multidraft.validation import InvalidInputError, check_n
 
 EPILOG = """\
@@ -59,6 +60,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--plot", metavar="OUT.png", help="write a per-token deviation plot")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (total, ETA) on stderr")
     parser.set_defaults(run=run)
 
 
@@ -68,7 +70,7 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
         n = args.n if args.n is not None else n
         if n is None:
             raise InvalidInputError(f"n: {args.file} gives no number of drafts; pass --n")
-        return [Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file))]
+        return [Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file), _law_factory(spec, drafting))]
     config = CheckConfig(drafting=drafting, n=_range(args.n or "1-4", "n", 1), vocab=_range(args.vocab, "vocab", 1),
                          stat_problems=args.problems, seed=args.seed, samples=args.samples)
     return stat_problem_list(config, drafting, spec)
@@ -77,8 +79,16 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
 def run(args: argparse.Namespace) -> int:
     spec = resolve(args.target, None if args.interface == "auto" else args.interface)
     drafting = args.drafting or spec.drafting or "iid"
-    devs = [measure_deviation(spec, prob, samples=args.samples, seed=args.seed + i, max_count=args.max_tuples)
-            for i, prob in enumerate(_problems(args, drafting, spec))]
+    problems = _problems(args, drafting, spec)
+    progress = Progress(not args.no_progress, f"deviation {spec.name}", len(problems), "problems")
+    try:
+        devs = []
+        for i, prob in enumerate(problems):
+            devs.append(measure_deviation(spec, prob, samples=args.samples, seed=args.seed + i,
+                                          max_count=args.max_tuples, progress=progress))
+            progress.advance()
+    finally:
+        progress.close()
     if args.plot:
         plot_deviations(devs, args.plot)
     if args.json:
