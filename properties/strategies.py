@@ -313,14 +313,32 @@ FAMILIES = {"weights": _weights_family, "dirichlet": _dirichlet_family, "llm": _
 
 # ----------------------------------------------------------------------------- modifiers
 
+#: The edge-case modifiers, in the order they are applied.
+MODIFIERS = ("zeros_p", "zeros_q", "tiny", "one_hot_p", "one_hot_q", "equal", "disjoint")
+
+
+def _modifier_names(modifiers: Any) -> tuple[str, ...]:
+    """``True``: all of :data:`MODIFIERS`; ``False``: none; else the names given (validated)."""
+    if modifiers is True or modifiers is False:
+        return MODIFIERS if modifiers else ()
+    names = tuple(modifiers)
+    unknown = [m for m in names if m not in MODIFIERS]
+    if unknown:
+        raise InvalidInputError(f"modifiers: expected True, False or a subset of {list(MODIFIERS)}, got {modifiers!r}")
+    return names
+
+
 @st.composite
-def _modify(draw, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Apply each modifier with probability ~1/8; returns new laws and the names applied."""
+def _modify(draw, p: np.ndarray, q: np.ndarray, enabled: tuple[str, ...] = MODIFIERS
+            ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Apply each enabled modifier with probability ~1/8; returns new laws and the names applied."""
     V = len(p)
     applied = []
     rng = DrawnRandom(draw)
 
     def on(name: str) -> bool:
+        if name not in enabled:
+            return False
         flag = draw(st.integers(0, 7)) == 7
         if flag:
             applied.append(name)
@@ -371,29 +389,31 @@ def _independent_stack(draw, q: np.ndarray, n: int) -> np.ndarray:
 
 @st.composite
 def pairs(draw, vocab_size: int, n: int = 1, families: tuple[str, ...] = tuple(FAMILIES),
-          modifiers: bool = True) -> tuple[np.ndarray, np.ndarray]:
+          modifiers: Any = True) -> tuple[np.ndarray, np.ndarray]:
     """A pair (p, q) of float64 laws over ``vocab_size`` tokens: a family, then the modifiers.
 
-    ``n`` tunes the ``tied`` family (its ties are between ``q(H)^n`` terms).
+    ``n`` tunes the ``tied`` family (its ties are between ``q(H)^n`` terms); ``modifiers``:
+    True (all of :data:`MODIFIERS`), False, or the names to apply.
     """
     return tuple(draw(_pair(vocab_size, n, families, modifiers))[:2])
 
 
 @st.composite
-def _pair(draw, V: int, n: int, families: tuple[str, ...], modifiers: bool) -> tuple[np.ndarray, np.ndarray, str]:
+def _pair(draw, V: int, n: int, families: tuple[str, ...], modifiers: Any) -> tuple[np.ndarray, np.ndarray, str]:
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise InvalidInputError(f"families: expected a non-empty subset of {list(FAMILIES)}, got {families!r}")
+    enabled = _modifier_names(modifiers)
     family = draw(st.sampled_from(families))
     p, q, origin = draw(FAMILIES[family](V, n))
-    if modifiers:
-        p, q, applied = draw(_modify(p, q))
+    if enabled:
+        p, q, applied = draw(_modify(p, q, enabled))
         if applied:
             origin += " +" + "+".join(applied)
     return p, q, origin
 
 
-def laws(vocab_size: int, families: tuple[str, ...] = tuple(FAMILIES), modifiers: bool = True,
+def laws(vocab_size: int, families: tuple[str, ...] = tuple(FAMILIES), modifiers: Any = True,
          min_positive: int = 1) -> st.SearchStrategy[np.ndarray]:
     """One float64 law (V,): the target of :func:`pairs` (zeros, ties, tiny entries included).
 
@@ -445,7 +465,7 @@ def problems(
     vocab: tuple[int, int] | int = (2, 8),
     max_tuples: int = MAX_TUPLES,
     families: tuple[str, ...] = tuple(FAMILIES),
-    modifiers: bool = True,
+    modifiers: Any = True,
     law_factory: Any = None,
 ) -> Problem:
     """Draw a :class:`Problem` (see the module docstring).
@@ -459,8 +479,9 @@ def problems(
         Cap on enumerated draft tuples; V is lowered (and large n skipped) to respect it.
     families : tuple of str
         Subset of :data:`FAMILIES` to draw from.
-    modifiers : bool
-        Apply the edge-case modifiers (zeros, tiny, one-hot, equal, disjoint).
+    modifiers : bool or tuple of str
+        Apply the edge-case modifiers (all of :data:`MODIFIERS`: zeros, tiny, one-hot, equal,
+        disjoint), none, or the ones named.
     law_factory : callable, optional
         ``law_factory(q, n) -> DraftingLaw`` for a drafting law named ``drafting`` outside
         :data:`DRAFTINGS` (sized like i.i.d. drafting, q repaired to n tokens like without
@@ -482,3 +503,15 @@ def problems(
     if drafting == "independent":
         stack = draw(_independent_stack(q, k))
     return finish_problem(p, q, k, drafting, origin, law_factory, stack)
+
+
+def problem_tuples(n: tuple[int, int] | int = (1, 4), vocab: tuple[int, int] | int = (1, 6), *,
+                   drafting: str = "iid", max_tuples: int | None = None, **kwargs: Any) -> st.SearchStrategy:
+    """:func:`problems` as plain ``(p, q, n)`` tuples (for tests of solvers rather than verifiers).
+
+    ``max_tuples`` defaults to ``vocab_hi ** n_hi``: every size in the ranges is drawn.
+    """
+    n_range, v_range = _check_range(n, "n", 1), _check_range(vocab, "vocab", 1)
+    cap = v_range[1] ** n_range[1] if max_tuples is None else max_tuples
+    return problems(drafting=drafting, n=n_range, vocab=v_range, max_tuples=cap, **kwargs).map(
+        lambda pr: (pr.target, pr.draft, pr.n))
