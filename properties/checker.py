@@ -39,7 +39,7 @@ from .problem import DRAFTINGS, Problem
 from .progress import Progress, VerifierTimeout
 from .report import PropertyResult, Report
 from .slate import slate
-from .stats import (ALPHA, BACKENDS, detectable_tv, draw_outputs, measure_problem, pool_cells, reproducibility,
+from .stats import (ALPHA, BACKENDS, call_sizes, detectable_tv, draw_outputs, measure_problem, pool_cells, reproducibility,
                     test_names)
 from .strategies import MAX_TUPLES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
@@ -288,20 +288,30 @@ def detectable_summary(plist: list[Problem], samples: int, level: float, power: 
 
 
 class _SampleClock:
-    """Counts sampled rows for the progress bar; after the first call prints the time estimate."""
+    """Counts sampled rows for the progress bar; after two calls prints the time estimate.
 
-    def __init__(self, progress: Progress, total: int):
-        self.progress, self.total, self.rows, self.seconds, self.told = progress, total, 0, 0.0, False
+    The estimate fits ``seconds = a + b * rows`` per call to the first two calls (1024 and
+    2048 rows by :func:`~multidraft.properties.stats.call_sizes`) and sums it over every call
+    the check will make (``calls``), so a fixed per-call overhead is not taken for a per-row cost.
+    """
+
+    def __init__(self, progress: Progress, total: int, calls: list[int]):
+        self.progress, self.total, self.calls = progress, total, calls
+        self.seen: list[tuple[int, float]] = []
 
     def __call__(self, rows: int, seconds: float) -> None:
-        self.rows += rows
-        self.seconds += seconds
         self.progress.advance(rows)
-        if not self.told:
-            self.told = True
-            per_row = self.seconds / max(self.rows, 1)
-            self.progress.message(f"  first call: {1e3 * per_row:.3g} ms a row, so about "
-                                  f"{_duration(per_row * self.total)} for {self.total} rows in all")
+        if len(self.seen) >= 2:
+            return
+        self.seen.append((rows, seconds))
+        if len(self.seen) == 2 or len(self.calls) == 1:
+            (r0, s0), (r1, s1) = self.seen[0], self.seen[-1]
+            per_row = (s1 - s0) / (r1 - r0) if r1 != r0 else s1 / max(r1, 1)
+            per_row = max(per_row, 0.0)
+            overhead = max(s1 - per_row * r1, 0.0)
+            estimate = overhead * len(self.calls) + per_row * self.total
+            self.progress.message(f"  sampling: {1e3 * per_row:.3g} ms a row + {1e3 * overhead:.3g} ms a call, "
+                                  f"so about {_duration(estimate)} for {self.total} rows in {len(self.calls)} calls")
 
 
 def _duration(seconds: float) -> str:
@@ -320,7 +330,8 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     lo, hi = detectable_summary(plist, config.samples, level)
     progress.message(f"multidraft check {spec.name}: {len(plist)} problems x {config.samples} samples, level "
                      f"{level:.2g} per test; detectable TV (90% power) {lo:.2g}" + (f" .. {hi:.2g}" if hi > lo else ""))
-    clock = _SampleClock(progress, total)
+    calls = call_sizes(config.samples) * (len(plist) + (1 if plist else 0))
+    clock = _SampleClock(progress, total, calls)
     first_tokens = None
     try:
         for i, problem in enumerate(plist):
