@@ -298,10 +298,18 @@ class _SampleClock:
     def __init__(self, progress: Progress, total: int, calls: list[int]):
         self.progress, self.total, self.calls = progress, total, calls
         self.seen: list[tuple[int, float]] = []
+        self.done, self.spent, self.revised = 0, 0.0, False
 
     def __call__(self, rows: int, seconds: float) -> None:
         self.progress.advance(rows)
+        self.done, self.spent = self.done + rows, self.spent + seconds
         if len(self.seen) >= 2:
+            if not self.revised and len(self.calls) > 2 and rows == max(self.calls):
+                # the first call of full size: the cost per row of large calls can differ (caches, threads)
+                self.revised = True
+                left = seconds / rows * (self.total - self.done)
+                self.progress.message(f"  sampling: {1e3 * seconds / rows:.3g} ms a row in calls of {rows} rows, "
+                                      f"so about {_duration(self.spent + left)} in all (revised)")
             return
         self.seen.append((rows, seconds))
         if len(self.seen) == 2 or len(self.calls) == 1:
@@ -356,8 +364,8 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
         failed = m.p_value < level
         snip = None
         if failed:
-            snip = "\n".join(["import numpy as np", "from multidraft.properties import verifier_suite"] + spec.source
-                             + problem.snippet_lines()
+            head = ["import numpy as np", "from multidraft.properties import verifier_suite"]
+            snip = "\n".join(head + [line for line in spec.source if line not in head] + problem.snippet_lines()
                              + [f"# {name} failed at p = {m.p_value:.3g} < level {level:.3g} with {config.samples} "
                                 "samples; rerun the statistical check on this problem:",
                                 f"print(verifier_suite(verifier, interface={spec.interface!r}, problems=[(target, draft, "
@@ -381,10 +389,9 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, fir
               f"{generator}, seed {config.seed}")
     snip = None
     if differing:
-        snip = "\n".join(["from multidraft.properties.adapters import resolve",
-                          "from multidraft.properties.problem import Problem",
-                          "from multidraft.properties.stats import draw_outputs"] + spec.source
-                         + ["import numpy as np"] + problem.snippet_lines()
+        head = ["import numpy as np", "from multidraft.properties.adapters import resolve",
+                "from multidraft.properties.problem import Problem", "from multidraft.properties.stats import draw_outputs"]
+        snip = "\n".join(head + [line for line in spec.source if line not in head] + problem.snippet_lines()
                          + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
                             f"{problem.drafting!r})",
                             f"first = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",

@@ -371,4 +371,4 @@ def snippet(spec: VerifierSpec, problem: Problem, call: list[str]) -> str:
     body = spec.source + problem.snippet_lines() + call
     text = "\n".join(body)
     imports = ["import numpy as np"] + [line for name, line in _SNIPPET_IMPORTS if name in text]
-    return "\n".join(imports + body)
+    return "\n".join(imports + [line for line in body if line not in imports])
