@@ -14,10 +14,10 @@ out of the other properties (:mod:`~multidraft.properties.suite`), so it hides n
 Statistical mode (sampling verifiers, and verifiers with both interfaces when ``samples``
 is given). ``stat_problems`` problems are drawn from the same strategy (generation only, no
 shrinking: each extra problem would be an extra test), and every test of
-:func:`~multidraft.properties.stats.test_names` runs at level ``alpha / (problems * tests)``.
+:func:`~multidraft.properties.sampling.test_names` runs at level ``alpha / (problems * tests)``.
 Then ``reproducible`` (same seed, same output) is checked once, on the first problem, with
 the same number of samples (its first run is the measured one). Before sampling, the
-minimum detectable TV of every problem and (after a pilot call) a time estimate are printed.
+minimum detectable TV of every problem and (after two calls) a time estimate are printed.
 
 :func:`verifier_suite` is the entry point for users' pytest functions.
 """
@@ -31,7 +31,7 @@ import numpy as np
 from hypothesis import Phase, Verbosity, given, seed, settings
 from hypothesis import target as hypothesis_target
 
-from multidraft.evaluate import optimal_acceptance_for
+from multidraft.reference import optimal_acceptance_for
 from multidraft.validation import InvalidInputError, check_n
 
 from .adapters import VerifierSpec, resolve
@@ -39,8 +39,8 @@ from .problem import DRAFTINGS, Problem
 from .progress import Progress, VerifierTimeout
 from .report import PropertyResult, Report
 from .slate import slate
-from .stats import (ALPHA, BACKENDS, call_sizes, detectable_tv, draw_outputs, measure_problem, pool_cells, reproducibility,
-                    test_names)
+from .sampling import SAMPLING_BACKENDS, call_sizes, draw_outputs, measure_problem, reproducibility, test_names
+from .stats import ALPHA, MIN_EXPECTED, detectable_tv, pool_cells
 from .strategies import MAX_TUPLES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
@@ -108,7 +108,7 @@ class CheckConfig:
 
 # ----------------------------------------------------------------------------- exact mode
 
-def _law_factory(spec: VerifierSpec, drafting: str) -> Any:
+def law_factory_of(spec: VerifierSpec, drafting: str) -> Any:
     """The verifier's own ``law(draft, n)`` when it declares a drafting law of its own."""
     method = getattr(spec.verifier, "law", None)
     return method if drafting not in DRAFTINGS and drafting == spec.drafting and callable(method) else None
@@ -214,7 +214,7 @@ def fixed_problems(config: CheckConfig, drafting: str, law_factory: Any) -> list
 
 def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool) -> list[PropertyResult]:
     """All exact properties on the fixed and the generated problems (see module doc)."""
-    law_factory = _law_factory(spec, drafting)
+    law_factory = law_factory_of(spec, drafting)
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
                         law_factory=law_factory)
     fixed = fixed_problems(config, drafting, law_factory)
@@ -249,22 +249,26 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
 
 # ----------------------------------------------------------------------------- statistical mode
 
+#: The statistical mode generates this many candidate problems per problem it keeps.
+CANDIDATES_PER_PROBLEM = 10
+
+
 def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | None = None) -> list[Problem]:
     """``config.stat_problems`` problems drawn from the strategy (generation phase only, seeded).
 
-    Ten times as many are generated; those with the most tokens of expected count
-    ``samples * p >= 5`` (the output-law test's cells) are kept, in generation order among equals.
+    ``CANDIDATES_PER_PROBLEM`` times as many are generated; those with the most tokens of
+    expected count ``samples * p >= MIN_EXPECTED`` (the output-law test's cells) are kept, in generation order among equals.
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting) if spec is not None else None)
+                        law_factory=law_factory_of(spec, drafting) if spec is not None else None)
 
     @seed(config.seed)
-    @settings(max_examples=10 * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
+    @settings(max_examples=CANDIDATES_PER_PROBLEM * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
               verbosity=Verbosity.quiet, suppress_health_check=list(profile_settings("quick").suppress_health_check))
     @given(strategy)
     def collect(problem: Problem) -> None:
-        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= 5))
+        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= MIN_EXPECTED))
         if cells >= 2 and problem.key() not in candidates:
             candidates[problem.key()] = (-cells, len(candidates), problem)
 
@@ -381,7 +385,7 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
 
 def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, first: np.ndarray | None = None,
                   on_rows: Any = None) -> PropertyResult:
-    """Same seed, same output (see :func:`~multidraft.properties.stats.reproducibility`)."""
+    """Same seed, same output (see :func:`~multidraft.properties.sampling.reproducibility`)."""
     differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend, first, on_rows)
     generator = ("torch.Generator().manual_seed(seed)" if config.backend == "torch"
                  else "numpy.random.default_rng([seed, 1])")
@@ -390,7 +394,8 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, fir
     snip = None
     if differing:
         head = ["import numpy as np", "from multidraft.properties.adapters import resolve",
-                "from multidraft.properties.problem import Problem", "from multidraft.properties.stats import draw_outputs"]
+                "from multidraft.properties.problem import Problem",
+                "from multidraft.properties.sampling import draw_outputs"]
         snip = "\n".join(head + [line for line in spec.source if line not in head] + problem.snippet_lines()
                          + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
                             f"{problem.drafting!r})",
@@ -403,7 +408,11 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, fir
 
 # ----------------------------------------------------------------------------- entry points
 
-def _range(value: Any, name: str, lowest: int) -> tuple[int, int]:
+def parse_range(value: Any, name: str, lowest: int) -> tuple[int, int]:
+    """``(lo, hi)`` from an int, a pair or a string ``"lo-hi"``; ``lowest <= lo <= hi``.
+
+    Raises :class:`InvalidInputError` naming ``name`` otherwise.
+    """
     if isinstance(value, str):
         parts = value.split("-")
         try:
@@ -426,15 +435,15 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     config = config or CheckConfig()
     spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
-    law_factory = _law_factory(spec, drafting)
+    law_factory = law_factory_of(spec, drafting)
     if drafting not in DRAFTINGS and law_factory is None:
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
     if law_factory is not None:  # a faulty law of the user's is bad input, named up front (not a verifier crash)
         first = slate(drafting, config.n, config.vocab, config.max_tuples, law_factory)
         if first:
             first[0].law()
-    if config.backend not in BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {config.backend!r}")
+    if config.backend not in SAMPLING_BACKENDS:
+        raise InvalidInputError(f"backend: expected one of {SAMPLING_BACKENDS}, got {config.backend!r}")
     if config.timeout is not None:
         spec = replace(spec, timeout=config.timeout)
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)
@@ -503,7 +512,7 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     if samples is None:
         spec_interface = interface or resolve(verifier, interface).interface
         samples = 100_000 if spec_interface == "sampling" else 0
-    config = CheckConfig(drafting=drafting, n=_range(n, "n", 1), vocab=_range(vocab, "vocab", 1), examples=examples,
+    config = CheckConfig(drafting=drafting, n=parse_range(n, "n", 1), vocab=parse_range(vocab, "vocab", 1), examples=examples,
                          samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
                          optimal=optimal, tol=tol, alpha=alpha, backend=backend, timeout=timeout, slate=slate,
                          sources=tuple(sources))

@@ -35,7 +35,7 @@ from multidraft.validation import TooLargeError
 from .adapters import VerifierSpec
 from .problem import Problem
 from .progress import Progress
-from .stats import draw_outputs
+from .sampling import draw_outputs
 
 #: Bootstrap replicates of the TV interval.
 BOOTSTRAP = 200

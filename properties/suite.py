@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from multidraft.evaluate import Evaluation, evaluate
+from multidraft.reference import optimal_acceptance_for
 from multidraft.verifiers import as_numpy_probs
 
 from .adapters import VerifierSpec
@@ -79,7 +80,7 @@ class _Recorder:
 
 
 @dataclass
-class Table:
+class SuiteTable:
     """One exact evaluation and the conditional table behind it.
 
     ``conds`` holds the verifier's rows as returned; ``evaluation`` was computed with the
@@ -134,19 +135,21 @@ class ProblemContext:
                  on_call: Callable[[], None] | None = None):
         self.spec, self.problem, self.max_count, self.on_call = spec, problem, max_count, on_call
         self.error: str | None = None
-        self._base: Table | None = None
-        self._relabelled: Table | None = None
+        self._base: SuiteTable | None = None
+        self._relabelled: SuiteTable | None = None
         self._claimed: float | None | str = "unset"
 
-    def _evaluate(self, problem: Problem, alpha_star: float | None) -> Table:
+    def _evaluate(self, problem: Problem, alpha_star: float | None) -> SuiteTable:
         rec = _Recorder(self.spec.conditional(), self.spec.batched, self.on_call)
         law = problem.law()
+        if alpha_star is None:
+            alpha_star = optimal_acceptance_for(problem.target, law)
         ev = evaluate(rec, problem.target, law.draft_argument, problem.n, drafting=law,
                       max_count=self.max_count, alpha_star=alpha_star)
         tuples, conds = rec.table()
         probs = law.tuples(self.max_count)[1]  # the evaluator's order (it enumerates law.tuples)
         hazard = ~np.isfinite(conds).all(axis=1)
-        return Table(ev, tuples.astype(np.int64), conds, probs, hazard, problem.target)
+        return SuiteTable(ev, tuples.astype(np.int64), conds, probs, hazard, problem.target)
 
     def _guard(self, compute: Callable[[], Any]) -> Any:
         if self.error is not None:
@@ -158,13 +161,13 @@ class ProblemContext:
             return None
 
     @property
-    def base(self) -> Table | None:
+    def base(self) -> SuiteTable | None:
         if self._base is None:
             self._base = self._guard(lambda: self._evaluate(self.problem, None))
         return self._base
 
     @property
-    def relabelled(self) -> Table | None:
+    def relabelled(self) -> SuiteTable | None:
         if self._relabelled is None and self.base is not None:
             perm = relabelling(self.problem)
             self._relabelled = self._guard(

@@ -11,9 +11,10 @@ import argparse
 from typing import Any
 
 from multidraft.properties.adapters import INTERFACES
-from multidraft.properties.checker import CheckConfig, _range, check
+from multidraft.properties.checker import CheckConfig, parse_range, check
 from multidraft.properties.problem import DRAFTINGS
-from multidraft.properties.stats import ALPHA, BACKENDS
+from multidraft.properties.sampling import SAMPLING_BACKENDS
+from multidraft.properties.stats import ALPHA
 from multidraft.properties.strategies import MAX_TUPLES, PROFILES
 from multidraft.properties.suite import TOL
 from multidraft.validation import check_positive_float
@@ -78,7 +79,7 @@ def add_parser(subparsers: Any) -> None:
                         help=f"family-wise false-alarm rate of the statistical tests (default {ALPHA:g})")
     parser.add_argument("--max-tuples", type=int, default=MAX_TUPLES,
                         help=f"cap on enumerated draft tuples per problem (default {MAX_TUPLES})")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+    parser.add_argument("--backend", choices=SAMPLING_BACKENDS, default="torch",
                         help="arrays and generator handed to a sampling verifier (default torch)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="per-call timeout: a verifier call longer than this is a failure (default: none)")
@@ -96,7 +97,7 @@ def config_from_args(args: argparse.Namespace, interface: str) -> CheckConfig:
     if samples is None:
         samples = 100_000 if interface == "sampling" else 0
     return CheckConfig(
-        drafting=args.drafting, n=_range(args.n, "n", 1), vocab=_range(args.vocab, "vocab", 1),
+        drafting=args.drafting, n=parse_range(args.n, "n", 1), vocab=parse_range(args.vocab, "vocab", 1),
         examples=args.examples, samples=int(samples), stat_problems=args.stat_problems, profile=args.profile,
         seed=args.seed, optimal=args.optimal, tol=check_positive_float(args.tol, "tol"),
         alpha=check_positive_float(args.alpha, "alpha"), max_tuples=args.max_tuples, backend=args.backend,

@@ -14,7 +14,7 @@ import numpy as np
 
 from multidraft.examples import EXAMPLES, example, load_laws
 from multidraft.properties.adapters import INTERFACES, resolve
-from multidraft.properties.checker import CheckConfig, _law_factory, _range, stat_problem_list
+from multidraft.properties.checker import CheckConfig, law_factory_of, parse_range, stat_problem_list
 from multidraft.properties.deviation import measure_deviation, plot_deviations
 from multidraft.properties.problem import DRAFTINGS, Problem
 from multidraft.properties.progress import Progress
@@ -70,8 +70,8 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
         n = args.n if args.n is not None else n
         if n is None:
             raise InvalidInputError(f"n: {args.file} gives no number of drafts; pass --n")
-        return [Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file), _law_factory(spec, drafting))]
-    config = CheckConfig(drafting=drafting, n=_range(args.n or "1-4", "n", 1), vocab=_range(args.vocab, "vocab", 1),
+        return [Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file), law_factory_of(spec, drafting))]
+    config = CheckConfig(drafting=drafting, n=parse_range(args.n or "1-4", "n", 1), vocab=parse_range(args.vocab, "vocab", 1),
                          stat_problems=args.problems, seed=args.seed, samples=args.samples)
     return stat_problem_list(config, drafting, spec)
 

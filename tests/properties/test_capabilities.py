@@ -18,7 +18,7 @@ from multidraft.properties import CheckConfig, check, verifier_suite
 from multidraft.properties.adapters import resolve
 from multidraft.properties.problem import Problem
 from multidraft.properties.slate import QUICK_TOPS, TOPS, slate
-from multidraft.properties.stats import call_sizes, draw_outputs
+from multidraft.properties.sampling import call_sizes, draw_outputs
 from multidraft.validation import InvalidInputError
 
 
