@@ -17,7 +17,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Seconds between redraws of the per-call postfix.
 REDRAW_S = 0.5

@@ -24,7 +24,8 @@ stacks q). :func:`slate` returns the problems; the checker measures them before 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

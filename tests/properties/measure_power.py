@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import gallery  # noqa: E402
+
 from multidraft.properties import CheckConfig, check  # noqa: E402
 from multidraft.properties.stats import detectable_tv, g_test  # noqa: E402
 

@@ -7,20 +7,20 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import gallery
 import numpy as np
 import pytest
 
-import gallery
 from multidraft.cli import main
 from multidraft.drafting import IID, Joint, check_law
 from multidraft.properties import CheckConfig, check, verifier_suite
 from multidraft.properties.adapters import resolve
 from multidraft.properties.problem import Problem
-from multidraft.properties.slate import QUICK_TOPS, TOPS, slate
 from multidraft.properties.sampling import call_sizes, draw_outputs
+from multidraft.properties.slate import QUICK_TOPS, TOPS, slate
 from multidraft.validation import InvalidInputError
-
 
 # ----------------------------------------------------------------------------- hazards
 
@@ -206,8 +206,8 @@ def test_a_custom_law_is_checked_and_a_faulty_one_refused_up_front():
 
 def test_deviation_accepts_a_custom_law_with_example_and_file(tmp_path, monkeypatch, capsys):
     (tmp_path / "topsecond_mod.py").write_text(
-        "import sys\nsys.path.insert(0, %r)\nfrom test_capabilities import FirstDraftOnTopSecond\n"
-        "verifier = FirstDraftOnTopSecond()\n" % str(__import__("pathlib").Path(__file__).parent))
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_capabilities import FirstDraftOnTopSecond\nverifier = FirstDraftOnTopSecond()\n")
     laws = tmp_path / "laws.json"
     laws.write_text(json.dumps({"target": [0.5, 0.3, 0.2], "draft": [0.2, 0.3, 0.5], "n": 2}))
     monkeypatch.chdir(tmp_path)
