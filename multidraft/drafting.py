@@ -401,3 +401,63 @@ def drafting_law(drafting: Any, draft: Any, n: Any) -> DraftingLaw:
         f"drafting: expected one of {DRAFTING_NAMES} or a DraftingLaw object "
         f"(IID, WithoutReplacement, Independent, Joint), got {drafting!r}"
     )
+
+
+#: Draft tuples drawn by :func:`check_law` to test a law's ``sample``.
+LAW_SAMPLE_CHECK = 16
+
+
+def check_law(law: Any, vocab_size: int, n: int, name: str = "law", max_count: int = MAX_ENUMERATION) -> DraftingLaw:
+    """Validate a drafting law made by user code (e.g. a verifier's ``law(draft, n)``).
+
+    Checks, each with its own message naming ``name``: it is a :class:`DraftingLaw`; its
+    ``vocab_size`` and ``n`` are those of the problem; ``tuples()`` gives an integer array
+    (M, n) of tokens inside ``[0, vocab_size)`` and probabilities (M,) that are finite,
+    non-negative and sum to 1 (within 1e-9); ``sample(16, rng)`` gives integer tokens (16, n)
+    inside the vocabulary. Returns the law.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the first fault found.
+    """
+    if not isinstance(law, DraftingLaw):
+        raise InvalidInputError(
+            f"{name}: expected a DraftingLaw (IID, WithoutReplacement, Independent, Joint or a subclass), "
+            f"got {type(law).__name__}")
+    if law.vocab_size != vocab_size:
+        raise InvalidInputError(f"{name}: vocabulary size {law.vocab_size} does not match the target's {vocab_size}")
+    if law.n != n:
+        raise InvalidInputError(f"{name}: has n = {law.n} drafts, expected n = {n}")
+    drafts, probs = law.tuples(max_count)
+    drafts, probs = np.asarray(drafts), np.asarray(probs)
+    if drafts.ndim != 2 or drafts.shape[1] != n or probs.shape != (drafts.shape[0],):
+        raise InvalidInputError(
+            f"{name}: tuples() must give drafts (M, {n}) and probabilities (M,), got shapes {drafts.shape} and "
+            f"{probs.shape}")
+    _check_tokens(drafts, vocab_size, f"{name}: tuples()")
+    bad = ~np.isfinite(probs)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InvalidInputError(f"{name}: probability {probs[i]} of draft tuple {tuple(drafts[i])} is not finite")
+    if (probs < 0).any():
+        i = int(np.argmax(probs < 0))
+        raise InvalidInputError(f"{name}: probability {probs[i]!r} of draft tuple {tuple(drafts[i])} is negative")
+    total = float(probs.sum())
+    if abs(total - 1.0) > 1e-9:
+        raise InvalidInputError(f"{name}: probabilities of the draft tuples sum to {total!r}, expected 1 (within 1e-9)")
+    sampled = np.asarray(law.sample(LAW_SAMPLE_CHECK, np.random.default_rng(0)))
+    if sampled.shape != (LAW_SAMPLE_CHECK, n):
+        raise InvalidInputError(f"{name}: sample({LAW_SAMPLE_CHECK}, rng) gave shape {sampled.shape}, "
+                                f"expected ({LAW_SAMPLE_CHECK}, {n})")
+    _check_tokens(sampled, vocab_size, f"{name}: sample()")
+    return law
+
+
+def _check_tokens(drafts: np.ndarray, vocab_size: int, where: str) -> None:
+    if drafts.size and drafts.dtype.kind not in "iu":
+        raise InvalidInputError(f"{where} gave {drafts.dtype} draft tokens, expected integers")
+    outside = (drafts < 0) | (drafts >= vocab_size)
+    if outside.any():
+        raise InvalidInputError(
+            f"{where} gave token {int(drafts[outside][0])}, outside the vocabulary [0, {vocab_size})")

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from multidraft.validation import InvalidInputError
 from multidraft.verifiers import conditional_of, get_verifier, is_batched, sampler_of
+
+from .progress import with_timeout
 
 INTERFACES = ("conditional", "sampling", "both")
 
@@ -42,6 +45,8 @@ class VerifierSpec:
     drafting: str | None = None
     batched: bool = False
     name: str = "verifier"
+    #: Per-call timeout in seconds of every call the checker makes (None: none).
+    timeout: float | None = None
 
     @property
     def has_conditional(self) -> bool:
@@ -52,17 +57,17 @@ class VerifierSpec:
         return self.interface in ("sampling", "both")
 
     def conditional(self) -> Callable[[Any, Any, Any], Any]:
-        return conditional_of(self.verifier)
+        return with_timeout(conditional_of(self.verifier), self.timeout, self.name)
 
     def sampler(self) -> Callable[..., Any]:
-        return sampler_of(self.verifier)
+        return with_timeout(sampler_of(self.verifier), self.timeout, self.name)
 
     def claimed_acceptance(self, target: Any, draft: Any, n: int) -> float | None:
         """The verifier's own ``acceptance(target, draft, n)`` if it has one, else None."""
         method = getattr(self.verifier, "acceptance", None)
         if not callable(method):
             return None
-        value = method(target, draft, n)
+        value = with_timeout(method, self.timeout, f"{self.name}.acceptance")(target, draft, n)
         if hasattr(value, "detach"):
             value = value.detach().cpu().double().numpy()
         import numpy as np
@@ -132,8 +137,72 @@ def detect_interface(obj: Any) -> str | None:
     return None
 
 
+def _code_names(code: Any) -> list[str]:
+    """Global names a code object (and the code nested in it) refers to, in order."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names += _code_names(const)
+    return list(dict.fromkeys(names))
+
+
+def definition_lines(obj: Any) -> list[str] | None:
+    """Self-contained source of a function or class: imports, the helpers it uses, then itself.
+
+    Follows the globals it names: a module becomes ``import m as name``, an object importable
+    from another module ``from m import x as name``, a function or class of the same module
+    its source (recursively, helpers first). None when some source or global cannot be
+    written down (a lambda, a closure, code typed at a prompt, a global constant).
+    """
+    imports: list[str] = []
+    blocks: list[str] = []
+    seen: set[int] = set()
+
+    def visit(item: Any) -> bool:
+        if id(item) in seen:
+            return True
+        seen.add(id(item))
+        if "<" in getattr(item, "__qualname__", "<"):
+            return False
+        try:
+            source = textwrap.dedent(inspect.getsource(item))
+        except (OSError, TypeError):
+            return False
+        functions = [item] if inspect.isfunction(item) else [
+            v for v in vars(item).values() if inspect.isfunction(v)] if inspect.isclass(item) else []
+        scope = getattr(functions[0], "__globals__", {}) if functions else {}
+        home = item.__module__
+        for fn in functions:
+            for name in _code_names(fn.__code__):
+                if name not in scope:
+                    continue  # a builtin or an attribute name
+                value = scope[name]
+                if inspect.ismodule(value):
+                    line = f"import {value.__name__}" + ("" if value.__name__ == name else f" as {name}")
+                elif getattr(value, "__module__", home) != home and hasattr(value, "__name__"):
+                    line = f"from {value.__module__} import {value.__name__}" + (
+                        "" if value.__name__ == name else f" as {name}")
+                elif inspect.isfunction(value) or inspect.isclass(value):
+                    if not visit(value):
+                        return False
+                    continue
+                else:
+                    return False  # a global value: cannot be written down here
+                if line not in imports:
+                    imports.append(line)
+        blocks.append(source.rstrip())
+        return True
+
+    if not visit(obj):
+        return None
+    return imports + [line for block in blocks for line in block.splitlines()]
+
+
 def _source_of(obj: Any, module: str, qual: str) -> list[str]:
-    """Import lines for an object reachable as ``module.qual``; a placeholder otherwise."""
+    """Lines that define ``verifier``: an import, else its recovered source, else its name.
+
+    The last resort (no import, no source) is ``verifier = <name>``: valid where it is defined.
+    """
     import sys
 
     found = sys.modules.get(module)
@@ -143,12 +212,23 @@ def _source_of(obj: Any, module: str, qual: str) -> list[str]:
         head = qual.split(".")[0]
         return [f"from {module} import {head}", f"verifier = {qual}"]
     if module != "__main__" and "<" not in qual and found is type(obj):
-        return [f"from {module} import {qual.split('.')[0]}", f"verifier = {qual}()  # your arguments"]
-    return [f"verifier = ...  # your verifier: {module}.{qual}"]
+        return [f"from {module} import {qual.split('.')[0]}", f"verifier = {qual}()"]
+    defined = definition_lines(obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj))
+    call = "" if inspect.isfunction(obj) or inspect.isclass(obj) else "()"
+    if defined is not None:
+        return defined + [f"verifier = {qual.split('.')[-1] if not call else type(obj).__name__}{call}"]
+    name = getattr(obj, "__name__", None) or type(obj).__name__
+    return [f"verifier = {name}  # {module}.{qual}: paste this where it is defined"]
 
 
 def resolve(target: Any, interface: str | None = None, *, name: str | None = None) -> VerifierSpec:
-    """Turn a target (name, ``module:object`` string or object) into a :class:`VerifierSpec`."""
+    """Turn a target (name, ``module:object`` string or object) into a :class:`VerifierSpec`.
+
+    A :class:`VerifierSpec` is returned as it is (the hook for adapters that build one, e.g.
+    a harness that turns a sampler into a conditional verifier).
+    """
+    if isinstance(target, VerifierSpec):
+        return target
     if interface not in (None, "auto") and interface not in INTERFACES:
         raise InvalidInputError(f"interface: expected one of {INTERFACES} (or auto), got {interface!r}")
     if isinstance(target, str):

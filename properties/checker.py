@@ -1,26 +1,31 @@
 """The checker: run the exact and statistical properties on generated problems.
 
 Exact mode (conditional verifiers). For every required property of
-:data:`~multidraft.properties.suite.EXACT_PROPERTIES` hypothesis searches the problem space
-(:func:`~multidraft.properties.strategies.problems`), guided by ``hypothesis.target`` towards
-the worst measured value; a failure is shrunk to a minimal counterexample and printed as a
-snippet. Evaluations are cached per problem, so properties searched with the same seed share
-them. Info properties are measured on every problem seen by the searches.
+:data:`~multidraft.properties.suite.EXACT_PROPERTIES` the property is first measured on the
+deterministic slate of extreme regimes (:mod:`~multidraft.properties.slate`) and on the
+problems of any extra source (``CheckConfig.sources``); if none fails, hypothesis searches
+the problem space (:func:`~multidraft.properties.strategies.problems`), guided by
+``hypothesis.target`` towards the worst measured value; a failure is shrunk to a minimal
+counterexample and printed as a snippet. Evaluations are cached per problem, so properties
+searched with the same seed share them. Info properties are measured on every problem seen.
+A verifier output holding a NaN or an infinity is a hazard, reported by its own row and kept
+out of the other properties (:mod:`~multidraft.properties.suite`), so it hides no other fault.
 
 Statistical mode (sampling verifiers, and verifiers with both interfaces when ``samples``
 is given). ``stat_problems`` problems are drawn from the same strategy (generation only, no
 shrinking: each extra problem would be an extra test), and every test of
 :func:`~multidraft.properties.sampling.test_names` runs at level ``alpha / (problems * tests)``.
-Then ``reproducible`` (same seed, same output) is checked once, on the first problem.
+Then ``reproducible`` (same seed, same output) is checked once, on the first problem, with
+the same number of samples (its first run is the measured one). Before sampling, the
+minimum detectable TV of every problem and (after two calls) a time estimate are printed.
 
 :func:`verifier_suite` is the entry point for users' pytest functions.
 """
 from __future__ import annotations
 
 import math
-import sys
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
 
 import numpy as np
 from hypothesis import Phase, Verbosity, given, seed, settings
@@ -34,9 +39,11 @@ from multidraft.logits import SamplingParams
 from . import exact_sampling, serving
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
+from .progress import Progress, VerifierTimeout
 from .report import PropertyResult, Report
-from .sampling import SAMPLING_BACKENDS, measure_problem, reproducibility, test_names
-from .stats import ALPHA, MIN_EXPECTED
+from .slate import slate
+from .sampling import SAMPLING_BACKENDS, call_sizes, draw_outputs, measure_problem, reproducibility, test_names
+from .stats import ALPHA, MIN_EXPECTED, detectable_tv, pool_cells
 from .strategies import MAX_TUPLES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
@@ -72,13 +79,21 @@ class CheckConfig:
     backend : {"torch", "numpy"}
         Array type and generator handed to a sampling verifier.
     progress : bool
-        Show a tqdm bar on stderr (when it is a terminal).
+        Show a tqdm bar on stderr (when it is a terminal) and, in statistical mode, the
+        pre-run estimate of detectable TV and time.
     sampling : SamplingParams or None
         Temperature / top-k / top-p applied to p and q of every problem (:mod:`.serving`).
     dtype : {None, "float64", "float32", "bfloat16", "float16"}
         Round p and q to this dtype and report the ``dtype_deviation`` row (:mod:`.serving`).
     dtype_tol : float or None
         Fail ``dtype_deviation`` above this TV (None: an info row).
+    timeout : float or None
+        Per-call timeout in seconds: a longer verifier call is a failure (None: none).
+    slate : bool
+        Start every exact property with the slate of extreme regimes (:mod:`.slate`).
+    sources : tuple of callables
+        Extra problem sources, measured after the slate and before the search: each
+        ``source(drafting, n, vocab, max_tuples, law_factory) -> list[Problem]``.
     """
 
     drafting: str | None = None
@@ -98,40 +113,37 @@ class CheckConfig:
     sampling: SamplingParams | None = None
     dtype: str | None = None
     dtype_tol: float | None = None
+    timeout: float | None = None
+    slate: bool = True
+    sources: tuple[Callable[..., list[Problem]], ...] = field(default_factory=tuple)
 
 
 # ----------------------------------------------------------------------------- exact mode
 
-def _law_factory(spec: VerifierSpec, drafting: str) -> Any:
+def law_factory_of(spec: VerifierSpec, drafting: str) -> Any:
     """The verifier's own ``law(draft, n)`` when it declares a drafting law of its own."""
     method = getattr(spec.verifier, "law", None)
     return method if drafting not in DRAFTINGS and drafting == spec.drafting and callable(method) else None
 
 
 class _Contexts:
-    """Problem contexts cached by problem identity, with an optional progress bar."""
+    """Problem contexts cached by problem identity; the progress moves per example and per call."""
 
-    def __init__(self, spec: VerifierSpec, max_count: int, progress: bool):
-        self.spec, self.max_count = spec, max_count
+    def __init__(self, spec: VerifierSpec, max_count: int, progress: Progress):
+        self.spec, self.max_count, self.progress = spec, max_count, progress
         self.items: dict[tuple, ProblemContext] = {}
-        self.bar = None
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc=f"checking {spec.name}", unit=" problems", file=sys.stderr, disable=None,
-                            leave=False, delay=1.0)
 
     def get(self, problem: Problem) -> ProblemContext:
         key = problem.key()
         if key not in self.items:
-            self.items[key] = ProblemContext(self.spec, problem, self.max_count)
-            if self.bar is not None:
-                self.bar.update(1)
+            self.items[key] = ProblemContext(self.spec, problem, self.max_count, self.progress.call)
         return self.items[key]
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    def measure(self, prop: Property, problem: Problem, tol: float) -> Measurement:
+        """``prop`` on ``problem`` (one example of the progress)."""
+        m = prop.measure(self.get(problem), tol)
+        self.progress.advance()
+        return m
 
 
 #: Measured values below this are rounding noise; hypothesis is not steered by them.
@@ -155,18 +167,27 @@ class _Worst:
             self.value, self.measurement, self.problem = m.value, m, problem
 
 
-def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckConfig, base: settings
-            ) -> tuple[_Worst, tuple[Problem, Measurement] | None]:
-    """Hypothesis search for a violation of ``prop``; returns the worst seen and the shrunk failure."""
+def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckConfig, base: settings,
+            fixed: list[Problem]) -> tuple[_Worst, tuple[Problem, Measurement] | None]:
+    """The fixed problems, then a hypothesis search for a violation of ``prop``.
+
+    Returns the worst seen and the failure: the first fixed problem that fails (the slate is
+    ordered simplest first), else hypothesis's shrunk one.
+    """
     worst = _Worst()
     failure: list[tuple[Problem, Measurement]] = []
+    for problem in fixed:
+        m = contexts.measure(prop, problem, config.tol)
+        worst.observe(m, problem)
+        if not m.ok:
+            return worst, (problem, m)
 
     @seed(config.seed)
     @settings(base, verbosity=Verbosity.quiet, database=None,
               **({"max_examples": config.examples} if config.examples else {}))
     @given(strategy)
     def search(problem: Problem) -> None:
-        m = prop.measure(contexts.get(problem), config.tol)
+        m = contexts.measure(prop, problem, config.tol)
         worst.observe(m, problem)
         if m.value > TARGET_FLOOR:  # steer towards larger violations, never towards rounding noise
             hypothesis_target(float(min(np.log10(m.value), 300.0)), label=prop.name)
@@ -185,35 +206,49 @@ def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spe
             failure: tuple[Problem, Measurement] | None) -> PropertyResult:
     if failure is not None:
         problem, m = failure
+        kind = "counterexample" if problem.origin.startswith("slate") else "minimal counterexample"
         return PropertyResult(prop.name, "exact", "fail", prop.measure_label, worst.value, config.tol, worst.count,
-                              problem, f"minimal counterexample: {m.detail}", snippet(spec, problem, m.call))
+                              problem, f"{kind}: {m.detail}", snippet(spec, problem, m.call), m.extra)
     detail = worst.measurement.detail if worst.measurement else ""
+    extra = worst.measurement.extra if worst.measurement else {}
     return PropertyResult(prop.name, "exact", status, prop.measure_label, max(worst.value, 0.0), config.tol,
-                          worst.count, worst.problem, detail)
+                          worst.count, worst.problem, detail, None, extra)
+
+
+def fixed_problems(config: CheckConfig, drafting: str, law_factory: Any) -> list[Problem]:
+    """The slate (if ``config.slate``) and the problems of ``config.sources``, in that order."""
+    args = (drafting, config.n, config.vocab, config.max_tuples, law_factory)
+    out = slate(*args, profile=config.profile) if config.slate else []
+    for source in config.sources:
+        out += list(source(*args))
+    return out
 
 
 def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
               extra: tuple[Property, ...] = ()) -> list[PropertyResult]:
-    """All exact properties (and ``extra`` ones) on generated problems (see module doc)."""
+    """All exact properties (and ``extra`` ones) on the fixed and the generated problems (see module doc)."""
+    law_factory = law_factory_of(spec, drafting)
     strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
-                                              max_tuples=config.max_tuples, law_factory=_law_factory(spec, drafting)),
-                                     config)
+                                              max_tuples=config.max_tuples, law_factory=law_factory), config)
+    fixed = fixed_problems(config, drafting, law_factory)
     base = profile_settings(config.profile)
-    contexts = _Contexts(spec, max(config.max_tuples, 1), config.progress)
+    examples = config.examples or base.max_examples
+    required = [(prop, prop.required(spec, optimal)) for prop in EXACT_PROPERTIES + tuple(extra)]
+    searched = sum(1 for _, r in required if r)
+    progress = Progress(config.progress, f"checking {spec.name}", searched * (len(fixed) + examples), "examples")
+    contexts = _Contexts(spec, max(config.max_tuples, 1), progress)
     results: list[PropertyResult | None] = []
     info: list[Property] = []
     try:
-        for prop in EXACT_PROPERTIES + tuple(extra):
-            required = prop.required(spec, optimal)
-            if required is None:
+        for prop, needed in required:
+            if needed is None:
                 continue
-            if not required:
+            if not needed:
                 info.append(prop)
                 results.append(None)
                 continue
-            if contexts.bar is not None:
-                contexts.bar.set_postfix_str(prop.name, refresh=False)
-            worst, failure = _search(prop, strategy, contexts, config, base)
+            progress.note(prop.name)
+            worst, failure = _search(prop, strategy, contexts, config, base, fixed)
             results.append(_result(prop, "pass", worst, config, spec, failure))
         for prop in info:  # measured on every problem the searches visited
             worst = _Worst()
@@ -221,7 +256,7 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
                 worst.observe(prop.measure(ctx, config.tol), ctx.problem)
             results[results.index(None)] = _result(prop, "info", worst, config, spec, None)
     finally:
-        contexts.close()
+        progress.close()
     return [r for r in results if r is not None]
 
 
@@ -240,7 +275,7 @@ def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | N
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
     strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
                                               max_tuples=config.max_tuples,
-                                              law_factory=_law_factory(spec, drafting) if spec is not None else None),
+                                              law_factory=law_factory_of(spec, drafting) if spec is not None else None),
                                      config)
 
     @seed(config.seed)
@@ -256,6 +291,60 @@ def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | N
     return [c[2] for c in sorted(candidates.values(), key=lambda c: c[:2])[: config.stat_problems]]
 
 
+def detectable_summary(plist: list[Problem], samples: int, level: float, power: float = 0.9) -> tuple[float, float]:
+    """(smallest, largest) TV the output-law test detects with ``power`` over the problems.
+
+    Its degrees of freedom on a problem are the cells left after pooling expected counts
+    ``samples * p`` below 5, minus one (:func:`~multidraft.properties.stats.pool_cells`).
+    """
+    values = []
+    for problem in plist:
+        expected = samples * problem.target
+        df = len(pool_cells(np.zeros_like(expected), expected)[1]) - 1
+        values.append(detectable_tv(samples, df, level, power) if df >= 1 else math.nan)
+    finite = [v for v in values if math.isfinite(v)]
+    return (min(finite), max(finite)) if finite else (math.nan, math.nan)
+
+
+class _SampleClock:
+    """Counts sampled rows for the progress bar; after two calls prints the time estimate.
+
+    The estimate fits ``seconds = a + b * rows`` per call to the first two calls (1024 and
+    2048 rows by :func:`~multidraft.properties.stats.call_sizes`) and sums it over every call
+    the check will make (``calls``), so a fixed per-call overhead is not taken for a per-row cost.
+    """
+
+    def __init__(self, progress: Progress, total: int, calls: list[int]):
+        self.progress, self.total, self.calls = progress, total, calls
+        self.seen: list[tuple[int, float]] = []
+        self.done, self.spent, self.revised = 0, 0.0, False
+
+    def __call__(self, rows: int, seconds: float) -> None:
+        self.progress.advance(rows)
+        self.done, self.spent = self.done + rows, self.spent + seconds
+        if len(self.seen) >= 2:
+            if not self.revised and len(self.calls) > 2 and rows == max(self.calls):
+                # the first call of full size: the cost per row of large calls can differ (caches, threads)
+                self.revised = True
+                left = seconds / rows * (self.total - self.done)
+                self.progress.message(f"  sampling: {1e3 * seconds / rows:.3g} ms a row in calls of {rows} rows, "
+                                      f"so about {_duration(self.spent + left)} in all (revised)")
+            return
+        self.seen.append((rows, seconds))
+        if len(self.seen) == 2 or len(self.calls) == 1:
+            (r0, s0), (r1, s1) = self.seen[0], self.seen[-1]
+            per_row = (s1 - s0) / (r1 - r0) if r1 != r0 else s1 / max(r1, 1)
+            per_row = max(per_row, 0.0)
+            overhead = max(s1 - per_row * r1, 0.0)
+            estimate = overhead * len(self.calls) + per_row * self.total
+            self.progress.message(f"  sampling: {1e3 * per_row:.3g} ms a row + {1e3 * overhead:.3g} ms a call, "
+                                  f"so about {_duration(estimate)} for {self.total} rows in {len(self.calls)} calls")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
               problem_list: list[Problem] | None = None) -> list[PropertyResult]:
     """The statistical tests on ``stat_problems`` problems, Bonferroni at ``config.alpha``."""
@@ -263,16 +352,29 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     names = test_names(spec, optimal)
     level = config.alpha / max(1, len(plist) * len(names))
     per_name: dict[str, list[tuple[Any, Problem]]] = {name: [] for name in names}
-    iterator = plist
-    if config.progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(plist, desc=f"sampling {spec.name}", file=sys.stderr, disable=None, leave=False)
-    for i, problem in enumerate(iterator):
-        alpha_star = optimal_acceptance_for(problem.target, problem.law())
-        for m in measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
-                                 optimal=optimal, alpha_star=alpha_star, backend=config.backend):
-            per_name[m.name].append((m, problem))
+    total = config.samples * (len(plist) + (1 if plist else 0))  # + the reproducibility rerun
+    progress = Progress(config.progress, f"sampling {spec.name}", total, "rows")
+    lo, hi = detectable_summary(plist, config.samples, level)
+    progress.message(f"multidraft check {spec.name}: {len(plist)} problems x {config.samples} samples, level "
+                     f"{level:.2g} per test; detectable TV (90% power) {lo:.2g}" + (f" .. {hi:.2g}" if hi > lo else ""))
+    calls = call_sizes(config.samples) * (len(plist) + (1 if plist else 0))
+    clock = _SampleClock(progress, total, calls)
+    first_tokens = None
+    try:
+        for i, problem in enumerate(plist):
+            alpha_star = optimal_acceptance_for(problem.target, problem.law())
+            outputs = draw_outputs(spec, problem, config.samples, config.seed + i, config.backend, on_rows=clock)
+            if i == 0:
+                first_tokens = outputs[1]
+            for m in measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
+                                     optimal=optimal, alpha_star=alpha_star, backend=config.backend, outputs=outputs):
+                per_name[m.name].append((m, problem))
+        repro = _reproducible(spec, plist[0], config, first_tokens, clock) if plist else None
+    except VerifierTimeout as exc:
+        return [PropertyResult("timeout", "stat", "fail", "seconds per call", float(config.timeout or 0),
+                               float(config.timeout or 0), len(plist), None, str(exc))]
+    finally:
+        progress.close()
     out = []
     for name in names:
         if not per_name[name]:
@@ -281,8 +383,8 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
         failed = m.p_value < level
         snip = None
         if failed:
-            snip = "\n".join(["import numpy as np", "from multidraft.properties import verifier_suite"] + spec.source
-                             + problem.snippet_lines()
+            head = ["import numpy as np", "from multidraft.properties import verifier_suite"]
+            snip = "\n".join(head + [line for line in spec.source if line not in head] + problem.snippet_lines()
                              + [f"# {name} failed at p = {m.p_value:.3g} < level {level:.3g} with {config.samples} "
                                 "samples; rerun the statistical check on this problem:",
                                 f"print(verifier_suite(verifier, interface={spec.interface!r}, problems=[(target, draft, "
@@ -291,24 +393,25 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
         out.append(PropertyResult(name, "stat", "fail" if failed else "pass", "min p-value", m.p_value, level,
                                   len(per_name[name]), problem, m.detail, snip,
                                   {"estimate": m.estimate, "estimate_measure": m.measure, **m.detectable}))
-    if plist:
-        out.append(_reproducible(spec, plist[0], config))
+    if repro is not None:
+        out.append(repro)
     return out
 
 
-def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> PropertyResult:
+def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, first: np.ndarray | None = None,
+                  on_rows: Any = None) -> PropertyResult:
     """Same seed, same output (see :func:`~multidraft.properties.sampling.reproducibility`)."""
-    differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend)
+    differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend, first, on_rows)
     generator = ("torch.Generator().manual_seed(seed)" if config.backend == "torch"
                  else "numpy.random.default_rng([seed, 1])")
     detail = (f"{differing} of {compared} outputs differ between two runs with the same drafts and a generator "
               f"{generator}, seed {config.seed}")
     snip = None
     if differing:
-        snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
-                          "from multidraft.properties.problem import Problem",
-                          "from multidraft.properties.sampling import draw_outputs"] + spec.source
-                         + problem.snippet_lines()
+        head = ["import numpy as np", "from multidraft.properties.adapters import resolve",
+                "from multidraft.properties.problem import Problem",
+                "from multidraft.properties.sampling import draw_outputs"]
+        snip = "\n".join(head + [line for line in spec.source if line not in head] + problem.snippet_lines()
                          + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
                             f"{problem.drafting!r})",
                             f"first = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
@@ -352,10 +455,17 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     else:
         spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
-    if drafting not in DRAFTINGS and _law_factory(spec, drafting) is None:
+    law_factory = law_factory_of(spec, drafting)
+    if drafting not in DRAFTINGS and law_factory is None:
         raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
+    if law_factory is not None:  # a faulty law of the user's is bad input, named up front (not a verifier crash)
+        first = slate(drafting, config.n, config.vocab, config.max_tuples, law_factory)
+        if first:
+            first[0].law()
     if config.backend not in SAMPLING_BACKENDS:
         raise InvalidInputError(f"backend: expected one of {SAMPLING_BACKENDS}, got {config.backend!r}")
+    if config.timeout is not None:
+        spec = replace(spec, timeout=config.timeout)
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)
     samples = config.samples
     if spec.interface == "sampling" and samples <= 0:
@@ -374,7 +484,8 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     if config.dtype not in (None, "float64"):
         chosen = problem_list or stat_problem_list(replace(config, samples=config.samples or 100_000), drafting, spec)
         results.append(serving.dtype_row(spec, config, chosen))
-    settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
+    settings_dict = {k: v for k, v in asdict(config).items() if k not in ("progress", "sources")}
+    settings_dict["sources"] = [getattr(src, "__name__", repr(src)) for src in config.sources]
     settings_dict.update(drafting=drafting, optimal=optimal, interface=interface if harness else spec.interface)
     return Report(spec.name, results, settings_dict)
 
@@ -385,7 +496,9 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
                    seed: int = 0, tol: float = TOL, alpha: float = ALPHA, backend: str = "torch",
                    problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0,
                    temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                   dtype: str | None = None, dtype_tol: float | None = None) -> Report:
+                   dtype: str | None = None, dtype_tol: float | None = None,
+                   timeout: float | None = None, slate: bool = True,
+                   sources: tuple[Callable[..., list[Problem]], ...] = ()) -> Report:
     """Run the property suite on ``verifier``; use inside a test: ``verifier_suite(f).raise_if_failed()``.
 
     Parameters
@@ -414,6 +527,12 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     dtype : {"float32", "bfloat16", "float16"}, optional
         Check on inputs rounded to this dtype; adds the ``dtype_deviation`` row (info, or a
         failure above ``dtype_tol``).
+    timeout : float, optional
+        Per-call timeout in seconds (a longer call of the verifier is a failure).
+    slate : bool
+        Start every exact property with the slate of extreme regimes (default True).
+    sources : tuple of callables
+        Extra problem sources for exact mode (see :class:`CheckConfig`).
 
     Returns
     -------
@@ -432,7 +551,8 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     config = CheckConfig(drafting=drafting, n=parse_range(n, "n", 1), vocab=parse_range(vocab, "vocab", 1), examples=examples,
                          samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
                          optimal=optimal, tol=tol, alpha=alpha, backend=backend,
-                         sampling=SamplingParams(temperature, top_k, top_p), dtype=dtype, dtype_tol=dtype_tol)
+                         sampling=SamplingParams(temperature, top_k, top_p), dtype=dtype, dtype_tol=dtype_tol,
+                         timeout=timeout, slate=slate, sources=tuple(sources))
     serving.torch_dtype(dtype)  # validates the name
     plist = None
     if problems is not None:

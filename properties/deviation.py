@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from multidraft.validation import TooLargeError
 
 from .adapters import VerifierSpec
 from .problem import Problem
+from .progress import Progress
 from .sampling import draw_outputs
 
 #: Bootstrap replicates of the TV interval.
@@ -82,11 +84,25 @@ def _tv(law: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(law - p).sum(axis=-1)
 
 
-def _averaged(spec: VerifierSpec, problem: Problem, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _counted(fn: Any, progress: Progress | None, batched: bool = False) -> Any:
+    """``fn`` reporting each call to ``progress`` (``batched`` kept for the evaluator)."""
+    def call(*args: Any) -> Any:
+        out = fn(*args)
+        if progress is not None:
+            progress.call()
+        return out
+
+    call.batched = batched
+    return call
+
+
+def _averaged(spec: VerifierSpec, problem: Problem, samples: int, seed: int,
+              progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
     law = problem.law()
     drafts = law.sample(samples, np.random.default_rng([int(seed), 0]))
     unique, counts = np.unique(drafts, axis=0, return_counts=True)
-    conds = conditionals(spec.conditional(), problem.target, law.draft_argument, unique, batched=spec.batched)
+    conds = conditionals(_counted(spec.conditional(), progress), problem.target, law.draft_argument, unique,
+                         batched=spec.batched)
     w = counts / samples
     mean = w @ conds
     var = w @ (conds - mean) ** 2
@@ -94,22 +110,27 @@ def _averaged(spec: VerifierSpec, problem: Problem, samples: int, seed: int) -> 
 
 
 def measure_deviation(spec: VerifierSpec, problem: Problem, *, samples: int = 100_000, seed: int = 0,
-                      max_count: int = 200_000, level: float = 0.95) -> Deviation:
-    """The deviation of ``spec``'s output law from p on ``problem`` (see module doc)."""
+                      max_count: int = 200_000, level: float = 0.95, progress: Progress | None = None) -> Deviation:
+    """The deviation of ``spec``'s output law from p on ``problem`` (see module doc).
+
+    ``progress`` (optional) is told of every verifier call.
+    """
     p = problem.target
     rng = np.random.default_rng([int(seed), 2])
     if spec.has_conditional:
         try:
             law = problem.law()
-            ev = evaluate(spec.verifier, p, law.draft_argument, problem.n, drafting=law, max_count=max_count)
+            verifier = _counted(spec.conditional(), progress, spec.batched)
+            ev = evaluate(verifier, p, law.draft_argument, problem.n, drafting=law, max_count=max_count)
             return Deviation(problem, "exact", ev.tv, None, None, ev.marginal - p, None, ev.evaluated)
         except TooLargeError:
             pass
-        mean, se = _averaged(spec, problem, samples, seed)
+        mean, se = _averaged(spec, problem, samples, seed, progress)
         boot = mean + se * rng.standard_normal((BOOTSTRAP, len(p)))  # noise model of the estimate, not a law
         method, null = "averaged", None
     else:
-        _, tokens = draw_outputs(spec, problem, samples, seed)
+        on_rows = None if progress is None else (lambda rows, seconds: progress.call())
+        _, tokens = draw_outputs(spec, problem, samples, seed, on_rows=on_rows)
         mean = np.bincount(tokens, minlength=len(p)) / samples
         se = np.sqrt(mean * (1 - mean) / samples)
         boot = rng.multinomial(samples, mean, size=BOOTSTRAP) / samples

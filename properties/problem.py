@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from multidraft.drafting import DraftingLaw, Independent, drafting_law
+from multidraft.drafting import DraftingLaw, Independent, check_law, drafting_law
 from multidraft.validation import InvalidInputError
 
 #: Drafting laws the strategies and the checker know by name.
@@ -69,9 +69,9 @@ class Problem:
         return int(self.target.shape[0])
 
     def law(self) -> DraftingLaw:
-        """The bound drafting law (validates q and n)."""
+        """The bound drafting law (validates q and n; a verifier's own law by :func:`check_law`)."""
         if self.law_factory is not None:
-            return self.law_factory(self.draft, self.n)
+            return check_law(self.law_factory(self.draft, self.n), self.vocab_size, self.n, "law(draft, n)")
         if self.drafting == "independent":
             return Independent(self.draft)
         return drafting_law(self.drafting, self.draft, self.n)

@@ -15,9 +15,9 @@ numpy backend), and tests, per problem:
 
 and, once per check (not a statistical test, so outside the Bonferroni count):
 
-``reproducible``               same seed, same output: the first problem's first
-                               ``min(N, REPRO_SAMPLES)`` outputs are drawn twice with the same
-                               drafts and freshly seeded generators; any difference fails.
+``reproducible``               same seed, same output: the first problem's N outputs are
+                               drawn again with the same drafts and a freshly seeded
+                               generator; any difference from the measured run fails.
 
 The statistics (G-test, pooling, binomial p-values, detectable deviations) are in
 :mod:`multidraft.properties.stats`.
@@ -25,6 +25,7 @@ The statistics (G-test, pooling, binomial p-values, detectable deviations) are i
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +38,13 @@ from .adapters import VerifierSpec
 from .problem import Problem
 from .stats import binomial_p_value, detectable_rate_shift, detectable_tv, g_test
 
-#: Rows per call of a sampling verifier.
+#: Most rows per call of a sampling verifier; the calls of one draw take
+#: ``PILOT_ROWS, 2 PILOT_ROWS, 4 PILOT_ROWS, ...`` rows up to ``CHUNK`` (a fixed schedule, so the
+#: same seed gives the same output, while a slow sampler shows progress and a time estimate early).
 CHUNK = 1 << 16
+PILOT_ROWS = 1 << 10
 #: Where the sampling verifier gets its randomness: a ``torch.Generator`` or a numpy one.
 SAMPLING_BACKENDS = ("torch", "numpy")
-#: Outputs compared by the ``reproducible`` check.
-REPRO_SAMPLES = 10_000
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -72,13 +74,30 @@ def _tokens(values: Any, rows: int, V: int) -> np.ndarray:
     return arr
 
 
+def call_sizes(samples: int, chunk: int = CHUNK, pilot: int = PILOT_ROWS) -> list[int]:
+    """Rows of each sampler call for ``samples`` rows: doubling from ``pilot`` up to ``chunk``."""
+    sizes, size, left = [], max(1, min(pilot, chunk)), int(samples)
+    while left > 0:
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+        size = min(2 * size, chunk)
+    return sizes
+
+
 def draw_outputs(
-    spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch", chunk: int = CHUNK
+    spec: VerifierSpec,
+    problem: Problem,
+    samples: int,
+    seed: int,
+    backend: str = "torch",
+    chunk: int = CHUNK,
+    on_rows: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``samples`` draft tuples and the verifier's output tokens: (N, n) and (N,) int64.
 
     Batched verifiers (``batched = True``) get the unbatched target (V,) with drafts (B, n);
-    others get target and draft broadcast to (B, V) (a view, no copy).
+    others get target and draft broadcast to (B, V) (a view, no copy). B follows
+    :func:`call_sizes`; ``on_rows(rows, seconds)`` (optional) is called after every call.
     """
     if backend not in SAMPLING_BACKENDS:
         raise InvalidInputError(f"backend: expected one of {SAMPLING_BACKENDS}, got {backend!r}")
@@ -92,9 +111,11 @@ def draw_outputs(
 
         target, draft = torch.from_numpy(target), torch.from_numpy(np.ascontiguousarray(draft))
     out = []
-    for start in range(0, samples, chunk):
-        block = drafts[start : start + chunk]
-        rows = len(block)
+    start = 0
+    for rows in call_sizes(samples, chunk):
+        block = drafts[start : start + rows]
+        start += rows
+        began = time.perf_counter()
         x = torch.from_numpy(block) if backend == "torch" else block
         if spec.batched:
             t, d = target, draft
@@ -103,6 +124,8 @@ def draw_outputs(
         else:
             t, d = np.broadcast_to(target, (rows, len(target))), np.broadcast_to(draft, (rows, *draft.shape))
         out.append(_tokens(g(t, d, x, generator), rows, problem.vocab_size))
+        if on_rows is not None:
+            on_rows(rows, time.perf_counter() - began)
     return drafts, np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
@@ -179,9 +202,14 @@ def measure_problem(
     optimal: bool,
     alpha_star: float,
     backend: str = "torch",
+    outputs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[StatMeasurement]:
-    """Run :func:`test_names` on one problem; every test at ``level``."""
-    drafts, tokens = draw_outputs(spec, problem, samples, seed, backend)
+    """Run :func:`test_names` on one problem; every test at ``level``.
+
+    ``outputs``: the ``(drafts, tokens)`` of :func:`draw_outputs` with these arguments, if
+    already drawn.
+    """
+    drafts, tokens = outputs if outputs is not None else draw_outputs(spec, problem, samples, seed, backend)
     V = problem.vocab_size
     counts = np.bincount(tokens, minlength=V).astype(float)
     accepted = int((drafts == tokens[:, None]).any(axis=1).sum())
@@ -203,10 +231,20 @@ def measure_problem(
 
 
 def reproducibility(
-    spec: VerifierSpec, problem: Problem, samples: int, seed: int, backend: str = "torch"
+    spec: VerifierSpec,
+    problem: Problem,
+    samples: int,
+    seed: int,
+    backend: str = "torch",
+    first: np.ndarray | None = None,
+    on_rows: Any = None,
 ) -> tuple[int, int]:
-    """``(differing, compared)``: outputs of two runs with the same seed that differ (module doc)."""
-    m = min(int(samples), REPRO_SAMPLES)
-    first = draw_outputs(spec, problem, m, seed, backend)[1]
-    second = draw_outputs(spec, problem, m, seed, backend)[1]
+    """``(differing, compared)``: outputs of two runs with the same seed that differ (module doc).
+
+    ``first``: the tokens of a run already drawn with these arguments (then one more run).
+    """
+    m = int(samples)
+    if first is None:
+        first = draw_outputs(spec, problem, m, seed, backend, on_rows=on_rows)[1]
+    second = draw_outputs(spec, problem, m, seed, backend, on_rows=on_rows)[1]
     return int((first != second).sum()), m

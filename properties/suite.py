@@ -18,6 +18,15 @@ table ``F[m, y] = f(y | x_m)`` the properties below are measured (``tol`` defaul
 ``relabel_equivariance`` for a token permutation pi (p' = p[pi], q' = q[pi], x' = pi^-1(x)):
                          ``f'(j | x') = f(pi[j] | x)``; required unless the verifier sets
                          ``label_equivariant = False`` (e.g. it breaks ties by token index)
+``hazard``               no conditional holds a NaN or an infinity: the value is
+                         ``Q(H) = sum_{x in H} Q(x)`` over the set H of such draft tuples
+
+Numerical hazards. Real code often returns NaN on a path of tiny probability (after a
+rejection, ``(p - q)_+`` can be all zero in floating point while p != q, and normalising gives
+0/0). Such a tuple is a *hazard*: it is reported by ``hazard`` (which tuples, Q(H), the first
+failing input), and every other property is measured on the verifier with each hazard row
+replaced by p (the fill that adds no deviation of its own), so an algorithmic fault elsewhere
+is still found and shrunk. The fill changes the measured TV and acceptance by at most Q(H).
 
 :class:`ProblemContext` evaluates a problem once (and its relabelled copy when asked) and
 caches the tables; every property is a :class:`Property` whose ``measure(ctx)`` returns a
@@ -27,7 +36,7 @@ line; the snippet lines that show the failing call).
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -44,10 +53,14 @@ TOL = 1e-9
 
 
 class _Recorder:
-    """Wraps a conditional verifier and keeps every (drafts, probs) pair it was called on."""
+    """Wraps a conditional verifier and keeps every (drafts, probs) pair it was called on.
 
-    def __init__(self, fn: Callable[[Any, Any, Any], Any], batched: bool):
-        self.fn, self.batched = fn, batched
+    A row holding a NaN or an infinity (a hazard) is recorded as returned and handed on to
+    the evaluator as ``target`` (module doc); ``on_call`` (optional) is called after every call.
+    """
+
+    def __init__(self, fn: Callable[[Any, Any, Any], Any], batched: bool, on_call: Callable[[], None] | None = None):
+        self.fn, self.batched, self.on_call = fn, batched, on_call
         self.drafts: list[np.ndarray] = []
         self.probs: list[np.ndarray] = []
 
@@ -55,6 +68,11 @@ class _Recorder:
         out = as_numpy_probs(self.fn(target, draft, drafts))
         self.drafts.append(np.atleast_2d(np.asarray(drafts)))
         self.probs.append(np.atleast_2d(out))
+        if self.on_call is not None:
+            self.on_call()
+        if out.shape[-1:] == np.shape(target) and not np.isfinite(out).all():
+            fill = np.asarray(target, dtype=np.float64)
+            out = np.where(np.isfinite(out).all(axis=-1, keepdims=True), out, fill)
         return out
 
     def table(self) -> tuple[np.ndarray, np.ndarray]:
@@ -63,11 +81,28 @@ class _Recorder:
 
 @dataclass
 class SuiteTable:
-    """One exact evaluation and the conditional table behind it."""
+    """One exact evaluation and the conditional table behind it.
+
+    ``conds`` holds the verifier's rows as returned; ``evaluation`` was computed with the
+    hazard rows (``hazard``, a bool mask (M,)) replaced by p; ``probs`` is Q(x) per row.
+    """
 
     evaluation: Evaluation
     tuples: np.ndarray  # (M, n) int64
     conds: np.ndarray  # (M, V) float64
+    probs: np.ndarray  # (M,) float64
+    hazard: np.ndarray  # (M,) bool: a NaN or an infinity in the row
+    target: np.ndarray  # (V,) float64: p, the fill of the hazard rows
+
+    @property
+    def hazard_probability(self) -> float:
+        """Q(H): the drafting-law probability of the hazard tuples."""
+        return float(self.probs[self.hazard].sum())
+
+    @property
+    def clean_conds(self) -> np.ndarray:
+        """``conds`` with the hazard rows replaced by p (what the evaluation saw)."""
+        return np.where(self.hazard[:, None], self.target, self.conds) if self.hazard.any() else self.conds
 
 
 def _codes(tuples: np.ndarray, V: int) -> np.ndarray:
@@ -96,22 +131,25 @@ class ProblemContext:
     measures ``inf``).
     """
 
-    def __init__(self, spec: VerifierSpec, problem: Problem, max_count: int):
-        self.spec, self.problem, self.max_count = spec, problem, max_count
+    def __init__(self, spec: VerifierSpec, problem: Problem, max_count: int,
+                 on_call: Callable[[], None] | None = None):
+        self.spec, self.problem, self.max_count, self.on_call = spec, problem, max_count, on_call
         self.error: str | None = None
         self._base: SuiteTable | None = None
         self._relabelled: SuiteTable | None = None
         self._claimed: float | None | str = "unset"
 
     def _evaluate(self, problem: Problem, alpha_star: float | None) -> SuiteTable:
-        rec = _Recorder(self.spec.conditional(), self.spec.batched)
+        rec = _Recorder(self.spec.conditional(), self.spec.batched, self.on_call)
         law = problem.law()
         if alpha_star is None:
             alpha_star = optimal_acceptance_for(problem.target, law)
         ev = evaluate(rec, problem.target, law.draft_argument, problem.n, drafting=law,
                       max_count=self.max_count, alpha_star=alpha_star)
         tuples, conds = rec.table()
-        return SuiteTable(ev, tuples.astype(np.int64), conds)
+        probs = law.tuples(self.max_count)[1]  # the evaluator's order (it enumerates law.tuples)
+        hazard = ~np.isfinite(conds).all(axis=1)
+        return SuiteTable(ev, tuples.astype(np.int64), conds, probs, hazard, problem.target)
 
     def _guard(self, compute: Callable[[], Any]) -> Any:
         if self.error is not None:
@@ -153,6 +191,7 @@ class Measurement:
     ok: bool
     detail: str
     call: list[str]
+    extra: dict = field(default_factory=dict)
 
 
 def _crash(ctx: ProblemContext) -> Measurement:
@@ -210,6 +249,32 @@ def _measure_claimed(ctx: ProblemContext, tol: float) -> Measurement:
                        ["print(verifier.acceptance(target, draft, n))  # claimed; expected equal"])
 
 
+#: Hazard tuples listed in a result's ``extra`` (the count and Q(H) cover all of them).
+HAZARD_LISTED = 20
+
+
+def _measure_hazard(ctx: ProblemContext, tol: float) -> Measurement:
+    table = ctx.base
+    if not table.hazard.any():
+        return Measurement(0.0, True, "every conditional is finite", [])
+    rows = np.flatnonzero(table.hazard)
+    first = rows[np.argmax(table.probs[rows])]  # the most likely hazard tuple
+    x = tuple(int(t) for t in table.tuples[first])
+    mass = table.hazard_probability
+    values = np.array2string(table.conds[first], precision=4, max_line_width=200)
+    detail = (f"non-finite output on {len(rows)} of {len(table.hazard)} draft tuples of total probability "
+              f"Q(H) = {mass:.3e} under the drafting law; first at drafts {x}: f = {values}; away from its hazard "
+              f"paths TV(output, p) = {table.evaluation.tv:.3e}")
+    extra = {"hazard_probability": mass, "hazard_tuples": len(rows),
+             "hazard_drafts": [[int(t) for t in table.tuples[r]] for r in rows[:HAZARD_LISTED]],
+             "first_input": {"drafts": list(x), "output": [float(v) for v in table.conds[first]]},
+             "tv_away_from_hazards": table.evaluation.tv}
+    return Measurement(mass, False, detail,
+                       ["f = conditional_of(verifier)",
+                        f"print(np.asarray(f(target, draft, {array_literal(table.tuples[first])}), dtype=float))"
+                        "  # expected: finite"], extra)
+
+
 #: Draft reorderings checked by ``order_invariance``: swap of the first two, cyclic shift.
 def _reorderings(n: int) -> list[np.ndarray]:
     if n < 2:
@@ -228,7 +293,8 @@ def _measure_order(ctx: ProblemContext, tol: float) -> Measurement:
         return Measurement(0.0, True, "not applicable (n = 1 or support not closed under reordering)", [])
     worst, where = 0.0, None
     for sigma, idx in lookups:
-        diff = np.abs(table.conds - table.conds[idx]).max(axis=1)
+        conds = table.clean_conds
+        diff = np.abs(conds - conds[idx]).max(axis=1)
         m = int(np.argmax(diff))
         if diff[m] > worst:
             worst, where = float(diff[m]), (table.tuples[m], table.tuples[m][sigma])
@@ -250,7 +316,7 @@ def _measure_relabel(ctx: ProblemContext, tol: float) -> Measurement:
     idx = _lookup(_codes(base.tuples, V), _codes(original, V))
     if idx is None:  # the drafting law itself breaks ties by index (e.g. greedy top-k drafts)
         return Measurement(0.0, True, "not applicable: the drafting law is not relabelling-equivariant here", [])
-    diff = np.abs(other.conds - base.conds[idx][:, perm]).max(axis=1)
+    diff = np.abs(other.clean_conds - base.clean_conds[idx][:, perm]).max(axis=1)
     m = int(np.argmax(diff)) if len(diff) else 0
     worst = float(diff[m]) if len(diff) else 0.0
     xr, xo = array_literal(other.tuples[m]), array_literal(original[m])
@@ -282,6 +348,7 @@ class Property:
 
 
 EXACT_PROPERTIES: tuple[Property, ...] = (
+    Property("hazard", "P(non-finite paths)", _measure_hazard, lambda s, o: True),
     Property("law", "max law error", _measure_law, lambda s, o: True),
     Property("lossless", "TV(output, p)", _measure_lossless, lambda s, o: True),
     Property("acceptance_bound", "acceptance - alpha*", _measure_bound, lambda s, o: True),
@@ -293,8 +360,18 @@ EXACT_PROPERTIES: tuple[Property, ...] = (
 )
 
 
+#: Imports a snippet may need, each added only when its name is used.
+_SNIPPET_IMPORTS = (("evaluate(", "from multidraft import evaluate"),
+                    ("Independent(", "from multidraft import Independent"),
+                    ("conditional_of(", "from multidraft.verifiers import conditional_of"))
+
+
 def snippet(spec: VerifierSpec, problem: Problem, call: list[str]) -> str:
-    """A runnable reproduction: imports, the verifier, the problem at full precision, the call."""
-    imports = ["import numpy as np", "from multidraft import evaluate, Independent",
-               "from multidraft.verifiers import conditional_of"]
-    return "\n".join(imports + spec.source + problem.snippet_lines() + call)
+    """A runnable reproduction: imports, the verifier, the problem at full precision, the call.
+
+    Only the imports the lines use are written (numpy always: the problem's arrays need it).
+    """
+    body = spec.source + problem.snippet_lines() + call
+    text = "\n".join(body)
+    imports = ["import numpy as np"] + [line for name, line in _SNIPPET_IMPORTS if name in text]
+    return "\n".join(imports + [line for line in body if line not in imports])

@@ -8,6 +8,7 @@ is deterministic. A test's own ``max_examples`` still sets its count. Long rando
 """
 from hypothesis import settings
 
-import multidraft.properties.strategies  # noqa: F401  (registers the profiles)
+from multidraft.properties.strategies import register_profiles
 
+register_profiles()
 settings.load_profile("quick")

@@ -4,25 +4,23 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from multidraft.drafting import Independent, Joint
+from multidraft.properties.strategies import MODIFIERS, problem_tuples
 from multidraft.reference import optimal_acceptance, optimal_acceptance_bruteforce
 from multidraft.validation import TooLargeError
 
 
-@st.composite
-def laws(draw, max_vocab=7):
-    V = draw(st.integers(1, max_vocab))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    conc = draw(st.sampled_from([0.2, 1.0, 5.0]))
-    p, q = rng.dirichlet(np.full(V, conc)), rng.dirichlet(np.full(V, conc))
-    if draw(st.booleans()):
-        p[rng.random(V) < 0.4] = 0
-    if draw(st.booleans()):
-        q[rng.random(V) < 0.4] = 0
-    if draw(st.booleans()):  # exact ties in p/q and between minimising cuts
-        p, q = np.round(p * 3), np.round(q * 3)
-    p = p / p.sum() if p.sum() else np.full(V, 1 / V)
-    q = q / q.sum() if q.sum() else np.full(V, 1 / V)
-    return p, q, draw(st.integers(1, 5))
+def laws(max_vocab=7):
+    """(p, q, n), V <= max_vocab, n <= 5, from the shipped strategies (zeros, exact and near ties).
+
+    Without entries below 1e-20 (the ``tiny`` modifier, cold LLM-like laws): a token with p = 0
+    and q = 1e-30 lowers psi(H) by 1e-30, which the brute force's float sums lose, so its
+    minimiser sets (not alpha*) then differ by rounding.
+    """
+    def no_tiny(t):
+        return all(not ((x > 0) & (x < 1e-20)).any() for x in t[:2])
+
+    return problem_tuples(n=(1, 5), vocab=(1, max_vocab),
+                          modifiers=tuple(m for m in MODIFIERS if m != "tiny")).filter(no_tiny)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)

@@ -1,6 +1,8 @@
 """The snippets in README.md and docs/*.md run.
 
-* every ```python block runs (the blocks of one file share a namespace, in order);
+* every ```python block runs (the blocks of one file share a namespace, in order), and in
+  the files of ``STANDALONE`` a block that starts with an import -- one that looks
+  self-contained to a reader -- also runs alone, in a fresh namespace;
 * every ``>>>`` example of docs/api.md runs: api.md is generated from the docstrings of the
   public API (``multidraft.docgen``), so the examples are run as doctests of those very
   docstrings, in their modules' namespaces, and their number is checked against api.md;
@@ -27,6 +29,27 @@ SNIPPET = re.compile(r"```python\n(.*?)```", re.DOTALL)
 COMMAND = re.compile(r"^(?: {4}|command: `)(multidraft [^`#\n]*)", re.MULTILINE)
 BASH = re.compile(r"```(?:bash|sh|console)\n(.*?)```", re.DOTALL)
 HIDDEN = re.compile(r"^```(?:py|pycon|python3|ipython|pytb)\s*$", re.MULTILINE)
+
+
+def _starts_with_import(code: str) -> bool:
+    first = next((line for line in code.splitlines() if line.strip() and not line.startswith("#")), "")
+    return first.startswith(("import ", "from "))
+
+
+#: Docs whose import-led blocks must each run alone (checking.md: users paste its blocks one by one).
+STANDALONE = ("checking.md",)
+
+
+@pytest.mark.parametrize("path", [f for f in FILES if f.name in STANDALONE], ids=lambda p: p.name)
+def test_self_contained_looking_snippets_run_alone(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for number, code in enumerate(SNIPPET.findall(path.read_text()), start=1):
+        if not _starts_with_import(code):
+            continue
+        try:
+            exec(compile(code, f"{path.name}[snippet {number}]", "exec"), {"__name__": "__docs__"})
+        except Exception as exc:  # pragma: no cover - the message is the point
+            pytest.fail(f"{path.name} snippet {number} does not run alone: {type(exc).__name__}: {exc}\n{code}")
 
 
 @pytest.mark.parametrize("path", [f for f in FILES if SNIPPET.search(f.read_text())], ids=lambda p: p.name)

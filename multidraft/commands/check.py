@@ -86,8 +86,13 @@ def add_parser(subparsers: Any) -> None:
                         help=f"cap on enumerated draft tuples per problem (default {MAX_TUPLES})")
     parser.add_argument("--backend", choices=SAMPLING_BACKENDS, default="torch",
                         help="arrays and generator handed to a sampling verifier (default torch)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="per-call timeout: a verifier call longer than this is a failure (default: none)")
+    parser.add_argument("--no-slate", action="store_true",
+                        help="skip the slate of extreme regimes that starts every exact property (docs/checking.md)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (total, ETA) and no pre-run estimate on stderr")
     add_serving_arguments(parser)
     parser.add_argument("--dtype-tol", type=float, default=None,
                         help="fail dtype_deviation above this TV (default: report it as info)")
@@ -121,6 +126,8 @@ def config_from_args(args: argparse.Namespace, interface: str) -> CheckConfig:
         alpha=check_positive_float(args.alpha, "alpha"), max_tuples=args.max_tuples, backend=args.backend,
         progress=not args.no_progress, sampling=sampling_from_args(args), dtype=args.dtype,
         dtype_tol=getattr(args, "dtype_tol", None),
+        timeout=None if getattr(args, "timeout", None) is None else check_positive_float(args.timeout, "timeout"),
+        slate=not getattr(args, "no_slate", False),
     )
 
 

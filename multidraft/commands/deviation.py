@@ -15,10 +15,11 @@ import numpy as np
 from multidraft.commands.check import add_serving_arguments, sampling_from_args
 from multidraft.examples import EXAMPLES, example, load_laws
 from multidraft.properties.adapters import INTERFACES, resolve
-from multidraft.properties.checker import CheckConfig, parse_range, stat_problem_list
+from multidraft.properties.checker import CheckConfig, law_factory_of, parse_range, stat_problem_list
 from multidraft.properties.deviation import measure_deviation, plot_deviations
 from multidraft.properties.problem import DRAFTINGS, Problem
 from multidraft.properties.serving import serving_problem
+from multidraft.properties.progress import Progress
 from multidraft.validation import InvalidInputError, check_n
 
 EPILOG = """\
@@ -62,6 +63,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--plot", metavar="OUT.png", help="write a per-token deviation plot")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_serving_arguments(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (total, ETA) on stderr")
     parser.set_defaults(run=run)
 
 
@@ -71,7 +73,8 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
         n = args.n if args.n is not None else n
         if n is None:
             raise InvalidInputError(f"n: {args.file} gives no number of drafts; pass --n")
-        given = serving_problem(Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file)),
+        given = serving_problem(Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file),
+                                        law_factory_of(spec, drafting)),
                                 sampling_from_args(args), args.dtype)
         if given is None:
             raise InvalidInputError("top_k/top_p: the processed draft law leaves too few tokens for the drafting law")
@@ -85,8 +88,16 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
 def run(args: argparse.Namespace) -> int:
     spec = resolve(args.target, None if args.interface == "auto" else args.interface)
     drafting = args.drafting or spec.drafting or "iid"
-    devs = [measure_deviation(spec, prob, samples=args.samples, seed=args.seed + i, max_count=args.max_tuples)
-            for i, prob in enumerate(_problems(args, drafting, spec))]
+    problems = _problems(args, drafting, spec)
+    progress = Progress(not args.no_progress, f"deviation {spec.name}", len(problems), "problems")
+    try:
+        devs = []
+        for i, prob in enumerate(problems):
+            devs.append(measure_deviation(spec, prob, samples=args.samples, seed=args.seed + i,
+                                          max_count=args.max_tuples, progress=progress))
+            progress.advance()
+    finally:
+        progress.close()
     if args.plot:
         plot_deviations(devs, args.plot)
     if args.json:

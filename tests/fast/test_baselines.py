@@ -17,6 +17,7 @@ import multidraft as md
 from multidraft.fast import BASELINES, GreedyDrafting, RecursiveRejection
 from multidraft.bench.baseline_table import baseline_table
 from multidraft.fast.baselines import KSEQ_SLACK, kseq_rho
+from multidraft.properties.strategies import problem_tuples
 from multidraft.reference import optimal_acceptance_for
 from multidraft.validation import InvalidInputError
 
@@ -25,47 +26,11 @@ TOL_RHO = Fraction(1, 10**12)  # the bisection tolerance of kseq_rho
 ALARM = 1e-6  # false-alarm rate of each statistical test
 NAMES = list(BASELINES)
 NEEDS_SUPPORT = {"rrs_without_replacement", "greedy"}  # need >= n tokens with q > 0
-KINDS = ["plain", "zeros_p", "zeros_q", "one_hot_p", "one_hot_q", "equal", "disjoint", "ties", "tiny", "quantised"]
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / x.sum() if x.sum() > 0 else np.full(len(x), 1.0 / len(x))
-
-
-def make_problem(V: int, seed: int, conc: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """(p, q) over V tokens: Dirichlet(conc) laws modified by ``kind`` (see KINDS)."""
-    rng = np.random.default_rng(seed)
-    p, q = rng.dirichlet(np.full(V, conc)), rng.dirichlet(np.full(V, conc))
-    if kind == "zeros_p":
-        p[rng.random(V) < 0.4] = 0.0
-    elif kind == "zeros_q":
-        q[rng.random(V) < 0.4] = 0.0
-    elif kind == "one_hot_p":
-        p = np.eye(V)[rng.integers(V)]
-    elif kind == "one_hot_q":
-        q = np.eye(V)[rng.integers(V)]
-    elif kind == "equal":
-        q = p.copy()
-    elif kind == "disjoint" and V >= 2:
-        cut = rng.integers(1, V)
-        p[cut:], q[:cut] = 0.0, 0.0
-    elif kind == "ties":
-        q = p * rng.choice([0.5, 1.0, 2.0], size=V)  # many equal ratios p/q
-    elif kind == "tiny":
-        p[rng.integers(V)] = 1e-30
-        q[rng.integers(V)] = 1e-30
-    elif kind == "quantised":  # coarse grid: exact ties
-        p, q = np.round(p * 4), np.round(q * 4)
-    return _normalise(p), _normalise(q)
-
-
-@st.composite
-def problems(draw, max_vocab=6, max_n=4):
-    V = draw(st.integers(1, max_vocab))
-    n = draw(st.integers(1, max_n))
-    p, q = make_problem(V, draw(st.integers(0, 2**32 - 1)), draw(st.sampled_from([0.1, 0.5, 1.0, 5.0])),
-                        draw(st.sampled_from(KINDS)))
-    return p, q, n
+def problems(max_vocab=6, max_n=4):
+    """(p, q, n) from the shipped strategies (zeros, one-hot, p = q, disjoint, ties, tiny masses)."""
+    return problem_tuples(n=(1, max_n), vocab=(1, max_vocab))
 
 
 def _fit_n(name: str, q: np.ndarray, n: int) -> int:

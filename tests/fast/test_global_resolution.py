@@ -8,37 +8,17 @@ from scipy import stats
 import multidraft as md
 from multidraft.examples import llm_like
 from multidraft.fast.solver import GlobalResolution, global_resolution
+from multidraft.properties.strategies import problem_tuples
 from multidraft.reference import optimal_acceptance, optimal_acceptance_for
 
 EXACT = 1e-12  # TV and validity tolerance, float64
 OPTIMAL = 1e-8  # acceptance gap tolerance (solver tol is 1e-9)
 
 
-@st.composite
-def problems(draw, max_vocab=6, max_n=4):
-    """(p, q, n) with Dirichlet laws of varied concentration, zeros, ties and tiny masses."""
-    V = draw(st.integers(1, max_vocab))
-    n = draw(st.integers(1, max_n))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    conc = draw(st.sampled_from([0.1, 0.5, 1.0, 5.0]))
-    p, q = rng.dirichlet(np.full(V, conc)), rng.dirichlet(np.full(V, conc))
-    kind = draw(st.sampled_from(["plain", "zeros_p", "zeros_q", "tiny", "ties", "equal", "quantised"]))
-    if kind == "zeros_p":
-        p[rng.random(V) < 0.4] = 0.0
-    elif kind == "zeros_q":
-        q[rng.random(V) < 0.4] = 0.0
-    elif kind == "tiny":
-        p[rng.integers(V)] = 1e-30
-        q[rng.integers(V)] = 1e-30
-    elif kind == "ties":
-        q = p * rng.choice([0.5, 1.0, 2.0], size=V)  # many equal ratios p/q
-    elif kind == "equal":
-        q = p.copy()
-    elif kind == "quantised":  # coarse grid: exact ties between minimising subsets are likely
-        p, q = np.round(p * 4) + 1e-300, np.round(q * 4) + 1e-300
-    p = p / p.sum() if p.sum() > 0 else np.full(V, 1.0 / V)
-    q = q / q.sum() if q.sum() > 0 else np.full(V, 1.0 / V)
-    return p, q, n
+def problems(max_vocab=6, max_n=4):
+    """(p, q, n) from the shipped strategies: weights, Dirichlet, LLM-like and tied laws with zeros,
+    tiny masses, one-hot laws, p = q and disjoint supports."""
+    return problem_tuples(n=(1, max_n), vocab=(1, max_vocab))
 
 
 BACKENDS = ["torch", "numba"]

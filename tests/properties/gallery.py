@@ -66,6 +66,8 @@ def kseq_rho(p, q, n):
         return 1 - (1 - beta) ** n - rho * beta
     if n == 1 or gap(1.0) <= 0:
         return 1.0
+    if gap(float(n)) >= 0:  # only by rounding (beta ~ 1e-12: 1 - (1 - beta)^n loses its digits); rho = n is valid
+        return float(n)
     return optimize.brentq(gap, 1.0, float(n), xtol=1e-15, rtol=1e-15) * (1 + 1e-12)
 
 

@@ -47,7 +47,8 @@ def test_deviation_sampled_json(capsys):
 
 
 def test_progress_bar_on_a_terminal(monkeypatch):
-    """On a terminal, a long check shows a tqdm bar (problems checked, current property) on stderr."""
+    """On a terminal, a long check shows a tqdm bar on stderr: examples of a known total (so an ETA),
+    the current property, and a count of verifier calls that moves inside a problem."""
     import io
     import sys
     import time
@@ -70,7 +71,12 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     err = Terminal()
     monkeypatch.setattr(sys, "stderr", err)
     assert check(slow_rrs, CheckConfig(examples=5, progress=True), interface="conditional").passed
-    assert "checking slow_rrs" in err.getvalue() and "problems" in err.getvalue()
+    out = err.getvalue()
+    assert "checking slow_rrs" in out and "examples" in out and "verifier calls" in out
+    import re
+
+    total = int(re.search(r"\d+/(\d+) \[", out).group(1))
+    assert total > 5  # the slate and the 5 examples, for every required property
 
 
 def test_target_module_in_working_directory(tmp_path, monkeypatch, capsys):

@@ -2,49 +2,24 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import assume, strategies as st
+from hypothesis import strategies as st
 
 import multidraft
+from multidraft.properties.strategies import drafting_laws, laws
 
 LAWS = ("iid", "without_replacement", "independent", "joint")
 
 
-def _normalise(weights) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    return w / w.sum()
-
-
-@st.composite
-def laws_over(draw, V: int, min_positive: int = 1) -> np.ndarray:
-    """A law over V tokens from small integer weights (zeros and ties are common)."""
-    w = draw(st.lists(st.integers(0, 4), min_size=V, max_size=V))
-    assume(sum(1 for x in w if x > 0) >= min_positive)
-    if draw(st.booleans()):  # sometimes a tiny but positive probability
-        i = draw(st.integers(0, V - 1))
-        w = [float(x) for x in w]
-        w[i] = 1e-30 if w[i] == 0 else w[i]
-    return _normalise(w)
-
-
 @st.composite
 def problems(draw, law: str, max_v: int = 6, max_n: int = 3):
-    """``(p, drafting_law)`` with V <= max_v and n <= max_n for the named law."""
+    """``(p, drafting_law)`` with V <= max_v and n <= max_n for the named law (shipped strategies)."""
     V = draw(st.integers(1 if law != "without_replacement" else 2, max_v))
     n = draw(st.integers(1, max_n))
-    p = draw(laws_over(V))
-    if law == "iid":
-        return p, multidraft.IID(draw(laws_over(V)), n)
     if law == "without_replacement":
         n = min(n, V)
-        return p, multidraft.WithoutReplacement(draw(laws_over(V, min_positive=n)), n)
-    if law == "independent":
+    elif law != "iid":
         n = min(n, 2) if V > 4 else n
-        return p, multidraft.Independent(np.stack([draw(laws_over(V)) for _ in range(n)]))
-    n = min(n, 2) if V > 4 else n
-    cells = V**n
-    w = draw(st.lists(st.integers(0, 3), min_size=cells, max_size=cells))
-    assume(sum(w) > 0)
-    return p, multidraft.Joint(_normalise(w).reshape((V,) * n))
+    return draw(laws(V)), draw(drafting_laws(V, n, kinds=(law,)))
 
 
 # --------------------------------------------------------------------------- helpers
