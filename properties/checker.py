@@ -216,12 +216,13 @@ def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spe
 
 
 def fixed_problems(config: CheckConfig, drafting: str, law_factory: Any) -> list[Problem]:
-    """The slate (if ``config.slate``) and the problems of ``config.sources``, in that order."""
+    """The slate (if ``config.slate``) and the problems of ``config.sources``, in that order,
+    processed as a serving engine would see them (:func:`.serving.serving_problems`)."""
     args = (drafting, config.n, config.vocab, config.max_tuples, law_factory)
     out = slate(*args, profile=config.profile) if config.slate else []
     for source in config.sources:
         out += list(source(*args))
-    return out
+    return serving.serving_problems(out, config)
 
 
 def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,

@@ -74,13 +74,29 @@ def serving_problem(problem: Problem, params: SamplingParams | None, dtype: str 
     return out
 
 
-def wrap_strategy(strategy: Any, config: Any) -> Any:
-    """``strategy`` mapped through :func:`serving_problem` for the config's sampling parameters and dtype."""
+def _serving_settings(config: Any) -> tuple[SamplingParams | None, str | None] | None:
+    """The config's (sampling parameters, dtype), or None when they leave problems unchanged."""
     params = getattr(config, "sampling", None)
     dtype = getattr(config, "dtype", None)
     if (params is None or params.identity) and dtype in (None, "float64"):
+        return None
+    return params, dtype
+
+
+def wrap_strategy(strategy: Any, config: Any) -> Any:
+    """``strategy`` mapped through :func:`serving_problem` for the config's sampling parameters and dtype."""
+    settings = _serving_settings(config)
+    if settings is None:
         return strategy
-    return strategy.map(lambda prob: serving_problem(prob, params, dtype)).filter(lambda prob: prob is not None)
+    return strategy.map(lambda prob: serving_problem(prob, *settings)).filter(lambda prob: prob is not None)
+
+
+def serving_problems(problems: list[Problem], config: Any) -> list[Problem]:
+    """:func:`serving_problem` of each of ``problems`` (those still problems), as :func:`wrap_strategy` does."""
+    settings = _serving_settings(config)
+    if settings is None:
+        return problems
+    return [prob for prob in (serving_problem(p, *settings) for p in problems) if prob is not None]
 
 
 def _law_at_dtype(spec: VerifierSpec, problem: Problem, dtype: torch.dtype, max_count: int) -> Any:
