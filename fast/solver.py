@@ -27,7 +27,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.validation import InvalidInputError, check_n, check_pair_tensors, check_positive_float
+from multidraft.validation import (
+    InvalidInputError,
+    check_choice,
+    check_n,
+    check_pair_tensors,
+    check_positive_float,
+    is_torch_tensor,
+)
 
 from .base import Verifier, draft_id_rows
 from .fit import fit_race
@@ -324,7 +331,7 @@ def global_resolution(
     n = check_n(n, maximum=MAX_DRAFTS)
     tol = check_positive_float(tol, "tol")
     backend = check_backend(backend)
-    if device is None and isinstance(target, torch.Tensor):
+    if device is None and is_torch_tensor(target):
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
     solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
@@ -340,10 +347,14 @@ MAX_DRAFTS = 256
 
 
 def check_backend(backend: Any) -> str:
-    """Validate a ``backend`` argument: one of :data:`BACKENDS`."""
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    return backend
+    """Validate a ``backend`` argument: one of :data:`BACKENDS`.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``backend`` is not one of them.
+    """
+    return check_choice(backend, "backend", BACKENDS)
 
 
 def kernel_fits(p: Tensor) -> bool:

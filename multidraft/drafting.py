@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import InvalidInputError, TooLargeError, check_distribution, check_n
+from .validation import InvalidInputError, TooLargeError, check_choice, check_distribution, check_n
 
 #: Default cap on enumerated tuples or sets (exact methods refuse beyond it).
 MAX_ENUMERATION = 2_000_000
@@ -340,11 +340,8 @@ def drafting_law(drafting: Any, draft: Any, n: Any) -> DraftingLaw:
         if n is not None and check_n(n) != drafting.n:
             raise InvalidInputError(f"n: {n} does not match the drafting law's n={drafting.n}")
         return drafting
-    if drafting in (None, "iid"):
-        return IID(draft, n)
-    if drafting == "without_replacement":
-        return WithoutReplacement(draft, n)
-    raise InvalidInputError(
-        f"drafting: expected one of {DRAFTING_NAMES} or a DraftingLaw object "
-        f"(IID, WithoutReplacement, Independent, Joint), got {drafting!r}"
-    )
+    if drafting is None:
+        drafting = "iid"
+    check_choice(drafting, "drafting", DRAFTING_NAMES,
+                 hint="or a DraftingLaw object (IID, WithoutReplacement, Independent, Joint)")
+    return IID(draft, n) if drafting == "iid" else WithoutReplacement(draft, n)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .drafting import IID, MAX_ENUMERATION, DraftingLaw, drafting_law
-from .validation import InvalidInputError, check_distribution
+from .validation import InvalidInputError, check_distribution, check_same_vocab
 from .verifiers import as_numpy_probs, conditional_of, is_batched
 
 #: Drafts per call when the verifier is batched.
@@ -209,8 +209,7 @@ def evaluate(
     """
     law = drafting_law(drafting, draft, n)
     p = check_distribution(target, "target", batched=False)
-    if p.shape[0] != law.vocab_size:
-        raise InvalidInputError(f"target: vocabulary size {p.shape[0]} does not match the draft's {law.vocab_size}")
+    check_same_vocab(p.shape[0], "target", law.vocab_size, "the draft")
     drafts, probs = _support(law, order_invariant, max_count)
     f = conditional_of(verifier)
     marginal, acceptance, validity, worst = _enumerate(f, p, law, drafts, probs, is_batched(verifier))

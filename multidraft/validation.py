@@ -19,8 +19,10 @@ Laws are returned as float64 numpy arrays (for the exact oracles) unless stated 
 """
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any
+import sys
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -41,12 +43,187 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _is_torch_tensor(x: Any) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+# ----------------------------------------------------------------------------- parameters
+#
+# The parameter vocabulary (in the spirit of scikit-learn's ``check_scalar``): every option of
+# every entry point -- a name from a fixed set, an integer or float in a range, a range spec
+# ``lo-hi``, two sizes that must agree -- is checked by one of these, so the messages read the
+# same everywhere: ``"<name>: expected <what>, got <value>"``.
+
+
+def is_torch_tensor(x: Any) -> bool:
+    """True if ``x`` is a ``torch.Tensor`` (or subclass), without importing torch.
+
+    The toolkit's one test for a tensor: a module outside torch cannot fake it, and numpy
+    arrays, lists and scalars answer False even when torch is not installed.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any], *, hint: str = "") -> Any:
+    """Validate that ``value`` is one of ``choices``; returns it.
+
+    Parameters
+    ----------
+    value : any
+    name : str
+        Argument name used in the message.
+    choices : iterable
+        The accepted values (compared with ``==``; unhashable values are refused).
+    hint : str
+        Appended to the message after the list (e.g. ``"or a DraftingLaw object"``).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected one of 'a', 'b' <hint>, got <value>"``.
+    """
+    choices = tuple(choices)
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable or uncomparable
+        ok = False
+    if not ok:
+        listed = ", ".join(repr(c) for c in choices)
+        raise InvalidInputError(f"{name}: expected one of {listed}{' ' + hint if hint else ''}, got {_describe(value)}")
+    return value
+
+
+def _bound_text(lo: Any, hi: Any, include_lo: bool, include_hi: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'[' if include_lo else '('}{lo:g}, {hi:g}{']' if include_hi else ')'}"
+    if lo is not None:
+        return f"{'>=' if include_lo else '>'} {lo:g}"
+    if hi is not None:
+        return f"{'<=' if include_hi else '<'} {hi:g}"
+    return ""
+
+
+def check_int(value: Any, name: str, *, min_value: int | None = None, max_value: int | None = None,
+              what: str = "an integer") -> int:
+    """Validate an integer in ``[min_value, max_value]`` (either bound optional); returns an ``int``.
+
+    Accepts Python and numpy integers and integral floats (``3.0``); refuses strings, booleans,
+    NaN and fractions (the command line converts its text first: :func:`cli_type`).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected <what> >= <min_value>, got <value>"`` (or ``in [lo, hi]``, ``<= hi``).
+    """
+    expected = f"{what} {_bound_text(min_value, max_value, True, True)}".rstrip()
+    number: int | None = None
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        number = int(value) if math.isfinite(value) and float(value).is_integer() else None
+    if number is None:
+        raise InvalidInputError(f"{name}: expected {expected}, got {_describe(value)}")
+    if (min_value is not None and number < min_value) or (max_value is not None and number > max_value):
+        raise InvalidInputError(f"{name}: expected {expected}, got {number}")
+    return number
+
+
+def check_float(value: Any, name: str, *, min_value: float | None = None, max_value: float | None = None,
+                include_min: bool = True, include_max: bool = True) -> float:
+    """Validate a finite real number in a range (bounds optional, each open or closed); returns a ``float``.
+
+    Accepts Python and numpy reals and decimal strings (``"1e-3"``); refuses booleans, NaN
+    and infinities.
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected a finite number in (0, 1), got nan"`` and the like.
+    """
+    expected = f"a finite number {_bound_text(min_value, max_value, include_min, include_max)}".rstrip()
+    number: float | None = None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        number = float(value)
+    if number is None or not math.isfinite(number):
+        raise InvalidInputError(f"{name}: expected {expected}, got {_describe(value)}")
+    low_bad = min_value is not None and (number < min_value if include_min else number <= min_value)
+    high_bad = max_value is not None and (number > max_value if include_max else number >= max_value)
+    if low_bad or high_bad:
+        raise InvalidInputError(f"{name}: expected {expected}, got {number:g}")
+    return number
+
+
+def check_positive_float(x: Any, name: str) -> float:
+    """Validate a strictly positive finite float (a tolerance, a scale, a time limit).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``x`` is not a finite number > 0.
+    """
+    return check_float(x, name, min_value=0.0, include_min=False)
+
+
+def check_probability(x: Any, name: str) -> float:
+    """Validate a level strictly between 0 and 1 (a false-alarm rate, a quantile).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``x`` is not a finite number in (0, 1).
+    """
+    return check_float(x, name, min_value=0.0, max_value=1.0, include_min=False, include_max=False)
+
+
+def check_range(value: Any, name: str, *, min_value: int = 1, max_value: int | None = None) -> tuple[int, int]:
+    """Validate an integer range: ``N``, ``(lo, hi)`` or a spec ``"N"`` / ``"lo-hi"``; returns ``(lo, hi)``.
+
+    Both ends must satisfy ``min_value <= lo <= hi`` (and ``hi <= max_value`` if given).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected an integer or a range lo-hi, got '2-x'"``, or the bounds message.
+    """
+    spec = value
+    if isinstance(value, str):
+        parts = value.strip().split("-")
+        if len(parts) not in (1, 2) or not all(part.strip().isdigit() for part in parts):
+            raise InvalidInputError(f"{name}: expected an integer N or a range LO-HI (like 2-6), got {value!r}")
+        value = (int(parts[0]), int(parts[-1]))
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        value = tuple(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = (value, value)
+    else:
+        raise InvalidInputError(f"{name}: expected an integer N, a pair (lo, hi) or a range LO-HI, got {_describe(spec)}")
+    lo = check_int(value[0], name, min_value=min_value, max_value=max_value)
+    hi = check_int(value[1], name, min_value=min_value, max_value=max_value)
+    if hi < lo:
+        raise InvalidInputError(f"{name}: expected a range LO-HI with LO <= HI, got {lo}-{hi}")
+    return lo, hi
+
+
+def check_same_vocab(size: int, name: str, other_size: int, other: str) -> None:
+    """Validate that two laws are over the same number of tokens.
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: vocabulary size 4 does not match <other>'s 5 (both laws must be over the
+        same V tokens)"``.
+    """
+    if int(size) != int(other_size):
+        raise InvalidInputError(
+            f"{name}: vocabulary size {int(size)} does not match {other}'s {int(other_size)} "
+            "(both laws must be over the same V tokens)"
+        )
 
 
 def _input_dtype_is_low_precision(x: Any) -> bool:
-    if _is_torch_tensor(x):
+    if is_torch_tensor(x):
         return str(x.dtype) in ("torch.float32", "torch.float16", "torch.bfloat16")
     if isinstance(x, np.ndarray):
         return x.dtype in (np.float32, np.float16)
@@ -55,7 +232,7 @@ def _input_dtype_is_low_precision(x: Any) -> bool:
 
 def to_numpy(x: Any, name: str) -> np.ndarray:
     """Convert a numpy array, torch tensor or nested sequence to a float64 numpy array."""
-    if _is_torch_tensor(x):
+    if is_torch_tensor(x):
         if x.is_complex():
             raise InvalidInputError(f"{name}: entries must be real, got a complex tensor of dtype {x.dtype}")
         x = x.detach().to("cpu").double().numpy()
@@ -149,11 +326,7 @@ def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.
     """
     p = check_distribution(target, "target", normalize=normalize)
     q = check_distribution(draft, "draft", normalize=normalize)
-    if p.shape[-1] != q.shape[-1]:
-        raise InvalidInputError(
-            f"draft: vocabulary size {q.shape[-1]} does not match target's {p.shape[-1]} "
-            "(both laws must be over the same V tokens)"
-        )
+    check_same_vocab(q.shape[-1], "draft", p.shape[-1], "target")
     try:
         shape = np.broadcast_shapes(p.shape, q.shape)
     except ValueError:
@@ -164,15 +337,15 @@ def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.
 
 
 def check_n(n: Any, name: str = "n", *, maximum: int | None = None) -> int:
-    """Validate a number of drafts: an integer >= 1 (and <= ``maximum`` if given)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        if not isinstance(n, bool) and isinstance(n, numbers.Real) and float(n).is_integer():
-            n = int(n)
-        else:
-            raise InvalidInputError(f"{name}: expected an integer number of drafts >= 1, got {_describe(n)}")
-    n = int(n)
-    if n < 1:
-        raise InvalidInputError(f"{name}: expected an integer number of drafts >= 1, got {n}")
+    """Validate a number of drafts: an integer >= 1 (and <= ``maximum`` if given).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"n: expected an integer number of drafts >= 1, got 0"``; ``"n: at most 8 drafts are
+        supported here, got 9"``.
+    """
+    n = check_int(n, name, min_value=1, what="an integer number of drafts")
     if maximum is not None and n > maximum:
         raise InvalidInputError(f"{name}: at most {maximum} drafts are supported here, got {n}")
     return n
@@ -183,7 +356,7 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
 
     Returns an int64 numpy array.
     """
-    if _is_torch_tensor(drafts):
+    if is_torch_tensor(drafts):
         drafts = drafts.detach().to("cpu").numpy()
     arr = np.asarray(drafts)
     if arr.ndim == 0:
@@ -200,17 +373,6 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
     if n is not None and arr.shape[-1] != n:
         raise InvalidInputError(f"{name}: expected {n} drafts along the last axis, got shape {arr.shape}")
     return arr
-
-
-def check_positive_float(x: Any, name: str) -> float:
-    """Validate a strictly positive finite float (a tolerance, a scale, a time limit)."""
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name}: expected a positive number, got {_describe(x)}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise InvalidInputError(f"{name}: expected a positive finite number, got {_describe(x)}")
-    return value
 
 
 def _on(tensor: Any, device: Any, dtype: Any) -> Any:
@@ -235,7 +397,7 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     import torch
 
     dtype = dtype or torch.float64
-    if _is_torch_tensor(target) and _is_torch_tensor(draft) and not normalize:
+    if is_torch_tensor(target) and is_torch_tensor(draft) and not normalize:
         device = device if device is not None else target.device
         p, q = _on(target.detach(), device, dtype), _on(draft.detach(), device, dtype)
         ok = p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.shape[-1] > 0

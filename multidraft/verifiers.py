@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from .validation import InvalidInputError
+from .validation import InvalidInputError, is_torch_tensor
 
 
 @runtime_checkable
@@ -70,7 +70,7 @@ def is_batched(verifier: Any) -> bool:
 
 def as_numpy_probs(values: Any) -> np.ndarray:
     """Convert a verifier's output (numpy or torch) to a float64 numpy array."""
-    if type(values).__module__.startswith("torch"):
+    if is_torch_tensor(values):
         values = values.detach().to("cpu").double().numpy()
     return np.asarray(values, dtype=np.float64)
 

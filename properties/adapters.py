@@ -23,7 +23,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, check_choice, to_numpy
 from multidraft.verifiers import conditional_of, get_verifier, is_batched, sampler_of
 
 INTERFACES = ("conditional", "sampling", "both")
@@ -63,11 +63,7 @@ class VerifierSpec:
         if not callable(method):
             return None
         value = method(target, draft, n)
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().double().numpy()
-        import numpy as np
-
-        return float(np.asarray(value, dtype=np.float64).reshape(-1)[0])
+        return float(to_numpy(value, "acceptance").reshape(-1)[0])
 
 
 def _import_from_cwd(module_name: str, error: ImportError) -> Any:
@@ -149,8 +145,8 @@ def _source_of(obj: Any, module: str, qual: str) -> list[str]:
 
 def resolve(target: Any, interface: str | None = None, *, name: str | None = None) -> VerifierSpec:
     """Turn a target (name, ``module:object`` string or object) into a :class:`VerifierSpec`."""
-    if interface not in (None, "auto") and interface not in INTERFACES:
-        raise InvalidInputError(f"interface: expected one of {INTERFACES} (or auto), got {interface!r}")
+    if interface is not None:
+        check_choice(interface, "interface", ("auto",) + INTERFACES)
     if isinstance(target, str):
         if ":" in target:
             obj = _import_object(target)

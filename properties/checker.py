@@ -27,7 +27,7 @@ from hypothesis import Phase, Verbosity, given, seed, settings
 from hypothesis import target as hypothesis_target
 
 from multidraft.evaluate import optimal_acceptance_for
-from multidraft.validation import InvalidInputError, check_n
+from multidraft.validation import InvalidInputError, check_choice, check_n, check_range
 
 from .adapters import VerifierSpec, resolve
 from .problem import DRAFTINGS, Problem
@@ -299,33 +299,15 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> 
 
 # ----------------------------------------------------------------------------- entry points
 
-def _range(value: Any, name: str, lowest: int) -> tuple[int, int]:
-    if isinstance(value, str):
-        parts = value.split("-")
-        try:
-            nums = [int(p) for p in parts]
-        except ValueError:
-            raise InvalidInputError(f"{name}: expected an integer or a range lo-hi, got {value!r}") from None
-        value = (nums[0], nums[-1]) if len(nums) in (1, 2) else None
-        if value is None:
-            raise InvalidInputError(f"{name}: expected an integer or a range lo-hi, got {value!r}")
-    lo, hi = (value, value) if np.isscalar(value) else tuple(value)
-    lo, hi = check_n(lo, name), check_n(hi, name)
-    if lo < lowest or hi < lo:
-        raise InvalidInputError(f"{name}: expected {lowest} <= lo <= hi, got {lo}-{hi}")
-    return lo, hi
-
-
 def check(target: Any, config: CheckConfig | None = None, *, interface: str | None = None,
           problem_list: list[Problem] | None = None) -> Report:
     """Check a verifier (name, ``module:object`` or object) and return a :class:`Report`."""
     config = config or CheckConfig()
     spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
-    if drafting not in DRAFTINGS and _law_factory(spec, drafting) is None:
-        raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
-    if config.backend not in BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {config.backend!r}")
+    if _law_factory(spec, drafting) is None:
+        check_choice(drafting, "drafting", DRAFTINGS)
+    check_choice(config.backend, "backend", BACKENDS)
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)
     samples = config.samples
     if spec.interface == "sampling" and samples <= 0:
@@ -383,7 +365,7 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     if samples is None:
         spec_interface = interface or resolve(verifier, interface).interface
         samples = 100_000 if spec_interface == "sampling" else 0
-    config = CheckConfig(drafting=drafting, n=_range(n, "n", 1), vocab=_range(vocab, "vocab", 1), examples=examples,
+    config = CheckConfig(drafting=drafting, n=check_range(n, "n"), vocab=check_range(vocab, "vocab"), examples=examples,
                          samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
                          optimal=optimal, tol=tol, alpha=alpha, backend=backend)
     plist = None

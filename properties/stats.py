@@ -49,7 +49,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from multidraft.evaluate import conditionals
-from multidraft.validation import InvalidInputError, check_positive_float
+from multidraft.validation import InvalidInputError, check_choice, check_positive_float, is_torch_tensor
 
 from .adapters import VerifierSpec
 from .problem import Problem
@@ -161,7 +161,7 @@ def _generator(backend: str, seed: int) -> Any:
 def _tokens(values: Any, rows: int, V: int) -> np.ndarray:
     if isinstance(values, tuple):
         values = values[0]
-    if hasattr(values, "detach"):
+    if is_torch_tensor(values):
         values = values.detach().cpu().numpy()
     arr = np.asarray(values).reshape(-1)
     if arr.shape != (rows,) or arr.dtype.kind not in "iu" and not np.all(arr == np.round(arr)):
@@ -179,8 +179,7 @@ def draw_outputs(spec: VerifierSpec, problem: Problem, samples: int, seed: int, 
     Batched verifiers (``batched = True``) get the unbatched target (V,) with drafts (B, n);
     others get target and draft broadcast to (B, V) (a view, no copy).
     """
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    check_choice(backend, "backend", BACKENDS)
     law = problem.law()
     drafts = law.sample(samples, np.random.default_rng([int(seed), 0]))
     generator = _generator(backend, seed)

@@ -33,7 +33,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, check_choice, check_range
 
 from .problem import DRAFTINGS, Problem
 
@@ -56,9 +56,7 @@ PROFILES = {"quick": QUICK, "thorough": THOROUGH}
 
 def profile_settings(profile: str) -> settings:
     """The registered settings object of ``profile`` ("quick" or "thorough")."""
-    if profile not in PROFILES:
-        raise InvalidInputError(f"profile: expected one of {sorted(PROFILES)}, got {profile!r}")
-    return PROFILES[profile]
+    return PROFILES[check_choice(profile, "profile", sorted(PROFILES))]
 
 
 # ----------------------------------------------------------------------------- sizes
@@ -82,13 +80,6 @@ def _feasible_ns(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, dr
         if v_min <= vocab[1] and tuple_count(v_min, k, drafting) <= max_tuples:
             out.append(k)
     return out
-
-
-def _check_range(value: tuple[int, int], name: str, lowest: int) -> tuple[int, int]:
-    lo, hi = (int(value), int(value)) if np.isscalar(value) else (int(value[0]), int(value[1]))
-    if lo < lowest or hi < lo:
-        raise InvalidInputError(f"{name}: expected a range lo-hi with {lowest} <= lo <= hi, got {value!r}")
-    return lo, hi
 
 
 # ----------------------------------------------------------------------------- families
@@ -299,9 +290,9 @@ def problems(
         :data:`DRAFTINGS` (sized like i.i.d. drafting, q repaired to n tokens like without
         replacement).
     """
-    if drafting not in DRAFTINGS and law_factory is None:
-        raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
-    n_range, v_range = _check_range(n, "n", 1), _check_range(vocab, "vocab", 1)
+    if law_factory is None:
+        check_choice(drafting, "drafting", DRAFTINGS)
+    n_range, v_range = check_range(n, "n"), check_range(vocab, "vocab")
     ns = _feasible_ns(n_range, v_range, max_tuples, drafting)
     if not ns:
         raise InvalidInputError(

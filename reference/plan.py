@@ -55,7 +55,15 @@ from multidraft.drafting import (
     drafting_law,
     format_count,
 )
-from multidraft.validation import InvalidInputError, TooLargeError, check_distribution, check_drafts
+from multidraft.validation import (
+    InvalidInputError,
+    TooLargeError,
+    check_choice,
+    check_distribution,
+    check_drafts,
+    check_same_vocab,
+    to_numpy,
+)
 
 #: The two supports a plan can be written on.
 FORMS = ("sets", "tuples")
@@ -68,20 +76,21 @@ TARGET_TOL = 1e-12
 
 
 def check_form(form: Any) -> str:
-    """Validate ``form``: ``"sets"`` (distinct-token sets) or ``"tuples"`` (ordered tuples)."""
-    if form not in FORMS:
-        raise InvalidInputError(f"form: expected one of {FORMS}, got {form!r}")
-    return form
+    """Validate ``form``: ``"sets"`` (distinct-token sets) or ``"tuples"`` (ordered tuples).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``form`` is neither.
+    """
+    return check_choice(form, "form", FORMS)
 
 
 def bind_problem(target: Any, draft: Any, n: Any, drafting: Any) -> tuple[np.ndarray, DraftingLaw]:
     """Validate the target and bind the drafting law; returns ``(p float64 (V,), law)``."""
     law = drafting_law(drafting, draft, n)
     p = check_distribution(target, "target", batched=False)
-    if p.shape[0] != law.vocab_size:
-        raise InvalidInputError(
-            f"target: vocabulary size {p.shape[0]} does not match the drafting law's {law.vocab_size}"
-        )
+    check_same_vocab(p.shape[0], "target", law.vocab_size, "the drafting law")
     return p, law
 
 
@@ -436,8 +445,7 @@ class TransportPlan:
         self.law = law
         self.p = check_distribution(target, "target", batched=False)
         V = self.vocab_size = law.vocab_size
-        if self.p.shape[0] != V:
-            raise InvalidInputError(f"target: vocabulary size {self.p.shape[0]} does not match the drafting law's {V}")
+        check_same_vocab(self.p.shape[0], "target", V, "the drafting law")
         self.keys = _as_key_array(keys, form, law.n, V)
         self.probs = np.asarray(probs, dtype=np.float64).reshape(-1)
         if self.probs.shape[0] != len(self.keys) or (self.probs <= 0).any() or not np.isfinite(self.probs).all():
@@ -545,12 +553,12 @@ class PlanVerifier:
         self.plan = plan
 
     def conditional(self, target: Any, draft: Any, drafts: Any) -> np.ndarray:
-        p = np.asarray(target, dtype=np.float64) if not hasattr(target, "detach") else target.detach().cpu().double().numpy()
+        p = to_numpy(target, "target")
         if p.shape != self.plan.p.shape or np.abs(p - self.plan.p).max() > TARGET_TOL:
             raise InvalidInputError("target: this plan was solved for a different target law")
         if draft is not None:
             expected = self.plan.law.draft_argument
-            given = np.asarray(draft if not hasattr(draft, "detach") else draft.detach().cpu().double().numpy(), dtype=np.float64)
+            given = to_numpy(draft, "draft")
             if given.shape != expected.shape or np.abs(given - expected).max() > TARGET_TOL:
                 raise InvalidInputError("draft: this plan was solved for a different draft law")
         return self.plan.conditional(drafts)

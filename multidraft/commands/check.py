@@ -11,12 +11,12 @@ import argparse
 from typing import Any
 
 from multidraft.properties.adapters import INTERFACES
-from multidraft.properties.checker import CheckConfig, _range, check
+from multidraft.properties.checker import CheckConfig, check
 from multidraft.properties.problem import DRAFTINGS
 from multidraft.properties.stats import ALPHA, BACKENDS
 from multidraft.properties.strategies import MAX_TUPLES, PROFILES
 from multidraft.properties.suite import TOL
-from multidraft.validation import check_positive_float
+from multidraft.validation import check_positive_float, check_range
 
 EPILOG = """\
 properties (exact mode, conditional verifiers; tolerance --tol):
@@ -91,7 +91,7 @@ def config_from_args(args: argparse.Namespace, interface: str) -> CheckConfig:
     if samples is None:
         samples = 100_000 if interface == "sampling" else 0
     return CheckConfig(
-        drafting=args.drafting, n=_range(args.n, "n", 1), vocab=_range(args.vocab, "vocab", 1),
+        drafting=args.drafting, n=check_range(args.n, "n"), vocab=check_range(args.vocab, "vocab"),
         examples=args.examples, samples=int(samples), stat_problems=args.stat_problems, profile=args.profile,
         seed=args.seed, optimal=args.optimal, tol=check_positive_float(args.tol, "tol"),
         alpha=check_positive_float(args.alpha, "alpha"), max_tuples=args.max_tuples, backend=args.backend,

@@ -14,10 +14,10 @@ import numpy as np
 
 from multidraft.examples import EXAMPLES, example, load_laws
 from multidraft.properties.adapters import INTERFACES, resolve
-from multidraft.properties.checker import CheckConfig, _range, stat_problem_list
+from multidraft.properties.checker import CheckConfig, stat_problem_list
 from multidraft.properties.deviation import measure_deviation, plot_deviations
 from multidraft.properties.problem import DRAFTINGS, Problem
-from multidraft.validation import InvalidInputError, check_n
+from multidraft.validation import InvalidInputError, check_n, check_range
 
 EPILOG = """\
 problems: --example NAME or --file PATH (one problem), else --problems generated ones
@@ -69,7 +69,7 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
         if n is None:
             raise InvalidInputError(f"n: {args.file} gives no number of drafts; pass --n")
         return [Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file))]
-    config = CheckConfig(drafting=drafting, n=_range(args.n or "1-4", "n", 1), vocab=_range(args.vocab, "vocab", 1),
+    config = CheckConfig(drafting=drafting, n=check_range(args.n or "1-4", "n"), vocab=check_range(args.vocab, "vocab"),
                          stat_problems=args.problems, seed=args.seed, samples=args.samples)
     return stat_problem_list(config, drafting, spec)
 
