@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -429,3 +430,82 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     p_t = torch.tensor(np.atleast_2d(p_np), dtype=dtype, device=device)
     q_t = torch.tensor(np.atleast_2d(q_np), dtype=dtype, device=device)
     return p_t, q_t, batched
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def cli_type(check: Callable[..., Any], *args: Any, convert: Callable[[str], Any] | None = None,
+             keep_text: bool = False, **kwargs: Any) -> Callable[[str], Any]:
+    """An argparse ``type=`` built from a check of this module: options are validated as parsed.
+
+    ``cli_type(check_int, min_value=1, convert=int)`` converts the option's text with
+    ``convert`` (on failure the raw text goes to the check, whose message then says what was
+    expected), runs ``check(value, name, *args, **kwargs)`` and returns its result -- or the
+    text itself with ``keep_text=True`` (options parsed later, such as ``1,2,4`` lists). A
+    refusal becomes ``argparse.ArgumentTypeError``, so the parser reports
+    ``argument --OPTION: expected ..., got ...`` and exits with status 2 before any work.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When the check refuses the value (while the command line is parsed).
+    """
+    import argparse
+
+    def parse(text: str) -> Any:
+        value: Any = text
+        if convert is not None:
+            try:
+                value = convert(text)
+            except (TypeError, ValueError):
+                value = text
+        try:
+            result = check(value, "value", *args, **kwargs)
+        except InvalidInputError as exc:
+            message = str(exc)
+            raise argparse.ArgumentTypeError(message[len("value: "):] if message.startswith("value: ")
+                                             else message) from None
+        return text if keep_text else result
+
+    parse.__name__ = getattr(check, "__name__", "value")
+    return parse
+
+
+def cli_int(*, min_value: int | None = None, max_value: int | None = None) -> Callable[[str], int]:
+    """``type=`` for an integer option in ``[min_value, max_value]`` (see :func:`cli_type`)."""
+    return cli_type(check_int, min_value=min_value, max_value=max_value, convert=int)
+
+
+def cli_float(*, min_value: float | None = None, max_value: float | None = None, include_min: bool = True,
+              include_max: bool = True) -> Callable[[str], float]:
+    """``type=`` for a real option in a range, each bound open or closed (see :func:`cli_type`)."""
+    return cli_type(check_float, min_value=min_value, max_value=max_value, include_min=include_min,
+                    include_max=include_max)
+
+
+def check_output_path(path: Any, name: str, *, suffix: str | None = None, directory: bool = False) -> Path:
+    """Validate a path to be written: its folder exists (or, for ``directory``, can be made) and,
+    for a file, it is not a folder and ends with ``suffix`` when given.
+
+    Raises
+    ------
+    InvalidInputError
+        ``"plot: expected a path ending in .png, got 'out.txt'"``, ``"plot: folder /x does not
+        exist"``, ``"out: /x/y is an existing file, expected a folder"``.
+    """
+    target = Path(str(path)).expanduser()
+    if directory:
+        if target.exists() and not target.is_dir():
+            raise InvalidInputError(f"{name}: {target} is an existing file, expected a folder")
+        parent = next((p for p in (target, *target.parents) if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise InvalidInputError(f"{name}: cannot make folder {target}: {parent} is a file")
+        return target
+    if suffix is not None and target.suffix.lower() != suffix:
+        raise InvalidInputError(f"{name}: expected a path ending in {suffix}, got {str(path)!r}")
+    if target.is_dir():
+        raise InvalidInputError(f"{name}: {target} is a folder, expected a file name")
+    if not target.parent.is_dir():
+        raise InvalidInputError(f"{name}: folder {target.parent} does not exist")
+    return target
