@@ -143,6 +143,26 @@ def _source_of(obj: Any, module: str, qual: str) -> list[str]:
     return [f"verifier = ...  # your verifier: {module}.{qual}"]
 
 
+def verifier_traceback(exc: BaseException) -> str:
+    """``"ZeroDivisionError: division by zero"`` and the traceback frames outside this toolkit
+    (the user's code where the verifier raised), most recent call last."""
+    import os
+    import traceback
+
+    import sys
+
+    ours = [os.path.dirname(os.path.abspath(m.__file__)) + os.sep for name, m in list(sys.modules.items())
+            if name in ("multidraft", "multidraft.fast", "multidraft.properties", "multidraft.reference")
+            and getattr(m, "__file__", None)]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not any(os.path.abspath(f.filename).startswith(d) for d in ours)]
+    lines = [f"{type(exc).__name__}: {exc}"]
+    if frames:
+        lines.append("traceback into the verifier (most recent call last):")
+        lines += [line.rstrip("\n") for line in traceback.format_list(frames)]
+    return "\n".join(lines)
+
+
 def resolve(target: Any, interface: str | None = None, *, name: str | None = None) -> VerifierSpec:
     """Turn a target (name, ``module:object`` string or object) into a :class:`VerifierSpec`."""
     if interface is not None:
@@ -167,6 +187,10 @@ def resolve(target: Any, interface: str | None = None, *, name: str | None = Non
         source[-1] += "()"
     detected = detect_interface(obj)
     chosen = detected if interface in (None, "auto") else interface
+    if detected is None and not callable(obj):
+        raise InvalidInputError(
+            f"target: {label!r} is a {type(obj).__name__}, not a verifier: expected a callable f(target, draft, "
+            "drafts) or g(target, draft, drafts, generator), or an object with .conditional or .sample")
     if chosen is None:
         raise InvalidInputError(
             f"interface: cannot tell whether {label!r} is a conditional verifier f(target, draft, drafts) "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,13 +27,24 @@ from hypothesis import Phase, Verbosity, given, seed, settings
 from hypothesis import target as hypothesis_target
 
 from multidraft.evaluate import optimal_acceptance_for
-from multidraft.validation import InvalidInputError, check_choice, check_n, check_range
+from multidraft.validation import (
+    InvalidInputError,
+    check_choice,
+    check_distribution,
+    check_int,
+    check_n,
+    check_positive_float,
+    check_probability,
+    check_range,
+    check_same_vocab,
+    to_numpy,
+)
 
-from .adapters import VerifierSpec, resolve
+from .adapters import VerifierSpec, resolve, verifier_traceback
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
 from .stats import ALPHA, BACKENDS, measure_problem, reproducibility, test_names
-from .strategies import MAX_TUPLES, problems, profile_settings
+from .strategies import MAX_TUPLES, PROFILES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
 
@@ -85,6 +96,29 @@ class CheckConfig:
     max_tuples: int = MAX_TUPLES
     backend: str = "torch"
     progress: bool = False
+
+
+def validate_config(config: CheckConfig) -> CheckConfig:
+    """The settings of ``config`` checked and normalised (``n``/``vocab`` as ``(lo, hi)``).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the first bad setting: ``n``/``vocab`` not a range of integers (``vocab`` >= 2:
+        a one-token problem has nothing to check), ``examples``/``stat_problems``/``max_tuples``
+        not >= 1, ``samples`` or ``seed`` not >= 0, ``tol`` not > 0, ``alpha`` not in (0, 1),
+        an unknown ``profile`` or ``backend``.
+    """
+    return replace(
+        config, n=check_range(config.n, "n"), vocab=check_range(config.vocab, "vocab", min_value=2),
+        examples=None if config.examples is None else check_int(config.examples, "examples", min_value=1),
+        samples=check_int(config.samples, "samples", min_value=0),
+        stat_problems=check_int(config.stat_problems, "stat_problems", min_value=1),
+        profile=check_choice(config.profile, "profile", sorted(PROFILES)),
+        seed=check_int(config.seed, "seed", min_value=0),
+        tol=check_positive_float(config.tol, "tol"), alpha=check_probability(config.alpha, "alpha"),
+        max_tuples=check_int(config.max_tuples, "max_tuples", min_value=1),
+        backend=check_choice(config.backend, "backend", BACKENDS))
 
 
 # ----------------------------------------------------------------------------- exact mode
@@ -210,6 +244,25 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     return [r for r in results if r is not None]
 
 
+def run_exact_given(spec: VerifierSpec, config: CheckConfig, optimal: bool, plist: list[Problem]
+                    ) -> list[PropertyResult]:
+    """All exact properties on the given problems (no search): the worst problem, or the first failing one."""
+    contexts = [ProblemContext(spec, problem, max(config.max_tuples, 1)) for problem in plist]
+    out = []
+    for prop in EXACT_PROPERTIES:
+        required = prop.required(spec, optimal)
+        if required is None:
+            continue
+        worst, failure = _Worst(), None
+        for ctx in contexts:
+            m = prop.measure(ctx, config.tol)
+            worst.observe(m, ctx.problem)
+            if required and not m.ok and failure is None:
+                failure = (ctx.problem, m)
+        out.append(_result(prop, "pass" if required else "info", worst, config, spec, failure))
+    return out
+
+
 # ----------------------------------------------------------------------------- statistical mode
 
 def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | None = None) -> list[Problem]:
@@ -249,8 +302,14 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
         iterator = tqdm(plist, desc=f"sampling {spec.name}", file=sys.stderr, disable=None, leave=False)
     for i, problem in enumerate(iterator):
         alpha_star = optimal_acceptance_for(problem.target, problem.law())
-        for m in measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
-                                 optimal=optimal, alpha_star=alpha_star, backend=config.backend):
+        try:
+            measured = measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
+                                       optimal=optimal, alpha_star=alpha_star, backend=config.backend)
+        except InvalidInputError:
+            raise
+        except Exception as exc:  # a crash of the verifier is a finding, reported once
+            return [_crashed(spec, problem, exc, config)]
+        for m in measured:
             per_name[m.name].append((m, problem))
     out = []
     for name in names:
@@ -273,6 +332,20 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     if plist:
         out.append(_reproducible(spec, plist[0], config))
     return out
+
+
+def _crashed(spec: VerifierSpec, problem: Problem, exc: Exception, config: CheckConfig) -> PropertyResult:
+    """The one ``sampling`` failure of a sampling verifier that raised, with its traceback."""
+    snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
+                       "from multidraft.properties.problem import Problem",
+                       "from multidraft.properties.stats import draw_outputs"] + spec.source
+                      + problem.snippet_lines()
+                      + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
+                         f"{problem.drafting!r})",
+                         f"draw_outputs(spec, problem, {config.samples}, {config.seed}, {config.backend!r})"
+                         "  # raises"])
+    return PropertyResult("sampling", "stat", "fail", "crashed", math.inf, 0.0, 1, problem,
+                          f"the verifier raised {verifier_traceback(exc)}", snip)
 
 
 def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> PropertyResult:
@@ -302,7 +375,7 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> 
 def check(target: Any, config: CheckConfig | None = None, *, interface: str | None = None,
           problem_list: list[Problem] | None = None) -> Report:
     """Check a verifier (name, ``module:object`` or object) and return a :class:`Report`."""
-    config = config or CheckConfig()
+    config = validate_config(config or CheckConfig())
     spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
     if _law_factory(spec, drafting) is None:
@@ -313,8 +386,9 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     if spec.interface == "sampling" and samples <= 0:
         raise InvalidInputError("samples: a sampling verifier is checked statistically; pass samples > 0")
     results: list[PropertyResult] = []
-    if spec.has_conditional and problem_list is None:
-        results += run_exact(spec, config, drafting, optimal)
+    if spec.has_conditional:
+        results += (run_exact(spec, config, drafting, optimal) if problem_list is None
+                    else run_exact_given(spec, config, optimal, problem_list))
     if spec.has_sampling and samples > 0:
         results += run_stats(spec, config, drafting, optimal, problem_list)
     settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
@@ -365,11 +439,41 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     if samples is None:
         spec_interface = interface or resolve(verifier, interface).interface
         samples = 100_000 if spec_interface == "sampling" else 0
-    config = CheckConfig(drafting=drafting, n=check_range(n, "n"), vocab=check_range(vocab, "vocab"), examples=examples,
-                         samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
-                         optimal=optimal, tol=tol, alpha=alpha, backend=backend)
-    plist = None
-    if problems is not None:
-        plist = [Problem(np.asarray(t, float), np.asarray(d, float), check_n(k), drafting or "iid", "given")
-                 for t, d, k in problems]
+    config = validate_config(CheckConfig(
+        drafting=drafting, n=n, vocab=vocab, examples=examples, samples=samples, stat_problems=stat_problems,
+        profile=profile, seed=check_int(seed, "seed", min_value=0) + check_int(stat_seed_offset, "stat_seed_offset",
+                                                                             min_value=0),
+        optimal=optimal, tol=tol, alpha=alpha, backend=backend))
+    plist = None if problems is None else given_problems(problems, drafting or "iid")
     return check(verifier, config, interface=interface, problem_list=plist)
+
+
+def given_problems(problems: Any, drafting: str) -> list[Problem]:
+    """``[(target, draft, n), ...]`` as validated :class:`Problem` objects (target, draft and n checked).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"problems[1] target: entries must be finite, ..."`` and the like, or an empty list.
+    """
+    try:
+        items = list(problems)
+    except TypeError:
+        raise InvalidInputError(f"problems: expected a list of (target, draft, n), got {problems!r}") from None
+    if not items:
+        raise InvalidInputError("problems: expected at least one (target, draft, n), got an empty list")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
+            raise InvalidInputError(f"problems[{i}]: expected a tuple (target, draft, n), got {item!r}"[:200])
+        t, d, k = item
+        target = check_distribution(t, f"problems[{i}] target", batched=False)
+        draft = to_numpy(d, f"problems[{i}] draft")
+        problem = Problem(target, draft, check_n(k, f"problems[{i}] n"), drafting, "given")
+        try:
+            law = problem.law()
+            check_same_vocab(target.shape[0], f"problems[{i}] target", law.vocab_size, "the draft")
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"problems[{i}] {exc}") from None
+        out.append(problem)
+    return out
