@@ -119,7 +119,7 @@ def _accepted_mass(cond: np.ndarray, drafts: np.ndarray) -> np.ndarray:
     return picked.sum(axis=1)
 
 
-def _validity(cond: np.ndarray) -> np.ndarray:
+def validity_errors(cond: np.ndarray) -> np.ndarray:
     """``max(-min_y f, |sum_y f - 1|)`` per row of cond (m, V); inf where a row is not finite.
 
     A row holding a NaN or an infinity has a non-finite sum, so the sums tell them apart.
@@ -142,7 +142,7 @@ def _enumerate(f: Any, p: np.ndarray, law: DraftingLaw, drafts: np.ndarray, prob
         cond = conditionals(f, p, law.draft_argument, block, batched=batched)
         marginal += weights @ cond
         acceptance += float(weights @ _accepted_mass(cond, block))
-        validity = _validity(cond)
+        validity = validity_errors(cond)
         i = int(np.argmax(validity))
         if validity[i] > worst_error:
             worst_error, worst = float(validity[i]), start + i

@@ -123,7 +123,7 @@ def validate_config(config: CheckConfig) -> CheckConfig:
 
 # ----------------------------------------------------------------------------- exact mode
 
-def _law_factory(spec: VerifierSpec, drafting: str) -> Any:
+def own_law_factory(spec: VerifierSpec, drafting: str) -> Any:
     """The verifier's own ``law(draft, n)`` when it declares a drafting law of its own."""
     method = getattr(spec.verifier, "law", None)
     return method if drafting not in DRAFTINGS and drafting == spec.drafting and callable(method) else None
@@ -216,7 +216,7 @@ def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spe
 def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool) -> list[PropertyResult]:
     """All exact properties on generated problems (see module doc)."""
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting))
+                        law_factory=own_law_factory(spec, drafting))
     base = profile_settings(config.profile)
     contexts = _Contexts(spec, max(config.max_tuples, 1), config.progress)
     results: list[PropertyResult | None] = []
@@ -273,7 +273,7 @@ def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | N
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
-                        law_factory=_law_factory(spec, drafting) if spec is not None else None)
+                        law_factory=own_law_factory(spec, drafting) if spec is not None else None)
 
     @seed(config.seed)
     @settings(max_examples=10 * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
@@ -378,7 +378,7 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     config = validate_config(config or CheckConfig())
     spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
-    if _law_factory(spec, drafting) is None:
+    if own_law_factory(spec, drafting) is None:
         check_choice(drafting, "drafting", DRAFTINGS)
     check_choice(config.backend, "backend", BACKENDS)
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)

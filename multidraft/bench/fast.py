@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 
-from .options import cases, int_list, resolve
+from multidraft.validation import cli_float, cli_int, cli_type
+
+from .options import cases, check_cases_fit, device, int_list, one_case, resolve
 
 HELP = "global resolution: time per token on the published (k, n) grid, throughput, speed-up vs max-flow"
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -33,21 +35,33 @@ QUICK = dict(vocab=500, rows=3, cases="10:2,10:4", batches="1,4", repeats=1, ora
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vocab", type=int, help=f"vocabulary size V (default {FULL['vocab']})")
-    parser.add_argument("--rows", type=int, help=f"problems R per (k, n) (default {FULL['rows']})")
-    parser.add_argument("--cases", help=f"k:n pairs (default {FULL['cases']})")
-    parser.add_argument("--batches", help=f"batch sizes B for the throughput table (default {FULL['batches']})")
-    parser.add_argument("--throughput-case", help=f"k:n of the throughput table (default {FULL['throughput_case']})")
-    parser.add_argument("--big-vocab", type=int, help=f"V used for B >= 256 (default {FULL['big_vocab']})")
-    parser.add_argument("--repeats", type=int, help=f"timed calls per batch size (default {FULL['repeats']})")
-    parser.add_argument("--oracle-rows", type=int, help=f"rows timed with max-flow (default {FULL['oracle_rows']})")
-    parser.add_argument("--oracle-limit", type=float, help=f"seconds per max-flow call (default {FULL['oracle_limit']:g})")
-    parser.add_argument("--oracle-cases", help=f"k:n pairs for the speed-up table (default {FULL['oracle_cases']})")
-    parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    pairs, positive = cli_type(cases, keep_text=True), cli_int(min_value=1)
+    parser.add_argument("--vocab", type=positive, help=f"vocabulary size V (default {FULL['vocab']})")
+    parser.add_argument("--rows", type=positive, help=f"problems R per (k, n) (default {FULL['rows']})")
+    parser.add_argument("--cases", type=pairs, help=f"k:n pairs (default {FULL['cases']})")
+    parser.add_argument("--batches", type=cli_type(int_list, keep_text=True),
+                        help=f"batch sizes B for the throughput table (default {FULL['batches']})")
+    parser.add_argument("--throughput-case", type=cli_type(one_case, keep_text=True),
+                        help=f"k:n of the throughput table (default {FULL['throughput_case']})")
+    parser.add_argument("--big-vocab", type=positive, help=f"V used for B >= 256 (default {FULL['big_vocab']})")
+    parser.add_argument("--repeats", type=positive, help=f"timed calls per batch size (default {FULL['repeats']})")
+    parser.add_argument("--oracle-rows", type=positive, help=f"rows timed with max-flow (default {FULL['oracle_rows']})")
+    parser.add_argument("--oracle-limit", type=cli_float(min_value=0, include_min=False),
+                        help=f"seconds per max-flow call (default {FULL['oracle_limit']:g})")
+    parser.add_argument("--oracle-cases", type=pairs, help=f"k:n pairs for the speed-up table (default {FULL['oracle_cases']})")
+    parser.add_argument("--device", default="cpu", type=cli_type(device), help="torch device: cpu (default) or cuda")
 
 
 def resolve_options(args: argparse.Namespace) -> None:
+    """Fill the defaults and check what needs two options (every top-k fits its V), before any work."""
     resolve(args, FULL, QUICK)
+    check_cases_fit(cases(args.cases, "cases") + cases(args.oracle_cases, "oracle-cases"), args.vocab, "cases")
+    batches = int_list(args.batches, "batches")
+    through = [one_case(args.throughput_case, "throughput-case")]
+    if any(B < 256 for B in batches):
+        check_cases_fit(through, args.vocab, "throughput-case")
+    if any(B >= 256 for B in batches):
+        check_cases_fit(through, args.big_vocab, "throughput-case", "big_vocab")
 
 
 def _per_token(args, report, progress) -> dict:
@@ -102,7 +116,7 @@ def _throughput(args, report, progress) -> None:
     from .methods import GlobalResolutionMethod, alpha_stars
     from .problems import draw_drafts, llm_problems
 
-    (k, n), = cases(args.throughput_case, "throughput-case")
+    k, n = one_case(args.throughput_case, "throughput-case")
     method = GlobalResolutionMethod(args.device, args.seed)
     table = Table("fast_throughput", f"Global resolution, batched throughput, (k, n) = ({k}, {n}), device {args.device}",
                   ["B", "V", "median s per call", "tokens/s", "success", "note"])
