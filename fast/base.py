@@ -42,6 +42,10 @@ from multidraft.validation import InvalidInputError, check_drafts, check_n, chec
 
 __all__ = ["Verifier", "as_tensor_laws", "as_tensor_drafts", "in_drafts"]
 
+#: Largest n :meth:`Verifier.acceptance` takes: closed forms walk the n drafts one by one
+#: (O(n B V)), so an n far beyond any real draft count would run for minutes unasked.
+ACCEPTANCE_MAX_DRAFTS = 4096
+
 
 def as_tensor_laws(target: Any, draft: Any, *, device: Any = None,
                    dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor, bool]:
@@ -245,7 +249,7 @@ class Verifier:
         support (:func:`multidraft.evaluate`, which refuses too large problems with
         ``TooLargeError``). Returns a float64 tensor () for unbatched laws, else (B,).
         """
-        n = check_n(n)
+        n = check_n(n, maximum=ACCEPTANCE_MAX_DRAFTS)
         p, q, laws_batched = as_tensor_laws(target, draft, device=self.device, dtype=self.dtype)
         acc = self._acceptance(p, q, n, self._state(p, q, n))
         if acc is None:

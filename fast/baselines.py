@@ -208,9 +208,12 @@ class RecursiveRejection(_Chain):
         if not self.replacement:
             return None
         miss, r = torch.ones_like(p[:, 0]), p
-        for _ in range(n):
-            miss = miss * (1.0 - torch.minimum(r, q).sum(dim=1)).clamp(min=0.0)
-            r = residual(r, q)
+        for step in range(n):
+            keep = (1.0 - torch.minimum(r, q).sum(dim=1)).clamp(min=0.0)
+            following = residual(r, q)
+            if torch.equal(following, r):  # a fixed point: the remaining n - step factors are equal
+                return 1.0 - miss * keep ** (n - step)
+            miss, r = miss * keep, following
         return 1.0 - miss
 
 
@@ -319,6 +322,19 @@ class KSeq(_Chain):
 
 
 # ============================================================================ greedy drafting
+def check_greedy_support(nonzero: int, n: int) -> None:
+    """Greedy drafting of n drafts needs n tokens with q > 0 (n - 1 fixed, one sampled).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``nonzero < n``.
+    """
+    if int(nonzero) < n:
+        raise InvalidInputError(
+            f"draft: greedy drafting of n={n} drafts needs at least {n} tokens with q > 0, got {int(nonzero)}")
+
+
 class GreedyDrafting(DraftingLaw):
     """Greedy drafting (Hu et al., ICLR 2025): the top n-1 tokens of q, then one sampled.
 
@@ -333,11 +349,7 @@ class GreedyDrafting(DraftingLaw):
     def __init__(self, draft: Any, n: int):
         self.q = check_distribution(draft, "draft", batched=False)
         super().__init__(self.q.shape[0], check_n(n))
-        if np.count_nonzero(self.q) < self.n:
-            raise InvalidInputError(
-                f"draft: greedy drafting of n={self.n} drafts needs at least {self.n} tokens with q > 0, "
-                f"got {np.count_nonzero(self.q)}"
-            )
+        check_greedy_support(np.count_nonzero(self.q), self.n)
         self.top = np.argsort(-self.q, kind="stable")[: self.n - 1]
         rest = self.q.copy()
         rest[self.top] = 0.0
@@ -383,6 +395,7 @@ class Greedy(_Chain):
         return p, remove_tokens(q, drafts[:, :-1])
 
     def _acceptance(self, p, q, n, state):
+        check_greedy_support(int((q > 0).sum(dim=1).min()), n)  # as law() refuses
         top = _greedy_top(q, n)
         return _pick(p, top).sum(dim=1) + torch.minimum(p, remove_tokens(q, top)).scatter(1, top, 0.0).sum(dim=1)
 

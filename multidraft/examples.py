@@ -10,8 +10,8 @@ Examples are deterministic (fixed seeds) so every command that uses them is repr
 * ``.pt``: a dict of tensors with the same keys (loaded with ``weights_only=True``).
 
 A file holding a batch of laws, shape (B, V) each -- a workload written by
-``multidraft workload`` / :func:`multidraft.workloads.save_workload` -- gives the row ``row``
-(default 0).
+``multidraft workload`` / :func:`multidraft.workloads.save_workload` -- is returned whole
+with ``row=None`` (the default), or as its row ``row`` (what ``solve --row`` passes).
 
 Logits are not accepted here: pass laws (apply a softmax first).
 """
@@ -59,10 +59,10 @@ def _pick(mapping: Any, path: Path) -> tuple[Any, Any, Any]:
     raise InvalidInputError(f"{path}: expected arrays named target and draft (or p and q), found {sorted(keys)}")
 
 
-def load_laws(path: str | Path, row: int = 0) -> tuple[np.ndarray, np.ndarray, int | None]:
+def load_laws(path: str | Path, row: int | None = None) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Read ``(target, draft, n or None)`` from a .npz, .npy, .json or .pt file (see module doc).
 
-    Laws of shape (V,) each, or a batch (B, V) of which row ``row`` is taken.
+    Laws of shape (V,) each, or a batch (B, V): whole, or its row ``row`` when given.
 
     Raises
     ------
@@ -70,7 +70,7 @@ def load_laws(path: str | Path, row: int = 0) -> tuple[np.ndarray, np.ndarray, i
         A file it cannot parse (corrupt or foreign: json, pickle, zip or numpy errors), laws
         that are not laws, or ``row`` outside ``[0, B)``; the message names the file.
     """
-    row = check_int(row, "row", min_value=0)
+    row = None if row is None else check_int(row, "row", min_value=0)
     try:
         return _read_laws(Path(path), row)
     except InvalidInputError:
@@ -81,7 +81,7 @@ def load_laws(path: str | Path, row: int = 0) -> tuple[np.ndarray, np.ndarray, i
         ) from None
 
 
-def _read_laws(path: Path, row: int) -> tuple[np.ndarray, np.ndarray, int | None]:
+def _read_laws(path: Path, row: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -102,10 +102,10 @@ def _read_laws(path: Path, row: int) -> tuple[np.ndarray, np.ndarray, int | None
     else:
         raise InvalidInputError(f"{path}: unsupported file type {suffix!r}; use .npz, .npy, .json or .pt")
     p, q = check_pair(t, d)
-    if p.ndim == 2:
+    if p.ndim == 2 and row is not None:
         if row >= p.shape[0]:
             raise InvalidInputError(f"row: {path} holds {p.shape[0]} rows (0 to {p.shape[0] - 1}), got row {row}")
         p, q = p[row], q[row]
-    elif p.ndim != 1:
+    elif p.ndim > 2:
         raise InvalidInputError(f"{path}: expected laws of shape (V,) or a batch (B, V), got shape {p.shape}")
     return p, q, (check_n(np.asarray(n).item(), f"{path}: n") if n is not None else None)

@@ -3,8 +3,8 @@
 Every public entry point of the toolkit passes its arguments through these functions. A bad
 input raises :class:`InvalidInputError` (a ``ValueError``) whose message names the argument,
 what was wrong with it and what was expected. Nothing is renormalised silently: a law whose
-entries do not sum to 1 within the tolerance below is refused unless the caller asks for
-``normalize=True``.
+entries do not sum to 1 within the tolerance below is refused (the message says to divide it
+by its sum first).
 
 Tolerance on sums
 -----------------
@@ -13,7 +13,9 @@ A probability vector must sum to 1 within ``SUM_TOL[dtype]``:
 * float64 input: ``1e-9`` (absolute). Exactness claims in this toolkit are stated relative
   to the law *as given*, so a law off by more than this could not be checked to ~1e-12.
 * float32 / float16 / bfloat16 input: ``1e-5`` (a float32 softmax over 128k tokens is
-  typically off by ~1e-6).
+  typically off by ~1e-6). Such a law, once accepted, is converted to float64 and divided by
+  its sum, so every later step (and every exactness claim) works on a float64 law summing to 1
+  within rounding: one rule whichever entry point receives it (oracles, evaluator, fast solver).
 
 Laws are returned as float64 numpy arrays (for the exact oracles) unless stated otherwise.
 """
@@ -281,8 +283,16 @@ def check_distribution(
 
     Returns
     -------
-    np.ndarray, float64, same shape as ``x``.
+    np.ndarray, float64, same shape as ``x`` (divided by its sum when ``normalize`` or when
+    ``x`` is low precision: see the module doc).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``name``: not real numbers, a scalar, no token, a NaN/infinite or negative
+        entry, no support, or a sum off from 1 by more than the tolerance.
     """
+    low_precision = _input_dtype_is_low_precision(x)
     tol = sum_tolerance(x) if atol is None else atol
     arr = to_numpy(x, name)
     if arr.ndim == 0:
@@ -314,9 +324,9 @@ def check_distribution(
         where = f" in row {tuple(int(i) for i in worst)}" if off.ndim else ""
         raise InvalidInputError(
             f"{name}: entries must sum to 1 within {tol:g}, got sum {float(sums[worst]):.17g}{where}; "
-            "pass normalize=True to renormalise explicitly"
+            "divide it by its sum first if that is the law you mean"
         )
-    return arr
+    return arr / sums[..., None] if low_precision else arr
 
 
 def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -417,6 +427,10 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
                 ])
                 ok = bool(checks.all())
         if ok:
+            if tol_p > SUM_TOL_FLOAT64:  # low-precision input: the float64 law divided by its sum
+                p = p / p.sum(-1, keepdim=True)
+            if tol_q > SUM_TOL_FLOAT64:
+                q = q / q.sum(-1, keepdim=True)
             p2, q2 = (p if p.ndim == 2 else p[None]), (q if q.ndim == 2 else q[None])
             if p2.shape[0] == q2.shape[0] or 1 in (p2.shape[0], q2.shape[0]):
                 if p2.shape != q2.shape:

@@ -82,7 +82,7 @@ def add_parser(subparsers: Any) -> None:
 def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Problem]:
     factory = own_law_factory(spec, drafting)
     if args.example or args.file:
-        p, q, n = example(args.example) if args.example else load_laws(args.file)
+        p, q, n = example(args.example) if args.example else load_laws(args.file, 0)
         if args.n is not None:
             lo, hi = args.n
             if lo != hi:
