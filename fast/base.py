@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from multidraft.drafting import DraftingLaw, drafting_law
-from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors
+from multidraft.validation import InvalidInputError, check_drafts, check_generator, check_n, check_pair_tensors
 
 __all__ = ["Verifier", "as_tensor_laws", "as_tensor_drafts", "in_drafts"]
 
@@ -236,6 +236,7 @@ class Verifier:
         accepted : bool tensor of the same shape (only with ``return_accepted=True``):
             the output is one of the drafts.
         """
+        generator = check_generator(generator)
         p, q, ids, state, keep_rows = self._inputs(target, draft, drafts)
         tokens, accepted = self._sample(p, q, ids, state, generator)
         if not keep_rows:

@@ -30,6 +30,7 @@ from torch import Tensor
 from multidraft.validation import (
     InvalidInputError,
     check_choice,
+    check_generator,
     check_n,
     check_pair_tensors,
     check_positive_float,
@@ -189,6 +190,7 @@ class Plan:
         chosen draft c is kept with probability ``min(1, p_c / a_c)``; otherwise the output
         is drawn from the residual. ``accepted`` is True when the output is the kept draft.
         """
+        generator = check_generator(generator)
         if self.compiled_sampling:
             return self._sample_compiled(drafts, generator)
         ids, rows = self._draft_rows(drafts)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import InvalidInputError, TooLargeError, check_choice, check_distribution, check_n
+from .validation import InvalidInputError, TooLargeError, check_choice, check_distribution, check_n, to_numpy
 
 #: Default cap on enumerated tuples or sets (exact methods refuse beyond it).
 MAX_ENUMERATION = 2_000_000
@@ -263,11 +263,12 @@ class Independent(DraftingLaw):
     exchangeable = False
 
     def __init__(self, drafts: Any):
+        shape = to_numpy(drafts, "drafts").shape
+        if len(shape) != 2:
+            raise InvalidInputError(f"drafts: expected n draft laws stacked as shape (n, V), got shape {shape}")
+        if shape[0] == 0:
+            raise InvalidInputError(f"drafts: expected at least one draft law (n >= 1), got shape {shape}")
         self.qs = check_distribution(drafts, "drafts")
-        if self.qs.ndim != 2:
-            raise InvalidInputError(f"drafts: expected n draft laws stacked as shape (n, V), got shape {self.qs.shape}")
-        if self.qs.shape[0] == 0:
-            raise InvalidInputError(f"drafts: expected at least one draft law (n >= 1), got shape {self.qs.shape}")
         super().__init__(self.qs.shape[1], self.qs.shape[0])
 
     @property

@@ -301,6 +301,8 @@ def check_distribution(
         raise InvalidInputError(f"{name}: expected a 1-D probability vector of shape (V,), got shape {arr.shape}")
     if arr.shape[-1] == 0:
         raise InvalidInputError(f"{name}: expected at least one token (V >= 1), got shape {arr.shape}")
+    if arr.size == 0:
+        raise InvalidInputError(f"{name}: expected at least one law, got an empty batch of shape {arr.shape}")
     bad = ~np.isfinite(arr)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -377,6 +379,8 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
             raise InvalidInputError(f"{name}: token ids must be integers, got {_describe(drafts)}")
     elif arr.dtype.kind not in "iu":
         raise InvalidInputError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise InvalidInputError(f"{name}: expected at least one draft tuple, got an empty array of shape {arr.shape}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
         bad = arr[(arr < 0) | (arr >= vocab_size)].ravel()[0]
@@ -384,6 +388,71 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
     if n is not None and arr.shape[-1] != n:
         raise InvalidInputError(f"{name}: expected {n} drafts along the last axis, got shape {arr.shape}")
     return arr
+
+
+#: dtypes the torch paths compute in (float64 by default; float32 an explicit opt-in).
+TORCH_DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype: Any, name: str = "dtype") -> Any:
+    """Validate a torch dtype for the solvers: ``torch.float64`` (or ``"float64"``), ``torch.float32``.
+
+    Returns the ``torch.dtype``; None gives ``torch.float64``.
+
+    Raises
+    ------
+    InvalidInputError
+        Any other dtype (integers cannot hold laws; float16/bfloat16 lack the linear algebra).
+    """
+    import torch
+
+    if dtype is None:
+        return torch.float64
+    text = str(dtype).removeprefix("torch.")
+    if text not in TORCH_DTYPES or not isinstance(dtype, (str, torch.dtype)):
+        raise InvalidInputError(f"{name}: expected torch.float64 or torch.float32, got {_describe(dtype)}")
+    return getattr(torch, text)
+
+
+def check_device(device: Any, name: str = "device") -> Any:
+    """Validate a torch device (None, a string like ``"cpu"``/``"cuda:0"`` or a ``torch.device``).
+
+    Returns it as a ``torch.device`` (None stays None).
+
+    Raises
+    ------
+    InvalidInputError
+        An unparsable device, or a CUDA device when this torch build or machine has none.
+    """
+    import torch
+
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InvalidInputError(f"{name}: expected a torch device such as 'cpu' or 'cuda', got {_describe(device)}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"{name}: {dev} requested but CUDA is not available (torch {torch.__version__})")
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"{name}: expected a cpu or cuda device, got {_describe(device)}")
+    return dev
+
+
+def check_generator(generator: Any, name: str = "generator") -> Any:
+    """Validate a random generator for torch sampling: None or a ``torch.Generator``.
+
+    Raises
+    ------
+    InvalidInputError
+        Anything else (a seed, a numpy Generator), with the call that makes one.
+    """
+    import torch
+
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    raise InvalidInputError(f"{name}: expected a torch.Generator (e.g. torch.Generator().manual_seed(42)) or None, "
+                            f"got {type(generator).__name__} {_describe(generator)}")
 
 
 def _on(tensor: Any, device: Any, dtype: Any) -> Any:
@@ -404,14 +473,22 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     :func:`check_pair` on a host copy. Other inputs go through :func:`check_pair`.
 
     Returns ``(p, q, batched)`` with ``batched`` False when both inputs were 1-D.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad laws (:func:`check_pair`), or a bad ``dtype`` / ``device`` (:func:`check_dtype`,
+        :func:`check_device`).
     """
     import torch
 
-    dtype = dtype or torch.float64
+    dtype = check_dtype(dtype)
+    device = check_device(device)
     if is_torch_tensor(target) and is_torch_tensor(draft) and not normalize:
         device = device if device is not None else target.device
         p, q = _on(target.detach(), device, dtype), _on(draft.detach(), device, dtype)
-        ok = p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.shape[-1] > 0
+        ok = (p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.numel() > 0
+              and q.numel() > 0)
         if ok:
             # min >= 0 and a finite sum within tolerance imply every entry is finite (a NaN
             # or an infinity makes the sum NaN or infinite, and comparisons with NaN fail)

@@ -102,7 +102,7 @@ class Deviation:
         valid = "" if self.validity is None else f", validity error {self.validity:.1e}"
         verdict = self.verdict.upper() if self.found else self.verdict
         if self.verdict == "invalid":
-            return (f"{self.problem.describe()}: INVALID: the conditionals returned are not laws (worst "
+            return (f"{self.problem.describe()}: INVALID: the conditionals returned are not laws (validity error "
                     f"max(-min f, |sum f - 1|) = {self.validity:.3e}; inf = NaN or infinite entries), so the TV "
                     "is not measured")
         if self.interval is None:

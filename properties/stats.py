@@ -163,9 +163,17 @@ def _tokens(values: Any, rows: int, V: int) -> np.ndarray:
         values = values[0]
     if is_torch_tensor(values):
         values = values.detach().cpu().numpy()
+    if values is None:
+        raise InvalidInputError(f"verifier: sample returned None, expected {rows} integer tokens")
     arr = np.asarray(values).reshape(-1)
-    if arr.shape != (rows,) or arr.dtype.kind not in "iu" and not np.all(arr == np.round(arr)):
+    if arr.shape != (rows,):
         raise InvalidInputError(f"verifier: sample returned {np.shape(values)} values, expected {rows} integer tokens")
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
+        bad = "non-finite" if arr.dtype.kind == "f" else f"{arr.dtype}"
+        raise InvalidInputError(f"verifier: sample returned {bad} tokens, expected integer token ids")
+    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        first = float(arr[arr != np.round(arr)][0])
+        raise InvalidInputError(f"verifier: sample returned the non-integer token {first!r}, expected integer token ids")
     arr = arr.astype(np.int64)
     if rows and (arr.min() < 0 or arr.max() >= V):
         raise InvalidInputError(f"verifier: sample returned token {int(arr[(arr < 0) | (arr >= V)][0])} outside [0, {V})")

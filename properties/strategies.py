@@ -294,6 +294,10 @@ def problems(
         check_choice(drafting, "drafting", DRAFTINGS)
     n_range, v_range = check_range(n, "n"), check_range(vocab, "vocab")
     ns = _feasible_ns(n_range, v_range, max_tuples, drafting)
+    if not ns and drafting == "without_replacement" and n_range[0] > v_range[1]:
+        raise InvalidInputError(
+            f"n: drafting without replacement needs V >= n, got n >= {n_range[0]} with V <= {v_range[1]}; "
+            "lower n or raise the vocabulary")
     if not ns:
         raise InvalidInputError(
             f"max_tuples: no n in {n_range} fits {max_tuples} tuples with V >= {v_range[0]}; "
