@@ -1,28 +1,27 @@
-"""Batched PyTorch verifiers: global resolution and the classic baselines (CPU and CUDA)."""
-from multidraft.verifiers import register_verifier
+"""Batched PyTorch verifiers: global resolution and the classic baselines (CPU and CUDA).
+
+The built-in verifiers reach ``multidraft check`` through the ``multidraft.verifiers``
+entry points of pyproject.toml (:mod:`multidraft.verifiers`), not through this import.
+"""
+from multidraft.drafting import GreedyDrafting
 
 from .base import Verifier, as_tensor_drafts, as_tensor_laws
 from .baselines import (
-    NSS, Canonical, Greedy, GreedyDrafting, KSeq, RecursiveRejection, SingleDraft, baseline_table,
+    NSS, Canonical, Greedy, KSeq, RecursiveRejection, SingleDraft, make_rrs, make_rrs_without_replacement,
 )
 from .solver import GlobalResolution, Plan, PlanStatus, global_resolution
 
-# ---------------------------------------------------------------- global resolution
-register_verifier("global_resolution", GlobalResolution)
-
 # ---------------------------------------------------------------- baselines (docs/baselines.md)
-#: Factories of the classic baselines, by registered name.
+#: Factories of the classic baselines, by registered name (the entry points name the same).
 BASELINE_FACTORIES = {
     "nss": NSS,
     "single_draft": SingleDraft,
-    "rrs": lambda: RecursiveRejection(replacement=True),
-    "rrs_without_replacement": lambda: RecursiveRejection(replacement=False),
+    "rrs": make_rrs,
+    "rrs_without_replacement": make_rrs_without_replacement,
     "kseq": KSeq,
     "canonical": Canonical,
     "greedy": Greedy,
 }
-for _name, _factory in BASELINE_FACTORIES.items():
-    register_verifier(_name, _factory)
 
 #: One ready instance of each baseline, by name.
 BASELINES = {name: factory() for name, factory in BASELINE_FACTORIES.items()}
@@ -38,6 +37,6 @@ __all__ = [
     "GlobalResolution", "Plan", "PlanStatus", "global_resolution",
     "Verifier", "as_tensor_laws", "as_tensor_drafts",
     "NSS", "SingleDraft", "RecursiveRejection", "KSeq", "Canonical", "Greedy", "GreedyDrafting",
-    "BASELINES", "BASELINE_FACTORIES", "baseline_table",
+    "BASELINES", "BASELINE_FACTORIES",
     "nss", "single_draft", "rrs", "rrs_without_replacement", "kseq", "canonical", "greedy",
 ]

@@ -259,7 +259,6 @@ class Verifier:
             rows = []
             for p_b, q_b in zip(p.cpu().double().numpy(), q.cpu().double().numpy()):
                 law = self.law(q_b, n)
-                rows.append(evaluate(self, p_b, q_b, n, drafting=law, order_invariant=self.order_invariant,
-                                     alpha_star=0.0).acceptance)
+                rows.append(evaluate(self, p_b, q_b, n, drafting=law, order_invariant=self.order_invariant).acceptance)
             acc = torch.tensor(rows, dtype=p.dtype, device=p.device)
         return acc if laws_batched else acc[0]

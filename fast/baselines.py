@@ -26,7 +26,7 @@ Conventions for zero-probability events (so that every conditional is a law, als
 drafts the drafting law cannot produce): ``a(x) = 1`` if ``s(x) = 0 < r(x)``, ``a(x) = 0`` if
 ``r(x) = s(x) = 0``; a residual with no mass falls back to r.
 
-Run ``python -c 'from multidraft.fast.baselines import main; main()'`` for the acceptance table of docs/baselines.md.
+The acceptance table of docs/baselines.md is made by ``python -m multidraft.bench.baseline_table``.
 """
 from __future__ import annotations
 
@@ -34,18 +34,18 @@ import itertools
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.drafting import MAX_ENUMERATION, DraftingLaw, _refuse_if_too_many, capped_comb
-from multidraft.validation import InvalidInputError, check_distribution, check_n
+from multidraft.drafting import DraftingLaw, GreedyDrafting, capped_comb, check_greedy_support, refuse_if_too_many
+from multidraft.validation import InvalidInputError
 
 from .base import Verifier, in_drafts
 
 __all__ = [
-    "NSS", "SingleDraft", "RecursiveRejection", "KSeq", "Canonical", "Greedy", "GreedyDrafting",
-    "accept_probability", "residual", "remove_tokens", "kseq_rho", "baseline_table",
+    "NSS", "SingleDraft", "RecursiveRejection", "KSeq", "Canonical", "Greedy",
+    "make_rrs", "make_rrs_without_replacement",
+    "accept_probability", "residual", "remove_tokens", "kseq_rho",
 ]
 
 
@@ -217,6 +217,16 @@ class RecursiveRejection(_Chain):
         return 1.0 - miss
 
 
+def make_rrs(**kwargs: Any) -> RecursiveRejection:
+    """The ``rrs`` baseline: :class:`RecursiveRejection` over i.i.d. drafts."""
+    return RecursiveRejection(replacement=True, **kwargs)
+
+
+def make_rrs_without_replacement(**kwargs: Any) -> RecursiveRejection:
+    """The ``rrs_without_replacement`` baseline: :class:`RecursiveRejection` over drafts without replacement."""
+    return RecursiveRejection(replacement=False, **kwargs)
+
+
 class SingleDraft(RecursiveRejection):
     """Single-draft speculative sampling on the first draft only (x_2..x_n are ignored).
 
@@ -321,55 +331,6 @@ class KSeq(_Chain):
         return 1.0 - miss**n + (R * _hit_probability(rejected, n)).sum(dim=1)
 
 
-# ============================================================================ greedy drafting
-def check_greedy_support(nonzero: int, n: int) -> None:
-    """Greedy drafting of n drafts needs n tokens with q > 0 (n - 1 fixed, one sampled).
-
-    Raises
-    ------
-    InvalidInputError
-        If ``nonzero < n``.
-    """
-    if int(nonzero) < n:
-        raise InvalidInputError(
-            f"draft: greedy drafting of n={n} drafts needs at least {n} tokens with q > 0, got {int(nonzero)}")
-
-
-class GreedyDrafting(DraftingLaw):
-    """Greedy drafting (Hu et al., ICLR 2025): the top n-1 tokens of q, then one sampled.
-
-    ``x_1..x_{n-1} = T`` (the n-1 most likely tokens of q, ties to the lower id), and
-    ``x_n ~ q' = q restricted to the complement of T, renormalised``. Needs at least n
-    tokens with q > 0.
-    """
-
-    name = "greedy"
-    exchangeable = False
-
-    def __init__(self, draft: Any, n: int):
-        self.q = check_distribution(draft, "draft", batched=False)
-        super().__init__(self.q.shape[0], check_n(n))
-        check_greedy_support(np.count_nonzero(self.q), self.n)
-        self.top = np.argsort(-self.q, kind="stable")[: self.n - 1]
-        rest = self.q.copy()
-        rest[self.top] = 0.0
-        self.last = rest / rest.sum()
-
-    @property
-    def draft_argument(self) -> np.ndarray:
-        return self.q
-
-    def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
-        last = np.flatnonzero(self.last > 0)
-        _refuse_if_too_many(len(last), max_count, "draft tuples")
-        drafts = np.concatenate([np.broadcast_to(self.top, (len(last), self.n - 1)), last[:, None]], axis=1)
-        return drafts.astype(np.int64), self.last[last]
-
-    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        last = rng.choice(self.vocab_size, size=size, p=self.last)
-        return np.concatenate([np.broadcast_to(self.top, (size, self.n - 1)), last[:, None]], axis=1).astype(np.int64)
-
-
 class Greedy(_Chain):
     """The verifier for greedy drafting: one speculative step on the sampled last draft.
 
@@ -404,6 +365,8 @@ class Greedy(_Chain):
 #: Exponents gamma tried for the canonical weights ``w = (p/q)^gamma``.
 #: Objective values within this of the best count as ties (the smallest gamma wins).
 GAMMA_TIE = 1e-12
+#: Default cap on the draft multisets the canonical preparation enumerates (``C(k + n - 1, n)``).
+CANONICAL_MAX_MULTISETS = 200_000
 CANONICAL_GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0)
 
 
@@ -472,7 +435,7 @@ class Canonical(Verifier):
     order_invariant = True
     cache_state = True
 
-    def __init__(self, gammas: Any = CANONICAL_GAMMAS, max_count: int = 200_000, **kwargs: Any):
+    def __init__(self, gammas: Any = CANONICAL_GAMMAS, max_count: int = CANONICAL_MAX_MULTISETS, **kwargs: Any):
         super().__init__(**kwargs)
         self.gammas = tuple(float(g) for g in gammas)
         if not self.gammas or any(not math.isfinite(g) or g < 0 for g in self.gammas):
@@ -481,7 +444,7 @@ class Canonical(Verifier):
 
     def _prepare(self, p, q, n):
         k = max(int((q > 0).sum(dim=1).max()), 1)
-        _refuse_if_too_many(capped_comb(k + n - 1, n), self.max_count, "draft multisets (canonical)")
+        refuse_if_too_many(capped_comb(k + n - 1, n), self.max_count, "draft multisets (canonical)")
         order = torch.sort(-q, dim=1, stable=True).indices[:, :k]  # the draft support first
         pk, qk = _pick(p, order), _pick(q, order)
         combos = torch.tensor(list(itertools.combinations_with_replacement(range(k), n)), dtype=torch.long,
@@ -522,67 +485,3 @@ class Canonical(Verifier):
         kept = u < _pick(keep, slot)
         tokens = torch.where(kept, _pick(drafts, slot), _categorical(state["residual"], generator))
         return tokens, in_drafts(tokens, drafts)
-
-
-# ============================================================================ table
-def _compress(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge the tokens with q = 0 into one (alpha* of any drafting law from q is unchanged)."""
-    on = q > 0
-    return np.append(p[on], p[~on].sum()), np.append(q[on], 0.0)
-
-
-#: llm_like problems of the docs table: (label, keyword arguments); q keeps its top 10 tokens.
-TABLE_PROBLEMS = (
-    ("llm-topk (V=1000, seed 1)", {"vocab_size": 1000, "seed": 1}),
-    ("V=100, T=0.7, seed 0", {"vocab_size": 100, "temperature": 0.7, "seed": 0}),
-    ("V=100, T=0.5, seed 4", {"vocab_size": 100, "temperature": 0.5, "seed": 4}),
-    ("V=20, seed 3", {"vocab_size": 20, "seed": 3}),
-    ("toy example (V=6, no top-k)", {"example": "toy"}),
-)
-
-
-def baseline_table(problems: Any = TABLE_PROBLEMS, ns: tuple[int, ...] = (2, 4), top_k: int = 10) -> list[dict]:
-    """Measured acceptance of each baseline on ``llm_like(..., top_k=10)`` problems (or built-in examples).
-
-    Returns one dict per (problem, n) with the exact acceptances (:meth:`Verifier.acceptance`,
-    each under the method's own drafting law), alpha* for i.i.d. drafts,
-    ``(1 - 1/e) alpha*``, and alpha* of the without-replacement and greedy drafting laws
-    (brute force over the draft support plus one merged token).
-    """
-    from multidraft.drafting import WithoutReplacement
-    from multidraft.examples import example, llm_like
-    from multidraft.reference import optimal_acceptance, optimal_acceptance_bruteforce
-
-    from . import BASELINES
-
-    rows = []
-    for label, kwargs in problems:
-        p, q = example(kwargs["example"])[:2] if "example" in kwargs else llm_like(**kwargs, top_k=top_k)
-        for n in ns:
-            a_star = float(optimal_acceptance(p, q, n).alpha)
-            row = {"problem": label, "n": n, "alpha*": a_star, "(1-1/e) alpha*": (1 - math.exp(-1)) * a_star}
-            for name, verifier in BASELINES.items():
-                row[name] = float(verifier.acceptance(p, q, n))
-            pc, qc = _compress(p, q)
-            row["alpha* w/o repl."] = optimal_acceptance_bruteforce(pc, drafting=WithoutReplacement(qc, n))[0]
-            row["alpha* greedy"] = optimal_acceptance_bruteforce(pc, drafting=GreedyDrafting(qc, n))[0]
-            rows.append(row)
-    return rows
-
-
-def format_table(rows: list[dict]) -> str:
-    """A markdown table of :func:`baseline_table` rows (acceptances to 4 decimals)."""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(row[k]) if k in ("problem", "n") else f"{row[k]:.4f}" for k in keys) + " |")
-    return "\n".join(lines)
-
-
-def main() -> None:  # pragma: no cover - the docs table
-    """Print the table of docs/baselines.md."""
-    print(format_table(baseline_table()))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -26,9 +26,8 @@ utilities must fall from the common start to near -1, took one Newton iteration 
 of v. The path instead bends such tokens along ``v_i(s) = v_i (1 + k_i s d_i / v_i)^(1/k_i)``,
 with ``k_i = v_i H_ii / a_i`` (the local log-log slope, clamped to [1, 2]): it solves a pure
 power law in one step, its tangent at s = 0 is d (so the Armijo test and the descent
-property are those of Newton's method), and it is the straight line when k_i = 1. Measured
-on 50 LLM-like rows at k = 1,000, n = 2 (inner system, loss <= 2.5e-10): 9.0 -> 7.4 Newton
-iterations on average, at most 12 -> 10.
+property are those of Newton's method), and it is the straight line when k_i = 1 (what it
+saves, measured: docs/fast.md, "Design measurements").
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .race import Evaluation, HessianOperator, Race, evaluate, hessian
+from .race import HessianOperator, Race, RaceEvaluation, evaluate, hessian
 
 ARMIJO = 1e-4
 LINE_SEARCH_STEPS = 40
@@ -47,12 +46,10 @@ CG_MAX_ITER = 200
 #: CG stops at a relative residual ``max(CG_RTOL, min(CG_FORCING_MAX, loss))`` (an inexact
 #: Newton method with forcing term ``eta = loss``, Eisenstat-Walker style): far from the
 #: solution a rough Newton system suffices, near it the system is solved to ``CG_RTOL``.
-#: Measured at k = 1,000, n = 2 (50 rows): 8.8 -> 9.0 Newton iterations on average, 21%
-#: less time (674 -> 533 us per inner fit). Nor does CG solve the system more accurately
-#: than the fit's target needs: the relative residual is at least ``CG_FINAL_SAFETY * tol /
-#: loss`` (a step from ``loss`` to about ``tol`` ends the fit, and Newton's linear residual
-#: is what remains of the loss after it). Measured at k = 1,000, n = 2 (50 rows, the compiled
-#: kernel): the same 7.92 Newton iterations on average, solve 0.78 -> 0.73 ms per token.
+#: Nor does CG solve the system more accurately than the fit's target needs: the relative
+#: residual is at least ``CG_FINAL_SAFETY * tol / loss`` (a step from ``loss`` to about
+#: ``tol`` ends the fit, and Newton's linear residual is what remains of the loss after it).
+#: What both rules save, measured: docs/fast.md, "Design measurements".
 CG_RTOL = 1e-9
 CG_FORCING_MAX = 0.1
 CG_FINAL_SAFETY = 0.1
@@ -113,7 +110,7 @@ def along_path(u: Tensor, step: Tensor, scale: Tensor, exponent: Tensor) -> Tens
     return torch.where(bent, curved, u + scale * step)
 
 
-def _newton_step(race: Race, ev: Evaluation, grad: Tensor, free: Tensor, loss: Tensor,
+def _newton_step(race: Race, ev: RaceEvaluation, grad: Tensor, free: Tensor, loss: Tensor,
                  tol: float) -> tuple[Tensor, Tensor]:
     """Solve ``(H_ff + Lambda) d = -g`` on the free tokens (d = 0 elsewhere; Lambda: :func:`_damping`).
 
@@ -230,7 +227,7 @@ def fit_race(
         exponent = barrier_exponent(u, ev.a, diag, step, reject)
         scale = torch.ones(B, dtype=q.dtype, device=q.device)
         accepted = ~active
-        for tries in range(LINE_SEARCH_STEPS):  # backtracking, per row
+        for tries in range(LINE_SEARCH_STEPS):  # noqa: B007 (read after the loop); backtracking, per row
             trial = torch.where(accepted[:, None], u, along_path(u, step, scale[:, None], exponent).minimum(cap))
             t_race = Race(trial, q, base, n, reject)
             t_ev = evaluate(t_race)

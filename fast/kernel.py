@@ -12,10 +12,12 @@ which Newton systems switch from dense elimination to conjugate gradients differ
 :data:`DENSE_MAX`); tests check that both paths give the same alpha*, cut, iteration
 counts, acceptance and status, and that both are exactly lossless.
 
-The constants (tolerances, damping, the path's exponents) are imported from those modules
-and frozen into the compiled code. numba's disk cache is keyed on this file alone: after
-changing a constant elsewhere, delete ``fast/__pycache__/kernel.*`` (or set
-``NUMBA_CACHE_DIR``) before measuring.
+The constants the compiled code freezes in (tolerances, damping, the path's exponents) are
+defined here, in this file, because numba's disk cache is keyed on this file alone: a
+constant imported from another module could change without invalidating the cached
+binaries. They equal the torch path's constants of the same names in fit.py and
+support.py (:data:`SHARED_CONSTANTS`; tests/fast/test_kernel_constants.py checks it), so a
+change there fails that test until it is made here too, which recompiles the kernel.
 
 Entry point: :func:`solve_rows` (float64 numpy arrays in, padded numpy arrays out). The
 caller (:func:`multidraft.fast.solver.global_resolution`) turns them into a ``Plan``.
@@ -29,10 +31,34 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .fit import (ARMIJO, BARRIER_EXPONENT_MAX, BARRIER_FLOOR, BARRIER_MIN_MOVE, CAP_TOL, CG_FINAL_SAFETY,
-                  CG_FORCING_MAX, CG_MAX_ITER, CG_RTOL, DAMPING_FLOOR, DAMPING_RELATIVE, LINE_SEARCH_STEPS, TINY)
 from .race import legendre_nodes, node_count
-from .support import OUTER_CAP, TIE_TOL
+
+# The torch path's constants, local to this file so that numba's cache (keyed on this file)
+# sees every change (module docstring); their meaning is documented where the torch path
+# defines them (fit.py, support.py).
+ARMIJO = 1e-4
+LINE_SEARCH_STEPS = 40
+CG_MAX_ITER = 200
+CG_RTOL = 1e-9
+CG_FORCING_MAX = 0.1
+CG_FINAL_SAFETY = 0.1
+DAMPING_RELATIVE = 1e-9
+DAMPING_FLOOR = 1e-15
+TINY = 1e-200
+CAP_TOL = 1e-12
+BARRIER_EXPONENT_MAX = 2.0
+BARRIER_FLOOR = 1e-12
+BARRIER_MIN_MOVE = 0.05
+TIE_TOL = 1e-12
+OUTER_CAP = 0.0
+
+#: The constants above by name, with the torch-path module that defines the same value.
+SHARED_CONSTANTS = {
+    "fit": ("ARMIJO", "LINE_SEARCH_STEPS", "CG_MAX_ITER", "CG_RTOL", "CG_FORCING_MAX", "CG_FINAL_SAFETY",
+            "DAMPING_RELATIVE", "DAMPING_FLOOR", "TINY", "CAP_TOL", "BARRIER_EXPONENT_MAX", "BARRIER_FLOOR",
+            "BARRIER_MIN_MOVE"),
+    "support": ("TIE_TOL", "OUTER_CAP"),
+}
 
 _jit = nb.njit(cache=True, nogil=True)
 
@@ -523,8 +549,8 @@ def _argsort_near_sorted(values):
 
     In the fits the utilities are, in practice, non-decreasing in slot order (slots are
     sorted by p/q and at the optimum ``u_i`` is increasing in ``p_i / q_i``; measured: no
-    inversion at any iterate of a k = 1,000 row), so an insertion sort costs O(m) (1 us at
-    m = 850, against 13 us for the merge sort it replaced). After ``INSERTION_BUDGET * m``
+    inversion at any iterate of a k = 1,000 row), so an insertion sort costs O(m) (timings:
+    docs/fast.md, "Design measurements"). After ``INSERTION_BUDGET * m``
     moves it gives up and calls :func:`_argsort`. Same permutation as any stable sort.
     """
     m = values.shape[0]
@@ -553,8 +579,8 @@ def _argsort(values):
     """Stable argsort of a 1-D float64 array without NaN (``torch.sort(stable=True)`` order).
 
     Short arrays: numpy's quicksort, then each run of equal values put back in index order
-    (ties are rare, runs short). Longer ones: :func:`_radix_argsort` (measured on the 1,000
-    draft ratios p/q of a k = 1,000 row: 47 -> 14 us).
+    (ties are rare, runs short). Longer ones: :func:`_radix_argsort` (timings: docs/fast.md,
+    "Design measurements").
     """
     m = values.shape[0]
     if m >= RADIX_MIN:
@@ -610,8 +636,7 @@ def _radix_argsort(values):
 
 #: The support scan counts draft tokens per block of this many vocabulary entries, so that
 #: the gather visits only blocks that hold some: a top-k draft touches at most k of the
-#: ~500 blocks at V = 128,256 (measured with an entry-by-entry gather: 51 -> 3 us at k = 10,
-#: 52 -> 19 us at k = 100).
+#: ~500 blocks at V = 128,256 (timings: docs/fast.md, "Design measurements").
 SCAN_BLOCK = 256
 
 
@@ -654,7 +679,7 @@ def _gather(p, q, lo, hi, index, ratio, slot):
 
     q is a validated law (no entry is negative), so a run of entries holds a draft token
     exactly when its sum is > 0; that sum vectorises (reassociation), the per-entry test does
-    not. Measured on a k = 1,000 row scanned whole (V = 128,256): 82 -> 45 us.
+    not (timings: docs/fast.md, "Design measurements").
     """
     start = lo
     while start + GATHER_RUN <= hi:

@@ -158,7 +158,7 @@ def induced_law(race: Race, grid: Grid | None = None) -> Tensor:
 
 
 @dataclass
-class Evaluation:
+class RaceEvaluation:
     """Everything Newton needs at one point u: law a (B, k), potential (B,), Hessian (B, k, k)."""
 
     a: Tensor
@@ -167,7 +167,7 @@ class Evaluation:
     curvature: Tensor  # per-piece n(n-1) int G^(n-2) R, (B, P)
 
 
-def evaluate(race: Race) -> Evaluation:
+def evaluate(race: Race) -> RaceEvaluation:
     """Induced law and potential ``Psi(u) = E[max key ; some key > -inf]`` in one pass.
 
     ``Psi = hi F(hi) - lo F(lo) - int_lo^hi F(s) ds`` with ``F = G^n R``; its gradient is a.
@@ -178,7 +178,7 @@ def evaluate(race: Race) -> Evaluation:
     F = grid.G**n * grid.R
     psi = grid.bp[:, -1] * F[:, -1] - grid.bp[:, 0] * F[:, 0] - top.sum(dim=1)
     a = n * race.q * grid.window_sums(law)
-    return Evaluation(a=a, potential=psi, grid=grid, curvature=curv * (n * (n - 1)))
+    return RaceEvaluation(a=a, potential=psi, grid=grid, curvature=curv * (n * (n - 1)))
 
 
 def potential(race: Race) -> Tensor:
@@ -186,7 +186,7 @@ def potential(race: Race) -> Tensor:
     return evaluate(race).potential
 
 
-def hessian(race: Race, ev: Evaluation | None = None) -> Tensor:
+def hessian(race: Race, ev: RaceEvaluation | None = None) -> Tensor:
     """Dense Hessian ``d a / d u`` of :func:`potential`, (B, k, k), in O(k^2) from prefix sums.
 
     The overlap of windows i and j covers the pieces ``[max(start), min(end))``, so the
@@ -254,7 +254,7 @@ class HessianOperator:
     by binary search, so each product is a few prefix sums and gathers.
     """
 
-    def __init__(self, race: Race, ev: Evaluation):
+    def __init__(self, race: Race, ev: RaceEvaluation):
         grid, q, n = ev.grid, race.q, race.n
         B, k = q.shape
         C = torch.cat([ev.curvature.new_zeros(B, 1), torch.cumsum(ev.curvature, dim=1)], dim=1)
@@ -287,11 +287,11 @@ class HessianOperator:
         return torch.empty_like(hx_sorted).scatter_(1, self.order, hx_sorted)
 
 
-def hessian_matvec(race: Race, ev: Evaluation, x: Tensor) -> Tensor:
+def hessian_matvec(race: Race, ev: RaceEvaluation, x: Tensor) -> Tensor:
     """``H x``, (B, k), without forming H (see :class:`HessianOperator`)."""
     return HessianOperator(race, ev) @ x
 
 
-def hessian_diagonal(race: Race, ev: Evaluation) -> Tensor:
+def hessian_diagonal(race: Race, ev: RaceEvaluation) -> Tensor:
     """Diagonal of the Hessian, (B, k), in O(k)."""
     return HessianOperator(race, ev).diagonal

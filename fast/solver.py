@@ -37,10 +37,10 @@ from multidraft.validation import (
     is_torch_tensor,
 )
 
-from .base import Verifier, draft_id_rows
+from .base import Verifier, draft_id_rows, in_drafts
 from .fit import fit_race
 from .race import win_probabilities
-from .support import OUTER_CAP, Support, draft_support, inner_start
+from .support import OUTER_CAP, DraftSupport, draft_support, inner_start
 
 
 @dataclass
@@ -48,14 +48,14 @@ class PlanStatus:
     """Per-row diagnostics of a solve (tensors of shape (B,)).
 
     ``iterations`` Newton iterations (inner + outer); ``loss`` the fit's final
-    ``sum |a - target|`` (the acceptance it can cost); ``gap`` ``alpha* - acceptance``;
-    ``converged`` ``gap <= tol``.
+    ``sum |a - target|`` (the acceptance it can cost); ``gap`` ``alpha_star - kept``;
+    ``success`` ``gap <= tol`` (the vocabulary of CHANGELOG.md: ``success``, ``iterations``).
     """
 
     iterations: Tensor
     loss: Tensor
     gap: Tensor
-    converged: Tensor
+    success: Tensor
 
 
 class Plan:
@@ -63,14 +63,15 @@ class Plan:
 
     Attributes
     ----------
-    acceptance : (B,) float      ``sum min(a, p)``: probability that the race's chosen draft is
-                                 kept (a residual draw may also hit a draft, so ``P(output in
-                                 drafts)`` can exceed it, by at most the fit's loss)
-    optimal_acceptance : (B,) float   alpha*
-    status : PlanStatus
+    kept : (B,) float            ``sum min(a, p)``: probability that the race's chosen draft is
+                                 kept. A lower bound on the acceptance ``P(output in drafts)``
+                                 (a residual draw may also hit a draft), which it trails by at
+                                 most ``alpha_star - kept = status.gap``
+    alpha_star : (B,) float      alpha* (closed form)
+    status : PlanStatus          per-row ``iterations``, ``loss``, ``gap``, ``success``
     """
 
-    def __init__(self, p: Tensor, support: Support, u: Tensor, a: Tensor, n: int, status_parts: dict,
+    def __init__(self, p: Tensor, support: DraftSupport, u: Tensor, a: Tensor, n: int, status_parts: dict,
                  parts: dict | None = None):
         self.n = n
         self.vocab_size = p.shape[1]
@@ -80,8 +81,8 @@ class Plan:
         parts = parts if parts is not None else plan_parts(support, a, self.vocab_size)
         self.outer = parts["outer"]
         self.inner_active = parts["inner_active"]
-        self.acceptance = parts["acceptance"]
-        self.optimal_acceptance = support.alpha
+        self.kept = parts["acceptance"]
+        self.alpha_star = support.alpha_star
         self.accept_ratio = parts["accept_ratio"]
         # The residual (p - min(a, p)) / Z is p off the draft support and p - kept on it. It
         # is materialised only when needed (conditional laws, or rows whose draft was not
@@ -92,15 +93,15 @@ class Plan:
         self._residual_on_support = parts["residual_on_support"]
         self._residual: Tensor | None = None
         self._sorted_ids, self._slot_of_sorted = parts["sorted_ids"], parts["slot_of_sorted"]
-        gap = self.optimal_acceptance - self.acceptance
+        gap = self.alpha_star - self.kept
         self.status = PlanStatus(
             iterations=status_parts["iterations"], loss=status_parts["loss"], gap=gap,
-            converged=gap <= status_parts["tol"],
+            success=gap <= status_parts["tol"],
         )
 
     @property
     def batch_size(self) -> int:
-        return self.acceptance.shape[0]
+        return self.kept.shape[0]
 
     def _unnormalised_residual(self, rows: Tensor) -> Tensor:
         """``p - min(a, p)`` for the given plan rows, (M, V): a fresh tensor.
@@ -257,7 +258,7 @@ def _numpy(tensor: Tensor) -> np.ndarray:
     return tensor.contiguous().numpy()
 
 
-def plan_parts(support: Support, a: Tensor, vocab_size: int) -> dict:
+def plan_parts(support: DraftSupport, a: Tensor, vocab_size: int) -> dict:
     """What a :class:`Plan` derives from the support and the fitted law a, all (B, k) but
     ``acceptance`` (B,): ``outer`` (valid slots outside H_min) and ``inner_active`` (slots of
     H_min with p > 0) bool masks; ``acceptance = sum min(a, p)``; ``accept_ratio =
@@ -307,7 +308,7 @@ def global_resolution(
     n : int, 1 <= n <= MAX_DRAFTS (256)
         Number of i.i.d. drafts.
     tol : float
-        Target for ``alpha* - acceptance`` per row.
+        Target for ``alpha_star - kept`` per row.
     device : torch device, optional
         Where to solve (default: CPU, or the device of a torch input).
     dtype : torch.dtype
@@ -322,12 +323,12 @@ def global_resolution(
 
     Returns
     -------
-    Plan with ``.conditional``, ``.sample``, ``.acceptance``, ``.optimal_acceptance``, ``.status``.
+    Plan with ``.conditional``, ``.sample``, ``.kept``, ``.alpha_star``, ``.status``.
 
     Examples
     --------
     >>> plan = global_resolution([0.5, 0.5], [0.5, 0.5], 2)   # p = q: always accept
-    >>> float(plan.acceptance[0])
+    >>> float(plan.kept[0])
     1.0
     """
     n = check_n(n, maximum=MAX_DRAFTS)
@@ -337,11 +338,16 @@ def global_resolution(
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
     solve = _solve_compiled if _use_kernel(backend, p) else _solve_batched
-    support, u, a, iterations, loss, parts = solve(p, q, n, tol / 4, max_iter)
+    support, u, a, iterations, loss, parts = solve(p, q, n, tol * FIT_TOL_SHARE, max_iter)
     return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts)
 
 
 BACKENDS = ("auto", "torch", "numba")
+
+#: The fit stops a row at ``loss <= tol * FIT_TOL_SHARE`` (docs/maths.md). The loss bounds
+#: the acceptance it costs (``alpha* - kept <= loss``), so any share <= 1 meets ``tol``; a
+#: quarter leaves a margin of 4 for the rounding of the sums behind ``kept`` and alpha*.
+FIT_TOL_SHARE = 0.25
 
 #: Largest number of drafts: the race integrals are exact with n/2 + 1 Gauss-Legendre nodes
 #: per piece, whose computation (an eigenproblem of that size) and cost grow with n.
@@ -389,7 +395,7 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
         n=n,
         reject=flags,
         target=torch.cat([support.p, support.p]),
-        u0=torch.cat([inner_start(1.0 - support.alpha, inner_mass, n)[:, None].expand_as(inner_q),
+        u0=torch.cat([inner_start(1.0 - support.alpha_star, inner_mass, n)[:, None].expand_as(inner_q),
                       torch.zeros_like(outer_q)]),
         cap=torch.where(flags, torch.full_like(flags, float("inf"), dtype=p.dtype), torch.full_like(flags, OUTER_CAP, dtype=p.dtype)),
         tol=fit_tol,
@@ -408,9 +414,9 @@ def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int)
     out = {name: torch.from_numpy(value) for name, value in
            solve_rows(p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter,
                       threads=torch.get_num_threads()).items()}
-    support = Support(
+    support = DraftSupport(
         index=out["index"], p=out["p"], q=out["q"], valid=out["valid"], inner=out["inner"],
-        alpha=out["alpha"], q_inner=out["q_inner"],
+        alpha_star=out["alpha"], q_inner=out["q_inner"],
     )
     return support, out["u"], out["a"], out["iterations"], out["loss"], out
 
@@ -421,7 +427,10 @@ class GlobalResolution(Verifier):
     ``conditional(target, draft, drafts)`` and ``sample(target, draft, drafts, generator=None)``
     take the shapes of :class:`multidraft.fast.base.Verifier`; n is read from the drafts.
     The plan of the last (target, draft, n) is cached, so exact evaluation over many draft
-    tuples solves once. ``acceptance`` reports the plan's ``sum min(a, p)``. ``backend`` is
+    tuples solves once. ``acceptance`` reports the plan's ``kept = sum min(a, p)``, a lower
+    bound on ``P(output in drafts)`` within ``status.gap`` of alpha* (so within ``tol`` of the
+    exact acceptance when ``status.success``). ``sample(..., return_accepted=True)`` flags
+    ``output in drafts`` like every :class:`~multidraft.fast.base.Verifier`. ``backend`` is
     passed to :func:`global_resolution`.
     """
 
@@ -445,10 +454,11 @@ class GlobalResolution(Verifier):
 
     def _sample(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        return state["plan"].sample(drafts, generator=generator)
+        tokens, _ = state["plan"].sample(drafts, generator=generator)
+        return tokens, in_drafts(tokens, drafts)
 
     def _acceptance(self, p: Tensor, q: Tensor, n: int, state: dict) -> Tensor:
-        return state["plan"].acceptance
+        return state["plan"].kept
 
     def plan(self, target: Any, draft: Any, n: int) -> Plan:
         """The solved (cached) plan for (target, draft, n)."""

@@ -29,7 +29,7 @@ OUTER_CAP = 0.0
 
 
 @dataclass
-class Support:
+class DraftSupport:
     """Draft support of each row, padded to a common size k, sorted by p/q ascending.
 
     Attributes
@@ -38,7 +38,7 @@ class Support:
     p, q : (B, k) float      target and draft probabilities of those tokens
     valid : (B, k) bool      real (non-padding) slots
     inner : (B, k) bool      slot is in H_min (the smallest minimising cut)
-    alpha : (B,) float       optimal acceptance alpha*
+    alpha_star : (B,) float  optimal acceptance alpha*
     q_inner : (B,) float     q(H_min)
     """
 
@@ -47,11 +47,11 @@ class Support:
     q: Tensor
     valid: Tensor
     inner: Tensor
-    alpha: Tensor
+    alpha_star: Tensor
     q_inner: Tensor
 
 
-def draft_support(p: Tensor, q: Tensor, n: int) -> Support:
+def draft_support(p: Tensor, q: Tensor, n: int) -> DraftSupport:
     """Restrict each row to its draft support, sort it by p/q and find alpha* and H_min.
 
     Parameters
@@ -86,9 +86,9 @@ def draft_support(p: Tensor, q: Tensor, n: int) -> Support:
     k_min = torch.argmax((f >= best[:, None] - TIE_TOL).to(torch.int8), dim=1)
     inner = torch.arange(k, device=q.device)[None, :] < k_min[:, None]
     best = best.clamp_min(0.0)
-    return Support(
+    return DraftSupport(
         index=index, p=pk, q=qk, valid=valid, inner=inner,
-        alpha=1.0 - best, q_inner=torch.gather(Q, 1, k_min[:, None])[:, 0],
+        alpha_star=1.0 - best, q_inner=torch.gather(Q, 1, k_min[:, None])[:, 0],
     )
 
 

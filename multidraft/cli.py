@@ -54,13 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"multidraft {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"multidraft.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"multidraft.commands.{name}":
-                continue  # not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"multidraft.commands.{name}").add_parser(sub)
     return parser
 
 

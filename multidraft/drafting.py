@@ -1,13 +1,15 @@
 """Drafting laws: how the n draft tokens are drawn.
 
 A drafting law is the joint law ``Q`` of the draft tuple ``x = (x_1..x_n)`` over a
-vocabulary of V tokens. Four are supported:
+vocabulary of V tokens. Five are supported:
 
 * :class:`IID` -- n independent draws from one draft law q (the main case);
 * :class:`WithoutReplacement` -- n sequential draws from q, each renormalised after
   removing the tokens already drawn (needs at least n tokens with q > 0);
 * :class:`Independent` -- one draw from each of n different draft laws q_1..q_n;
-* :class:`Joint` -- any explicit joint law, a table of shape (V,)*n.
+* :class:`Joint` -- any explicit joint law, a table of shape (V,)*n;
+* :class:`GreedyDrafting` -- the n-1 most likely tokens of q, then one draw from the rest
+  (Hu et al.; the law of the ``greedy`` baseline).
 
 Every law can enumerate its support exactly (ordered tuples, or the set of distinct tokens
 the tuple contains, with probabilities), give ``P(all drafts in H)`` for a token subset H,
@@ -75,7 +77,8 @@ def format_count(count: int) -> str:
     return f"{count:,}" if count < COUNT_CAP else f"more than {float(COUNT_CAP):.2g}"
 
 
-def _refuse_if_too_many(count: int, max_count: int, what: str) -> None:
+def refuse_if_too_many(count: int, max_count: int, what: str) -> None:
+    """Raise :class:`TooLargeError` when enumerating ``count`` items of ``what`` exceeds ``max_count``."""
     if count > max_count:
         raise TooLargeError(
             f"enumerating {what} would visit {format_count(count)} items, above the limit of {max_count:,}; "
@@ -119,6 +122,17 @@ class DraftingLaw(ABC):
         Returns ``(drafts, probs)``: int64 array (M, n) and float64 array (M,) summing to 1.
         """
 
+    def multisets(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        """Law of the sorted draft tuple (the multiset of drafts), for an exchangeable law.
+
+        Returns ``(multisets, probs)``: int64 (M, n) with ascending rows and float64 (M,),
+        each the total probability of the tuples that sort to it. This default groups
+        :meth:`tuples`; :class:`IID` enumerates multisets directly.
+        """
+        drafts, probs = self.tuples(max_count)
+        keys, inverse = np.unique(np.sort(drafts, axis=1), axis=0, return_inverse=True)
+        return keys.astype(np.int64), np.bincount(inverse.ravel(), weights=probs, minlength=len(keys))
+
     def sets(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         """Law of the set S of distinct draft tokens.
 
@@ -161,7 +175,7 @@ class IID(DraftingLaw):
     def multisets(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         """Sorted tuples (multisets) with their multinomial probabilities, (M, n) and (M,)."""
         k, n = len(self.support), self.n
-        _refuse_if_too_many(capped_comb(k + n - 1, n), max_count, "draft multisets")
+        refuse_if_too_many(capped_comb(k + n - 1, n), max_count, "draft multisets")
         combos = np.array(list(itertools.combinations_with_replacement(self.support, n)), dtype=np.int64)
         combos = combos.reshape(-1, n)
         # multinomial coefficient n! / prod m_t! from run lengths of the sorted tuple:
@@ -176,7 +190,7 @@ class IID(DraftingLaw):
 
     def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         k, n = len(self.support), self.n
-        _refuse_if_too_many(capped_power(k, n), max_count, "draft tuples")
+        refuse_if_too_many(capped_power(k, n), max_count, "draft tuples")
         grids = np.array(list(itertools.product(self.support, repeat=n)), dtype=np.int64).reshape(-1, n)
         return grids, np.prod(self.q[grids], axis=1)
 
@@ -217,7 +231,7 @@ class WithoutReplacement(DraftingLaw):
 
     def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         k, n = len(self.support), self.n
-        _refuse_if_too_many(capped_perm(k, n), max_count, "draft tuples")
+        refuse_if_too_many(capped_perm(k, n), max_count, "draft tuples")
         perms = np.array(list(itertools.permutations(self.support, n)), dtype=np.int64).reshape(-1, n)
         qs = self.q[perms]
         before = np.concatenate([np.zeros((len(perms), 1)), np.cumsum(qs, axis=1)[:, :-1]], axis=1)
@@ -277,7 +291,7 @@ class Independent(DraftingLaw):
 
     def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         supports = [np.flatnonzero(row > 0) for row in self.qs]
-        _refuse_if_too_many(capped_product(len(s) for s in supports), max_count, "draft tuples")
+        refuse_if_too_many(capped_product(len(s) for s in supports), max_count, "draft tuples")
         grids = np.array(list(itertools.product(*supports)), dtype=np.int64).reshape(-1, self.n)
         return grids, np.prod(self.qs[np.arange(self.n), grids], axis=1)
 
@@ -313,12 +327,60 @@ class Joint(DraftingLaw):
 
     def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
         idx = np.argwhere(self.table > 0)
-        _refuse_if_too_many(len(idx), max_count, "draft tuples")
+        refuse_if_too_many(len(idx), max_count, "draft tuples")
         return idx.astype(np.int64), self.table[tuple(idx.T)]
 
     def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
         flat = rng.choice(self.table.size, size=size, p=self.table.ravel())
         return np.stack(np.unravel_index(flat, self.table.shape), axis=1).astype(np.int64)
+
+
+def check_greedy_support(nonzero: int, n: int) -> None:
+    """Greedy drafting of n drafts needs n tokens with q > 0 (n - 1 fixed, one sampled).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``nonzero < n``.
+    """
+    if int(nonzero) < n:
+        raise InvalidInputError(
+            f"draft: greedy drafting of n={n} drafts needs at least {n} tokens with q > 0, got {int(nonzero)}")
+
+
+class GreedyDrafting(DraftingLaw):
+    """Greedy drafting (Hu et al., ICLR 2025): the top n-1 tokens of q, then one sampled.
+
+    ``x_1..x_{n-1} = T`` (the n-1 most likely tokens of q, ties to the lower id), and
+    ``x_n ~ q' = q restricted to the complement of T, renormalised``. Needs at least n
+    tokens with q > 0.
+    """
+
+    name = "greedy"
+    exchangeable = False
+
+    def __init__(self, draft: Any, n: int):
+        self.q = check_distribution(draft, "draft", batched=False)
+        super().__init__(self.q.shape[0], check_n(n))
+        check_greedy_support(np.count_nonzero(self.q), self.n)
+        self.top = np.argsort(-self.q, kind="stable")[: self.n - 1]
+        rest = self.q.copy()
+        rest[self.top] = 0.0
+        self.last = rest / rest.sum()
+
+    @property
+    def draft_argument(self) -> np.ndarray:
+        return self.q
+
+    def tuples(self, max_count: int = MAX_ENUMERATION) -> tuple[np.ndarray, np.ndarray]:
+        last = np.flatnonzero(self.last > 0)
+        refuse_if_too_many(len(last), max_count, "draft tuples")
+        drafts = np.concatenate([np.broadcast_to(self.top, (len(last), self.n - 1)), last[:, None]], axis=1)
+        return drafts.astype(np.int64), self.last[last]
+
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        last = rng.choice(self.vocab_size, size=size, p=self.last)
+        return np.concatenate([np.broadcast_to(self.top, (size, self.n - 1)), last[:, None]], axis=1).astype(np.int64)
 
 
 DRAFTING_NAMES = ("iid", "without_replacement")

@@ -9,7 +9,8 @@ The sums run over every draft tuple with Q(x) > 0 (``k^n`` of them for i.i.d. dr
 k tokens in the draft's support), or, if the verifier is declared ``order_invariant`` and
 the law is exchangeable, over multisets with their probabilities. The evaluator also
 reports the worst per-tuple validity error ``max(-min_y f(y|x), |sum_y f(y|x) - 1|)`` and
-compares the acceptance with alpha*.
+compares the acceptance with alpha* when the caller supplies it (the core computes no
+optimum: :func:`multidraft.reference.optimal_acceptance_for` does, for any law).
 
 Limits: the support is counted before anything is enumerated and more than ``max_count``
 tuples (default 2,000,000) are refused with :class:`~multidraft.validation.TooLargeError`,
@@ -19,12 +20,12 @@ number of tuples are (time grows as tuples x V).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .drafting import IID, MAX_ENUMERATION, DraftingLaw, drafting_law
+from .drafting import MAX_ENUMERATION, DraftingLaw, drafting_law
 from .validation import InvalidInputError, check_distribution, check_same_vocab
 from .verifiers import as_numpy_probs, conditional_of, is_batched
 
@@ -48,10 +49,11 @@ class Evaluation:
         ``P(output in drafts)``.
     tv : float
         Total variation ``0.5 * sum |marginal - p|`` (0 for a lossless verifier).
-    alpha_star : float
-        Optimal acceptance for this problem.
-    gap : float
-        ``alpha_star - acceptance`` (>= 0 up to rounding for any lossless verifier).
+    alpha_star : float or None
+        Optimal acceptance for this problem, as supplied by the caller (None if not).
+    gap : float or None
+        ``alpha_star - acceptance`` (>= 0 up to rounding for any lossless verifier); None
+        without ``alpha_star``.
     validity_error : float
         Worst per-tuple ``max(-min f, |sum f - 1|)`` (0 when every conditional is a law).
     worst_drafts : tuple[int, ...]
@@ -63,26 +65,28 @@ class Evaluation:
     marginal: np.ndarray
     acceptance: float
     tv: float
-    alpha_star: float
-    gap: float
+    alpha_star: float | None
+    gap: float | None
     validity_error: float
     worst_drafts: tuple[int, ...]
     evaluated: int
-    extra: dict = field(default_factory=dict)
 
     def is_lossless(self, tol: float = 1e-12) -> bool:
         """Marginal within ``tol`` (TV) of p and every conditional a law within ``tol``."""
         return self.tv <= tol and self.validity_error <= tol
 
     def summary(self) -> str:
+        """One line: acceptance, alpha* and gap (when known), TV, validity, tuples evaluated."""
+        optimum = "" if self.alpha_star is None else f" alpha*={self.alpha_star:.12f} gap={self.gap:.3e}"
         return (
-            f"acceptance={self.acceptance:.12f} alpha*={self.alpha_star:.12f} gap={self.gap:.3e} "
+            f"acceptance={self.acceptance:.12f}{optimum} "
             f"TV={self.tv:.3e} validity={self.validity_error:.3e} ({self.evaluated} tuples)"
         )
 
 
 def _support(law: DraftingLaw, order_invariant: bool, max_count: int) -> tuple[np.ndarray, np.ndarray]:
-    if order_invariant and isinstance(law, IID):
+    """Draft multisets when an order-invariant verifier meets an exchangeable law, else tuples."""
+    if order_invariant and law.exchangeable:
         return law.multisets(max_count)
     return law.tuples(max_count)
 
@@ -149,18 +153,6 @@ def _enumerate(f: Any, p: np.ndarray, law: DraftingLaw, drafts: np.ndarray, prob
     return marginal, acceptance, max(worst_error, 0.0), worst
 
 
-def optimal_acceptance_for(target: np.ndarray, law: DraftingLaw) -> float:
-    """alpha* for any law: the closed form for i.i.d. drafts, else the max-flow oracle."""
-    from multidraft import reference
-    from multidraft.reference.closed_form import BRUTE_FORCE_MAX_V
-
-    if isinstance(law, IID):
-        return float(reference.optimal_acceptance(target, law.q, law.n).alpha)
-    if law.vocab_size <= BRUTE_FORCE_MAX_V:
-        return reference.optimal_acceptance_bruteforce(target, drafting=law)[0]
-    return float(reference.solve_maxflow(target, drafting=law).acceptance)
-
-
 def evaluate(
     verifier: Any,
     target: Any,
@@ -193,7 +185,8 @@ def evaluate(
     max_count : int
         Refuse (``TooLargeError``) when more tuples would be enumerated.
     alpha_star : float, optional
-        Known alpha* (skips recomputing it).
+        alpha* of this problem, to report ``gap``; compute it with
+        :func:`multidraft.reference.optimal_acceptance_for` (the core layer calls no oracle).
 
     Returns
     -------
@@ -213,13 +206,13 @@ def evaluate(
     drafts, probs = _support(law, order_invariant, max_count)
     f = conditional_of(verifier)
     marginal, acceptance, validity, worst = _enumerate(f, p, law, drafts, probs, is_batched(verifier))
-    a_star = optimal_acceptance_for(p, law) if alpha_star is None else float(alpha_star)
+    a_star = None if alpha_star is None else float(alpha_star)
     return Evaluation(
         marginal=marginal,
         acceptance=acceptance,
         tv=float(0.5 * np.abs(marginal - p).sum()),
         alpha_star=a_star,
-        gap=a_star - acceptance,
+        gap=None if a_star is None else a_star - acceptance,
         validity_error=validity,
         worst_drafts=tuple(int(t) for t in drafts[worst]) if len(drafts) else (),
         evaluated=len(drafts),

@@ -19,7 +19,7 @@ project's own solvers exactly like a user's.
 """
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -90,34 +90,47 @@ def as_numpy_probs(values: Any) -> np.ndarray:
 
 # --------------------------------------------------------------------------- registry
 
-_REGISTRY: dict[str, Callable[[], Any]] = {}
+#: Entry-point group naming the built-in verifiers (pyproject.toml,
+#: ``[project.entry-points."multidraft.verifiers"]``); any installed distribution can add
+#: names to it. Each entry point loads a factory returning a new verifier object.
+ENTRY_POINT_GROUP = "multidraft.verifiers"
 
-#: Modules that register built-in verifiers when imported (looked up lazily).
-BUILTIN_MODULES = ("multidraft.fast",)
+_REGISTRY: dict[str, Callable[[], Any]] = {}
 
 
 def register_verifier(name: str, factory: Callable[[], Any]) -> None:
-    """Register ``factory()`` (returning a verifier object) under ``name`` for ``multidraft check``."""
+    """Register ``factory()`` (returning a verifier object) under ``name`` for ``multidraft check``.
+
+    A name registered here takes precedence over an entry point of the same name.
+    """
     _REGISTRY[name] = factory
 
 
-def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError:  # pragma: no cover - a broken optional module must not hide the rest
-            continue
+def _entry_points() -> dict[str, Any]:
+    """The installed ``multidraft.verifiers`` entry points, by name (loaded lazily)."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def list_verifiers() -> list[str]:
-    """Names of the registered verifiers."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    """Names of the registered verifiers: the entry points and those added by :func:`register_verifier`."""
+    return sorted(set(_REGISTRY) | set(_entry_points()))
 
 
 def get_verifier(name: str) -> Any:
-    """A new instance of the verifier registered as ``name``."""
-    _load_builtins()
-    if name not in _REGISTRY:
-        raise InvalidInputError(f"verifier: no built-in verifier named {name!r}; known: {', '.join(sorted(_REGISTRY)) or 'none'}")
-    return _REGISTRY[name]()
+    """A new instance of the verifier registered as ``name``.
+
+    Raises
+    ------
+    InvalidInputError
+        No verifier of that name is registered (the message lists the known names, and
+        says to reinstall when none is: entry points are read from the installed metadata).
+    """
+    if name in _REGISTRY:
+        return _REGISTRY[name]()
+    points = _entry_points()
+    if name not in points:
+        known = sorted(set(_REGISTRY) | set(points))
+        hint = (", ".join(known) if known else
+                "none (the multidraft.verifiers entry points are missing: reinstall with pip install -e .)")
+        raise InvalidInputError(f"verifier: no built-in verifier named {name!r}; known: {hint}")
+    return points[name].load()()

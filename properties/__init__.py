@@ -9,8 +9,9 @@ Use inside a test::
 
 Modules: :mod:`.problem` (a problem and its snippet), :mod:`.strategies` (hypothesis
 strategies and profiles), :mod:`.adapters` (what is checked), :mod:`.suite` (exact
-properties), :mod:`.stats` (statistical tests), :mod:`.checker` (running them),
-:mod:`.report` (results), :mod:`.deviation` (output-law deviation measurement).
+properties), :mod:`.sampling` (the statistical tests and their sampling harness),
+:mod:`.stats` (the statistics they use), :mod:`.checker` (running them), :mod:`.report`
+(results), :mod:`.deviation` (output-law deviation measurement).
 """
 from .checker import CheckConfig, check, verifier_suite
 from .problem import Problem

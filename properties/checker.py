@@ -10,7 +10,7 @@ them. Info properties are measured on every problem seen by the searches.
 Statistical mode (sampling verifiers, and verifiers with both interfaces when ``samples``
 is given). ``stat_problems`` problems are drawn from the same strategy (generation only, no
 shrinking: each extra problem would be an extra test), and every test of
-:func:`~multidraft.properties.stats.test_names` runs at level ``alpha / (problems * tests)``.
+:func:`~multidraft.properties.sampling.test_names` runs at level ``alpha / (problems * tests)``.
 Then ``reproducible`` (same seed, same output) is checked once, on the first problem.
 
 :func:`verifier_suite` is the entry point for users' pytest functions.
@@ -26,7 +26,7 @@ import numpy as np
 from hypothesis import Phase, Verbosity, given, seed, settings
 from hypothesis import target as hypothesis_target
 
-from multidraft.evaluate import optimal_acceptance_for
+from multidraft.reference import optimal_acceptance_for
 from multidraft.validation import (
     InvalidInputError,
     check_choice,
@@ -43,7 +43,8 @@ from multidraft.validation import (
 from .adapters import VerifierSpec, resolve, verifier_traceback
 from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
-from .stats import ALPHA, BACKENDS, measure_problem, reproducibility, test_names
+from .sampling import SAMPLING_BACKENDS, measure_problem, reproducibility, test_names
+from .stats import ALPHA, MIN_EXPECTED
 from .strategies import MAX_TUPLES, PROFILES, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
@@ -118,7 +119,7 @@ def validate_config(config: CheckConfig) -> CheckConfig:
         seed=check_int(config.seed, "seed", min_value=0),
         tol=check_positive_float(config.tol, "tol"), alpha=check_probability(config.alpha, "alpha"),
         max_tuples=check_int(config.max_tuples, "max_tuples", min_value=1),
-        backend=check_choice(config.backend, "backend", BACKENDS))
+        backend=check_choice(config.backend, "backend", SAMPLING_BACKENDS))
 
 
 # ----------------------------------------------------------------------------- exact mode
@@ -265,22 +266,26 @@ def run_exact_given(spec: VerifierSpec, config: CheckConfig, optimal: bool, plis
 
 # ----------------------------------------------------------------------------- statistical mode
 
+#: The statistical mode generates this many candidate problems per problem it keeps.
+CANDIDATES_PER_PROBLEM = 10
+
+
 def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | None = None) -> list[Problem]:
     """``config.stat_problems`` problems drawn from the strategy (generation phase only, seeded).
 
-    Ten times as many are generated; those with the most tokens of expected count
-    ``samples * p >= 5`` (the output-law test's cells) are kept, in generation order among equals.
+    ``CANDIDATES_PER_PROBLEM`` times as many are generated; those with the most tokens of
+    expected count ``samples * p >= MIN_EXPECTED`` (the output-law test's cells) are kept, in generation order among equals.
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
     strategy = problems(drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples,
                         law_factory=own_law_factory(spec, drafting) if spec is not None else None)
 
     @seed(config.seed)
-    @settings(max_examples=10 * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
+    @settings(max_examples=CANDIDATES_PER_PROBLEM * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
               verbosity=Verbosity.quiet, suppress_health_check=list(profile_settings("quick").suppress_health_check))
     @given(strategy)
     def collect(problem: Problem) -> None:
-        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= 5))
+        cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= MIN_EXPECTED))
         if cells >= 2 and problem.key() not in candidates:
             candidates[problem.key()] = (-cells, len(candidates), problem)
 
@@ -349,7 +354,7 @@ def _crashed(spec: VerifierSpec, problem: Problem, exc: Exception, config: Check
 
 
 def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> PropertyResult:
-    """Same seed, same output (see :func:`~multidraft.properties.stats.reproducibility`)."""
+    """Same seed, same output (see :func:`~multidraft.properties.sampling.reproducibility`)."""
     differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend)
     generator = ("torch.Generator().manual_seed(seed)" if config.backend == "torch"
                  else "numpy.random.default_rng([seed, 1])")
@@ -359,7 +364,7 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig) -> 
     if differing:
         snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
                           "from multidraft.properties.problem import Problem",
-                          "from multidraft.properties.stats import draw_outputs"] + spec.source
+                          "from multidraft.properties.sampling import draw_outputs"] + spec.source
                          + problem.snippet_lines()
                          + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
                             f"{problem.drafting!r})",
@@ -380,7 +385,7 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     drafting = config.drafting or spec.drafting or "iid"
     if own_law_factory(spec, drafting) is None:
         check_choice(drafting, "drafting", DRAFTINGS)
-    check_choice(config.backend, "backend", BACKENDS)
+    check_choice(config.backend, "backend", SAMPLING_BACKENDS)
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)
     samples = config.samples
     if spec.interface == "sampling" and samples <= 0:

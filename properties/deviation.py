@@ -40,7 +40,7 @@ from multidraft.validation import TooLargeError, check_int, check_probability
 
 from .adapters import VerifierSpec
 from .problem import Problem
-from .stats import draw_outputs
+from .sampling import draw_outputs
 
 #: Bootstrap replicates of the TV interval.
 BOOTSTRAP = 200

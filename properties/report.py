@@ -1,8 +1,7 @@
 """Result records of the property suite and their rendering (table, JSON, snippets).
 
 A :class:`PropertyResult` is one row: a property name, its mode (``exact`` or ``stat``), a
-status (``pass``, ``fail``, ``info`` -- measured but not required of this verifier --, or
-``skip`` -- not applicable), the worst measured value with what it measures, the tolerance
+status (``pass``, ``fail``, or ``info`` -- measured but not required of this verifier), the worst measured value with what it measures, the tolerance
 or test level, and on failure the (shrunk) problem and a Python snippet reproducing it.
 A :class:`Report` collects the rows of one check.
 """
@@ -15,7 +14,7 @@ from typing import Any
 
 from .problem import Problem
 
-STATUSES = ("pass", "fail", "info", "skip")
+STATUSES = ("pass", "fail", "info")
 
 
 class PropertyFailure(AssertionError):
@@ -30,7 +29,7 @@ class PropertyResult:
     ----------
     name : str
     mode : {"exact", "stat"}
-    status : {"pass", "fail", "info", "skip"}
+    status : {"pass", "fail", "info"}
     measure : str
         What ``worst`` is (``"TV"``, ``"alpha* - acceptance"``, ``"p-value"``...).
     worst : float

@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from multidraft.evaluate import Evaluation, evaluate
+from multidraft.reference import optimal_acceptance_for
 from multidraft.verifiers import as_numpy_probs
 
 from .adapters import VerifierSpec
@@ -61,7 +62,7 @@ class _Recorder:
 
 
 @dataclass
-class Table:
+class SuiteTable:
     """One exact evaluation and the conditional table behind it."""
 
     evaluation: Evaluation
@@ -98,17 +99,19 @@ class ProblemContext:
     def __init__(self, spec: VerifierSpec, problem: Problem, max_count: int):
         self.spec, self.problem, self.max_count = spec, problem, max_count
         self.error: str | None = None
-        self._base: Table | None = None
-        self._relabelled: Table | None = None
+        self._base: SuiteTable | None = None
+        self._relabelled: SuiteTable | None = None
         self._claimed: float | None | str = "unset"
 
-    def _evaluate(self, problem: Problem, alpha_star: float | None) -> Table:
+    def _evaluate(self, problem: Problem, alpha_star: float | None) -> SuiteTable:
         rec = _Recorder(self.spec.conditional(), self.spec.batched)
         law = problem.law()
+        if alpha_star is None:
+            alpha_star = optimal_acceptance_for(problem.target, law)
         ev = evaluate(rec, problem.target, law.draft_argument, problem.n, drafting=law,
                       max_count=self.max_count, alpha_star=alpha_star)
         tuples, conds = rec.table()
-        return Table(ev, tuples.astype(np.int64), conds)
+        return SuiteTable(ev, tuples.astype(np.int64), conds)
 
     def _guard(self, compute: Callable[[], Any]) -> Any:
         if self.error is not None:
@@ -120,13 +123,13 @@ class ProblemContext:
             return None
 
     @property
-    def base(self) -> Table | None:
+    def base(self) -> SuiteTable | None:
         if self._base is None:
             self._base = self._guard(lambda: self._evaluate(self.problem, None))
         return self._base
 
     @property
-    def relabelled(self) -> Table | None:
+    def relabelled(self) -> SuiteTable | None:
         if self._relabelled is None and self.base is not None:
             perm = relabelling(self.problem)
             self._relabelled = self._guard(

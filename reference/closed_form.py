@@ -52,21 +52,21 @@ class OptimalAcceptance:
 
     Attributes
     ----------
-    alpha : np.ndarray, float64, shape (...)
-        Optimal acceptance alpha* (a 0-d array for unbatched input; ``float(alpha)`` works).
+    alpha_star : np.ndarray, float64, shape (...)
+        Optimal acceptance alpha* (a 0-d array for unbatched input; ``float(result)`` works).
     h_min, h_max : np.ndarray, bool, shape (..., V)
         Smallest and largest minimising subsets H* of ``p(H) + 1 - q(H)^n``.
     gap_value : np.ndarray, float64, shape (...)
         ``max_H [q(H)^n - p(H)] = 1 - alpha*``.
     """
 
-    alpha: np.ndarray
+    alpha_star: np.ndarray
     h_min: np.ndarray
     h_max: np.ndarray
     gap_value: np.ndarray
 
     def __float__(self) -> float:
-        return float(self.alpha)
+        return float(self.alpha_star)
 
 
 def _sorted_order(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,9 +101,9 @@ def optimal_acceptance(target: Any, draft: Any, n: Any, *, tie_tol: float = TIE_
 
     Examples
     --------
-    >>> float(optimal_acceptance([0.5, 0.5], [0.5, 0.5], 2).alpha)   # p = q: always accept
+    >>> float(optimal_acceptance([0.5, 0.5], [0.5, 0.5], 2).alpha_star)   # p = q: always accept
     1.0
-    >>> round(float(optimal_acceptance([0.9, 0.1], [0.5, 0.5], 1).alpha), 12)  # 1 - TV
+    >>> round(float(optimal_acceptance([0.9, 0.1], [0.5, 0.5], 1).alpha_star), 12)  # 1 - TV
     0.6
     """
     p, q = check_pair(target, draft)
@@ -135,10 +135,10 @@ def optimal_acceptance(target: Any, draft: Any, n: Any, *, tie_tol: float = TIE_
     h_min = position < k_min[..., None]
     h_max = (position < k_max[..., None]) | ((p == 0) & (q == 0))
     best = np.maximum(best, 0.0)  # the empty set gives f = 0 exactly
-    return OptimalAcceptance(alpha=1.0 - best, h_min=h_min, h_max=h_max, gap_value=best)
+    return OptimalAcceptance(alpha_star=1.0 - best, h_min=h_min, h_max=h_max, gap_value=best)
 
 
-def cut_value(target: Any, law: DraftingLaw, subsets: np.ndarray) -> np.ndarray:
+def cut_values(target: Any, law: DraftingLaw, subsets: np.ndarray) -> np.ndarray:
     """Cut value ``p(H) + 1 - P(all drafts in H)`` (an upper bound on alpha*) per row of ``subsets`` (K, V)."""
     p = np.asarray(target, dtype=np.float64)
     subsets = np.atleast_2d(np.asarray(subsets, dtype=bool))
@@ -165,6 +165,6 @@ def optimal_acceptance_bruteforce(
     if p.shape[0] > BRUTE_FORCE_MAX_V:
         raise TooLargeError(f"brute force enumerates 2^V subsets and is limited to V <= {BRUTE_FORCE_MAX_V}, got V={p.shape[0]}")
     subsets = all_subsets(p.shape[0])
-    values = cut_value(p, law, subsets)
+    values = cut_values(p, law, subsets)
     best = values.min()
     return float(best), subsets[values <= best + TIE_TOL]

@@ -1,6 +1,6 @@
 """The optimal transport LP of multi-draft verification, solved exactly with cvxpy over HiGHS.
 
-Two formulations with the same optimum alpha* (see :mod:`multidraft.reference.plan` for
+Two formulations with the same optimum alpha* (see :mod:`multidraft.reference.support` for
 the set reduction):
 
 ``form="tuples"`` -- the full OTLP, ``K * V`` variables for K draft tuples with Q(x) > 0::
@@ -18,7 +18,7 @@ sets S with Q(S) > 0 (at most ``n`` variables per set)::
 Its dual ``min sum Q u + sum p v  s.t.  u_S + v_y >= 1 (y in S)`` is a min-cut LP: with
 ``H = {y : v_y > 1/2}`` at a 0/1 vertex, ``p(H) + P(some draft not in H)`` equals the LP
 value. The result reports that certificate (the best level set of v, see
-:func:`~multidraft.reference.plan.best_level_cut`) and its gap to the LP value.
+:func:`~multidraft.reference.support.best_level_cut`) and its gap to the LP value.
 
 Cost: HiGHS primal simplex on a sparse LP; the sets form has ``sum_S |S|`` variables
 (``~ n * C(k, n)`` for k draft tokens), the tuples form ``k^n * V``. Sizes above
@@ -36,7 +36,8 @@ import scipy.sparse as sp
 from multidraft.drafting import MAX_ENUMERATION, format_count
 from multidraft.validation import TooLargeError, check_positive_float
 
-from .plan import PlanResult, Support, TransportPlan, best_level_cut, bind_problem, check_form, enumerate_support, support_size
+from .plan import PlanResult, TransportPlan
+from .support import Support, best_level_cut, bind_problem, check_form, enumerate_support, support_size
 
 #: Default refusal limits on the number of LP variables (about 10 s on a 2-core machine,
 #: see docs/oracles.md).
@@ -56,13 +57,16 @@ class LPResult(PlanResult):
 
     Attributes
     ----------
-    acceptance : float
+    alpha_star : float
         Optimal LP value alpha* (as returned by HiGHS, feasibility tolerance ~1e-10).
     plan : TransportPlan
         The optimal accepted mass completed with the residual (exactly lossless; its own
-        ``plan.acceptance`` may differ from ``acceptance`` by the solver tolerance).
-    status : str
-        cvxpy status (``"optimal"``).
+        ``plan.acceptance`` may differ from ``alpha_star`` by the solver tolerance).
+    success : bool
+        The solver reported an optimum (always True: any other status raises
+        :class:`SolverFailedError`).
+    message : str
+        cvxpy's status word (``"optimal"``).
     solve_time : float
         Wall seconds of the whole call (enumeration, build, solve, certificate).
     solver_time : float
@@ -79,7 +83,7 @@ class LPResult(PlanResult):
     certificate : float
         ``p(H) + P(some draft not in H)`` (an upper bound on alpha* for any H).
     certificate_gap : float
-        ``certificate - acceptance`` (~0 at an optimum: strong duality).
+        ``certificate - alpha_star`` (~0 at an optimum: strong duality).
     primal_violation : float
         Worst violation of the LP's own constraints (both marginals, ``>= 0``) by the raw
         solver solution, before the plan's repair (~1e-10).
@@ -87,9 +91,10 @@ class LPResult(PlanResult):
         The keys (sets or tuples) the LP was written on.
     """
 
-    acceptance: float
+    alpha_star: float
     plan: TransportPlan
-    status: str
+    success: bool
+    message: str
     solve_time: float
     solver_time: float
     form: str
@@ -104,7 +109,7 @@ class LPResult(PlanResult):
 
 
 def lp_variables(size, form: str, vocab_size: int) -> int:
-    """Number of LP variables for a :class:`~multidraft.reference.plan.SupportSize`."""
+    """Number of LP variables for a :class:`~multidraft.reference.support.SupportSize`."""
     return size.edges if form == "sets" else size.keys * vocab_size
 
 
@@ -176,8 +181,8 @@ def solve_lp(
     Examples
     --------
     >>> res = solve_lp([0.5, 0.5], [0.5, 0.5], 2)      # p = q: always accept
-    >>> round(res.acceptance, 9), res.status
-    (1.0, 'optimal')
+    >>> round(res.alpha_star, 9), res.success, res.message
+    (1.0, True, 'optimal')
     """
     import cvxpy as cp
 
@@ -215,9 +220,10 @@ def solve_lp(
     h, certificate = best_level_cut(support, p, col_duals)
     value = float(problem.value)
     return LPResult(
-        acceptance=value,
+        alpha_star=value,
         plan=plan,
-        status=str(problem.status),
+        success=True,
+        message=str(problem.status),
         solve_time=time.perf_counter() - start,
         solver_time=float(problem.solver_stats.solve_time or 0.0),
         form=form,

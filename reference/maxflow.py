@@ -35,7 +35,8 @@ import numpy as np
 from multidraft.drafting import format_count
 from multidraft.validation import InvalidInputError, TooLargeError
 
-from .plan import PlanResult, Support, TransportPlan, bind_problem, check_form, cut_value, enumerate_support, support_size
+from .plan import PlanResult, TransportPlan
+from .support import Support, bind_problem, check_form, cut_value, enumerate_support, support_size
 
 #: Default scale: capacities are multiples of 2^-52 (interval width <= (K + V) * 2^-52).
 DEFAULT_SCALE = 2**52

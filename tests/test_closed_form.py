@@ -31,33 +31,33 @@ def test_closed_form_equals_brute_force_and_finds_the_extreme_minimisers(problem
     p, q, n = problem
     result = optimal_acceptance(p, q, n)
     alpha, minimisers = optimal_acceptance_bruteforce(p, q, n)
-    assert float(result.alpha) == pytest.approx(alpha, abs=1e-12)
+    assert float(result.alpha_star) == pytest.approx(alpha, abs=1e-12)
     np.testing.assert_array_equal(result.h_min, minimisers.all(axis=0))  # smallest = intersection
     np.testing.assert_array_equal(result.h_max, minimisers.any(axis=0))  # largest = union
 
 
 def test_named_values():
     p, q = np.array([0.6, 0.3, 0.1]), np.array([0.2, 0.3, 0.5])
-    assert float(optimal_acceptance(p, q, 1).alpha) == pytest.approx(1 - 0.5 * np.abs(p - q).sum())
-    assert float(optimal_acceptance(p, p, 3).alpha) == 1.0
-    assert float(optimal_acceptance([0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5], 4).alpha) == 0.0
-    assert float(optimal_acceptance([1.0, 0, 0], q, 2).alpha) == pytest.approx(1 - 0.8**2)
+    assert float(optimal_acceptance(p, q, 1).alpha_star) == pytest.approx(1 - 0.5 * np.abs(p - q).sum())
+    assert float(optimal_acceptance(p, p, 3).alpha_star) == 1.0
+    assert float(optimal_acceptance([0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5], 4).alpha_star) == 0.0
+    assert float(optimal_acceptance([1.0, 0, 0], q, 2).alpha_star) == pytest.approx(1 - 0.8**2)
 
 
 def test_batched_rows_equal_single_rows():
     rng = np.random.default_rng(0)
     P, Q = rng.dirichlet(np.ones(6), (3, 4)), rng.dirichlet(np.ones(6), (3, 4))
     result = optimal_acceptance(P, Q, 3)
-    assert result.alpha.shape == (3, 4) and result.h_min.shape == (3, 4, 6)
+    assert result.alpha_star.shape == (3, 4) and result.h_min.shape == (3, 4, 6)
     for i in range(3):
         for j in range(4):
-            assert result.alpha[i, j] == float(optimal_acceptance(P[i, j], Q[i, j], 3).alpha)
+            assert result.alpha_star[i, j] == float(optimal_acceptance(P[i, j], Q[i, j], 3).alpha_star)
 
 
 def test_alpha_grows_with_n():
     rng = np.random.default_rng(1)
     p, q = rng.dirichlet(np.ones(20)), rng.dirichlet(np.ones(20))
-    values = [float(optimal_acceptance(p, q, n).alpha) for n in range(1, 9)]
+    values = [float(optimal_acceptance(p, q, n).alpha_star) for n in range(1, 9)]
     assert all(b >= a - 1e-15 for a, b in zip(values, values[1:]))
 
 

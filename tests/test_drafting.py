@@ -53,7 +53,8 @@ def test_without_replacement_draws_distinct_tokens_and_matches_sampling():
 def test_joint_law_and_exchangeability():
     table = np.full((3, 3), 1 / 9)
     assert Joint(table).exchangeable
-    skew = np.zeros((3, 3)); skew[0, 1] = 1.0
+    skew = np.zeros((3, 3))
+    skew[0, 1] = 1.0
     assert not Joint(skew).exchangeable
     with pytest.raises(InvalidInputError, match="table"):
         Joint(np.full((2, 3), 1 / 6))

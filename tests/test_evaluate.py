@@ -7,7 +7,7 @@ import torch
 
 import multidraft as md
 from multidraft.drafting import IID, Independent, Joint, WithoutReplacement
-from multidraft.reference import optimal_acceptance, optimal_acceptance_bruteforce
+from multidraft.reference import optimal_acceptance, optimal_acceptance_bruteforce, optimal_acceptance_for
 
 P = np.array([0.4, 0.25, 0.2, 0.1, 0.05])
 Q = np.array([0.1, 0.2, 0.3, 0.0, 0.4])
@@ -35,21 +35,41 @@ def acceptance_of_p_sampling(p, law) -> float:
 
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_p_sampling_is_lossless_with_the_known_acceptance(n):
-    ev = md.evaluate(p_sampling, P, Q, n)
+    ev = md.evaluate(p_sampling, P, Q, n, alpha_star=optimal_acceptance_for(P, IID(Q, n)))
     assert ev.tv <= 1e-15 and ev.validity_error <= 1e-15 and ev.is_lossless()
     np.testing.assert_allclose(ev.marginal, P, rtol=0, atol=1e-15)
     assert ev.acceptance == pytest.approx(float(P @ (1 - (1 - Q) ** n)), abs=1e-15)
-    assert ev.alpha_star == float(optimal_acceptance(P, Q, n).alpha)
+    assert ev.alpha_star == float(optimal_acceptance(P, Q, n).alpha_star)
     assert ev.gap == ev.alpha_star - ev.acceptance and ev.gap > 0
     assert ev.evaluated == 4**n  # k^n tuples over the 4 tokens with q > 0
 
 
 def test_a_biased_verifier_is_caught_with_its_exact_deviation():
-    ev = md.evaluate(first_draft, P, Q, 2)
+    ev = md.evaluate(first_draft, P, Q, 2, alpha_star=optimal_acceptance_for(P, IID(Q, 2)))
     np.testing.assert_allclose(ev.marginal, Q, rtol=0, atol=1e-15)
     assert ev.tv == pytest.approx(0.5 * np.abs(P - Q).sum(), abs=1e-15)
     assert ev.acceptance == pytest.approx(1.0, abs=1e-15) and ev.gap < 0
     assert ev.validity_error == 0.0 and not ev.is_lossless()
+
+
+def test_without_alpha_star_the_core_reports_no_optimum():
+    ev = md.evaluate(p_sampling, P, Q, 2)  # the core calls no oracle
+    assert ev.alpha_star is None and ev.gap is None
+    assert "alpha*" not in ev.summary() and "acceptance=" in ev.summary()
+    known = md.evaluate(p_sampling, P, Q, 2, alpha_star=0.75)
+    assert known.gap == 0.75 - known.acceptance and "alpha*=0.750000000000" in known.summary()
+
+
+def test_exchangeable_laws_are_enumerated_on_multisets():
+    law = Joint(np.outer(Q, Q))  # exchangeable, not i.i.d.
+    assert law.exchangeable
+    tuples = md.evaluate(p_sampling, P, drafting=law)
+    multisets = md.evaluate(p_sampling, P, drafting=law, order_invariant=True)
+    assert multisets.evaluated == math.comb(4 + 2 - 1, 2) < tuples.evaluated == 4**2
+    np.testing.assert_allclose(multisets.marginal, tuples.marginal, rtol=0, atol=1e-15)
+    assert multisets.acceptance == pytest.approx(tuples.acceptance, abs=1e-15)
+    skew = Joint(np.outer(Q, Q[::-1]))  # not exchangeable: tuples whatever the verifier says
+    assert md.evaluate(p_sampling, P, drafting=skew, order_invariant=True).evaluated == 16
 
 
 def test_validity_errors_are_measured_at_the_worst_tuple():
@@ -106,7 +126,7 @@ def test_torch_and_batched_verifiers_give_the_same_result():
     Joint(np.outer(Q, Q[::-1])),
 ], ids=lambda law: law.name)
 def test_every_drafting_law(law):
-    ev = md.evaluate(p_sampling, P, drafting=law)
+    ev = md.evaluate(p_sampling, P, drafting=law, alpha_star=optimal_acceptance_for(P, law))
     assert ev.is_lossless(1e-15)
     assert ev.acceptance == pytest.approx(acceptance_of_p_sampling(P, law), abs=1e-15)
     assert ev.alpha_star == pytest.approx(optimal_acceptance_bruteforce(P, drafting=law)[0], abs=1e-12)

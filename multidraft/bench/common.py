@@ -5,8 +5,8 @@
 * :func:`summarize_times` -- median and 99th percentile of a list of timings;
 * :func:`machine_line` -- platform, CPU count, torch version and threads, device, load, date;
 * :class:`Table` -- a markdown table with a title and notes;
-* :class:`Report` -- prints each table to stdout and writes it (with the command line and
-  the machine line) to ``<out>/<name>.md``; writes PNG plots with :meth:`Report.plot`.
+* :class:`BenchReport` -- prints each table to stdout and writes it (with the command line and
+  the machine line) to ``<out>/<name>.md``; writes PNG plots with :meth:`BenchReport.plot`.
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ class Series:
     style: str = "o-"
 
 
-class Report:
+class BenchReport:
     """Prints tables to stdout and writes them, with provenance, into ``out``.
 
     ``command`` is the exact command line that reproduces the run; ``device`` is named in

@@ -10,7 +10,7 @@ float64, inputs already on the device, drafts drawn beforehand and not timed):
 * baselines -- the registered verifier's ``.sample(target, draft, drafts, generator)``.
 
 A row *succeeds* when the call finished within the limit and its acceptance is within
-``OPTIMAL_TOL`` of alpha* (for global resolution also ``status.converged``). Baselines are
+``OPTIMAL_TOL`` of alpha* (for global resolution also ``status.success``). Baselines are
 lossless but not optimal, so their success rate is the share of rows where they happen to be
 optimal. Acceptance is exact for every method (the plan's acceptance, or the baseline's
 ``.acceptance``), never sampled.
@@ -163,7 +163,7 @@ class GlobalResolutionMethod(Method):
     def run_row(self, target, draft, drafts, n) -> RowResult:
         p, q, d = self.prepare(target[None], draft[None], drafts[None])
         plan, seconds = self.run_tensors(p, q, d, n)
-        return RowResult(seconds, "ok", float(plan.acceptance[0]), bool(plan.status.converged[0]))
+        return RowResult(seconds, "ok", float(plan.kept[0]), bool(plan.status.success[0]))
 
     def verifier_for(self, n):
         from multidraft.fast import GlobalResolution
@@ -205,7 +205,7 @@ class OracleMethod(Method):
             res = self._solve(target, draft, n)
             law = np.asarray(res.conditional(drafts), dtype=np.float64).reshape(-1)
             int(np.searchsorted(np.cumsum(law), u * law.sum()))
-            return time.perf_counter() - start, float(res.acceptance)
+            return time.perf_counter() - start, float(res.alpha_star if self.name == "lp" else res.acceptance)
 
         out = call_with_limit(job, self.limit_s)
         if not out.ok:
@@ -302,7 +302,7 @@ def baseline_acceptance(name: str, target: np.ndarray, draft: np.ndarray, n: int
 
 def alpha_stars(target: np.ndarray, draft: np.ndarray, n: int) -> np.ndarray:
     """alpha* per row, by the closed form (batched)."""
-    return np.asarray(optimal_acceptance(target, draft, n).alpha, dtype=np.float64).reshape(-1)
+    return np.asarray(optimal_acceptance(target, draft, n).alpha_star, dtype=np.float64).reshape(-1)
 
 
 def measure(method: Method, target: np.ndarray, draft: np.ndarray, drafts: np.ndarray, n: int, alpha: np.ndarray,

@@ -30,12 +30,7 @@ def add_parser(subparsers: Any) -> None:
     )
     sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name in BENCHMARKS:
-        try:
-            module = _module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == f"multidraft.bench.{name}":
-                continue  # not built yet
-            raise
+        module = _module(name)
         bench = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
         bench.add_argument("--out", default="results", type=cli_type(check_output_path, directory=True, keep_text=True),
@@ -49,10 +44,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from multidraft.bench.common import Report
+    from multidraft.bench.common import BenchReport
     from multidraft.bench.options import command_line
 
     module = _module(args.benchmark)
     module.resolve_options(args)
-    report = Report(args.out, command_line(args), device=getattr(args, "device", "cpu"))
+    report = BenchReport(args.out, command_line(args), device=getattr(args, "device", "cpu"))
     return int(module.run(args, report) or 0)

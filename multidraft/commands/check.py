@@ -13,7 +13,8 @@ from typing import Any
 from multidraft.properties.adapters import INTERFACES
 from multidraft.properties.checker import CheckConfig, check
 from multidraft.properties.problem import DRAFTINGS
-from multidraft.properties.stats import ALPHA, BACKENDS
+from multidraft.properties.sampling import SAMPLING_BACKENDS
+from multidraft.properties.stats import ALPHA
 from multidraft.properties.strategies import MAX_TUPLES, PROFILES
 from multidraft.properties.suite import TOL
 from multidraft.validation import check_probability, check_range, cli_float, cli_int, cli_type
@@ -83,7 +84,7 @@ def add_parser(subparsers: Any) -> None:
                         help=f"family-wise false-alarm rate of the statistical tests (default {ALPHA:g})")
     parser.add_argument("--max-tuples", type=cli_int(min_value=1), default=MAX_TUPLES,
                         help=f"cap on enumerated draft tuples per problem (default {MAX_TUPLES})")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+    parser.add_argument("--backend", choices=SAMPLING_BACKENDS, default="torch",
                         help="arrays and generator handed to a sampling verifier (default torch)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -98,7 +98,7 @@ def _run_closed(p, q, n, args) -> dict:
     if args.drafting != "iid":
         return {"status": "skipped (the closed form needs i.i.d. drafts)"}
     res, wall = _timed(lambda: optimal_acceptance(p, q, n))
-    return {"status": "ok", "value": float(res.alpha), "time_s": wall,
+    return {"status": "ok", "value": float(res.alpha_star), "time_s": wall,
             "h_min": _tokens(res.h_min), "h_max": _tokens(res.h_max)}
 
 
@@ -108,7 +108,7 @@ def _run_lp(p, q, n, args) -> dict:
     from multidraft.reference import solve_lp
 
     res, wall = _timed(lambda: solve_lp(p, q, n, drafting=args.drafting, form=args.lp_form))
-    return {"status": "ok", "value": res.acceptance, "time_s": wall, "form": res.form,
+    return {"status": "ok", "value": res.alpha_star, "time_s": wall, "form": res.form,
             "variables": res.num_variables, "certificate": res.certificate,
             "certificate_gap": res.certificate_gap, "h": _tokens(res.h)}
 

@@ -53,7 +53,7 @@ def _stats_row(label: str, target: np.ndarray, draft: np.ndarray) -> str:
     s = summarize(target, draft, (2, 4))
     q10, q50, q90 = s.acceptance_quantiles
     return (f"| {label} | {s.rows} | {s.target_entropy:.2f} | {s.acceptance:.3f} | {q10:.3f} / {q50:.3f} / {q90:.3f} "
-            f"| {s.alpha[2]:.3f} | {s.alpha[4]:.3f} |")
+            f"| {s.alpha_star[2]:.3f} | {s.alpha_star[4]:.3f} |")
 
 
 _STATS_HEADER = [

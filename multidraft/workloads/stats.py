@@ -42,7 +42,7 @@ class Summary:
         Mean ``1 - TV``.
     acceptance_quantiles : tuple[float, float, float]
         10%, 50% and 90% quantiles of ``1 - TV`` over rows.
-    alpha : dict[int, float]
+    alpha_star : dict[int, float]
         Mean alpha* for each n asked.
     draft_support : float
         Mean number of nonzero entries of q.
@@ -54,7 +54,7 @@ class Summary:
     vocab_size: int
     acceptance: float
     acceptance_quantiles: tuple[float, float, float]
-    alpha: dict[int, float]
+    alpha_star: dict[int, float]
     draft_support: float
     target_entropy: float
 
@@ -66,7 +66,7 @@ class Summary:
             f"   mean target entropy: {self.target_entropy:.3f} nats",
             f"mean 1 - TV (n = 1): {self.acceptance:.4f}   (10%/50%/90%: {q10:.3f} / {q50:.3f} / {q90:.3f})",
         ]
-        lines += [f"mean alpha* (n = {n}): {a:.4f}" for n, a in self.alpha.items()]
+        lines += [f"mean alpha* (n = {n}): {a:.4f}" for n, a in self.alpha_star.items()]
         return "\n".join(lines)
 
 
@@ -101,13 +101,13 @@ def summarize(target: Any, draft: Any, ns: Sequence[int] = (2, 4), *, max_rows: 
     for s in progress_bar(starts, enabled=progress, desc="alpha*", total=len(starts)):
         rows = slice(s, s + ORACLE_ROWS)
         for n in ns:
-            alpha[n][rows] = optimal_acceptance(p[rows], q[rows], n).alpha
+            alpha[n][rows] = optimal_acceptance(p[rows], q[rows], n).alpha_star
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1)
     q10, q50, q90 = np.quantile(accept, [0.1, 0.5, 0.9])
     return Summary(
         rows=int(len(p)), vocab_size=int(p.shape[1]), acceptance=float(accept.mean()),
         acceptance_quantiles=(float(q10), float(q50), float(q90)),
-        alpha={n: float(a.mean()) for n, a in alpha.items()},
+        alpha_star={n: float(a.mean()) for n, a in alpha.items()},
         draft_support=float((q > 0).sum(axis=-1).mean()), target_entropy=float(entropy.mean()),
     )

@@ -27,7 +27,7 @@ EXPECTED = {
 
 
 def header(path) -> list[str]:
-    line = next(l for l in path.read_text().splitlines() if l.startswith("| "))
+    line = next(row for row in path.read_text().splitlines() if row.startswith("| "))
     return [c.strip() for c in line.strip("|").split("|")]
 
 
@@ -60,7 +60,7 @@ def test_quick_run_writes_tables_and_plots(bench, tmp_path, capsys):
             assert f"| {name} ({drafting} drafting) |" in text
         assert "another drafting law" in text
     if bench == "fast":  # global resolution reaches alpha* on every quick row
-        rows = [l for l in (tmp_path / "fast_per_token.md").read_text().splitlines() if l.startswith("| (1")]
+        rows = [row for row in (tmp_path / "fast_per_token.md").read_text().splitlines() if row.startswith("| (1")]
         assert rows and all("| 100% |" in row for row in rows)
 
 

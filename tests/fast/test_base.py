@@ -73,7 +73,7 @@ def test_verifier_shapes_default_sample_and_cache():
     assert tokens.shape == (1000,) and 0.55 < float((tokens == 2).double().mean()) < 0.7
     assert v.sample(p, q, [2, 1]).shape == ()
     # acceptance without a closed form: exact enumeration of i.i.d. drafts
-    expected = md.evaluate(v, p, q, 2, alpha_star=0.0).acceptance
+    expected = md.evaluate(v, p, q, 2).acceptance
     assert abs(float(v.acceptance(p, q, 2)) - expected) <= 1e-12
     with pytest.raises(InvalidInputError, match="drafts"):
         v.conditional(np.stack([p, p]), np.stack([q, q]), [[0, 1]] * 3)

@@ -15,7 +15,9 @@ from scipy import stats
 
 import multidraft as md
 from multidraft.fast import BASELINES, GreedyDrafting, RecursiveRejection
-from multidraft.fast.baselines import KSEQ_SLACK, baseline_table, kseq_rho
+from multidraft.bench.baseline_table import baseline_table
+from multidraft.fast.baselines import KSEQ_SLACK, kseq_rho
+from multidraft.reference import optimal_acceptance_for
 from multidraft.validation import InvalidInputError
 
 EXACT = 1e-12
@@ -78,7 +80,8 @@ def test_lossless_and_acceptance_formula(name, problem):
     p, q, n = problem
     verifier = BASELINES[name]
     n = _fit_n(name, q, n)
-    ev = md.evaluate(verifier, p, q, n, drafting=verifier.law(q, n))
+    law = verifier.law(q, n)
+    ev = md.evaluate(verifier, p, q, n, drafting=law, alpha_star=optimal_acceptance_for(p, law))
     assert ev.tv <= EXACT, ev.summary()
     assert ev.validity_error <= EXACT, ev.summary()
     assert ev.acceptance <= ev.alpha_star + EXACT, ev.summary()
@@ -93,7 +96,7 @@ def test_lossless_and_acceptance_formula(name, problem):
 @given(problem=problems())
 def test_kseq_within_1_minus_1_over_e_of_optimal(problem):
     p, q, n = problem
-    ev = md.evaluate(BASELINES["kseq"], p, q, n)
+    ev = md.evaluate(BASELINES["kseq"], p, q, n, alpha_star=optimal_acceptance_for(p, md.IID(q, n)))
     assert ev.acceptance >= (1 - math.exp(-1)) * ev.alpha_star - EXACT, ev.summary()
 
 

@@ -8,7 +8,7 @@ from scipy import stats
 import multidraft as md
 from multidraft.examples import llm_like
 from multidraft.fast.solver import GlobalResolution, global_resolution
-from multidraft.reference import optimal_acceptance
+from multidraft.reference import optimal_acceptance, optimal_acceptance_for
 
 EXACT = 1e-12  # TV and validity tolerance, float64
 OPTIMAL = 1e-8  # acceptance gap tolerance (solver tol is 1e-9)
@@ -46,7 +46,8 @@ BACKENDS = ["torch", "numba"]
 
 def exact_evaluation(p, q, n, backend="auto"):
     verifier = GlobalResolution(backend=backend)
-    return md.evaluate(verifier, p, q, n), verifier.plan(p, q, n)
+    alpha_star = optimal_acceptance_for(np.asarray(p, dtype=np.float64), md.IID(q, n))
+    return md.evaluate(verifier, p, q, n, alpha_star=alpha_star), verifier.plan(p, q, n)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -56,10 +57,10 @@ def test_lossless_and_optimal_by_exact_enumeration(backend, problem):
     p, q, n = problem
     ev, plan = exact_evaluation(p, q, n, backend)
     assert ev.tv <= EXACT and ev.validity_error <= EXACT, ev.summary()
-    assert plan.optimal_acceptance.item() == pytest.approx(float(optimal_acceptance(p, q, n).alpha), abs=1e-12)
-    assert ev.alpha_star - plan.acceptance.item() <= OPTIMAL, (ev.summary(), plan.status)
+    assert plan.alpha_star.item() == pytest.approx(float(optimal_acceptance(p, q, n).alpha_star), abs=1e-12)
+    assert ev.alpha_star - plan.kept.item() <= OPTIMAL, (ev.summary(), plan.status)
     assert ev.acceptance <= ev.alpha_star + 1e-12  # never above the optimum
-    assert bool(plan.status.converged.all())
+    assert bool(plan.status.success.all())
 
 
 NAMED = {
@@ -78,7 +79,7 @@ def test_named_edge_cases(name, backend):
     p, q, n, alpha = NAMED[name]
     ev, plan = exact_evaluation(p, q, n, backend)
     assert ev.tv <= EXACT and ev.validity_error <= EXACT
-    assert plan.acceptance.item() == pytest.approx(alpha, abs=1e-9)
+    assert plan.kept.item() == pytest.approx(alpha, abs=1e-9)
 
 
 @pytest.mark.parametrize("compiled", [True, False])
@@ -126,7 +127,7 @@ def test_tiny_probabilities_stay_exact(backend):
     q = np.array([1e-30, 0.5, 0.5 - 1e-30])
     ev, plan = exact_evaluation(p, q, 3, backend)
     assert ev.tv <= EXACT and ev.validity_error <= EXACT
-    assert ev.alpha_star - plan.acceptance.item() <= OPTIMAL
+    assert ev.alpha_star - plan.kept.item() <= OPTIMAL
 
 
 def test_batched_equals_unbatched_rows():
@@ -141,8 +142,8 @@ def test_batched_equals_unbatched_rows():
     cond = batch.conditional(drafts)
     for b in range(6):
         single = global_resolution(P[b], Q[b], 3)
-        torch.testing.assert_close(single.acceptance[0], batch.acceptance[b], atol=1e-9, rtol=0)
-        torch.testing.assert_close(single.optimal_acceptance[0], batch.optimal_acceptance[b], atol=1e-15, rtol=0)
+        torch.testing.assert_close(single.kept[0], batch.kept[b], atol=1e-9, rtol=0)
+        torch.testing.assert_close(single.alpha_star[0], batch.alpha_star[b], atol=1e-15, rtol=0)
         torch.testing.assert_close(single.conditional(drafts[b])[0], cond[b], atol=1e-7, rtol=0)
 
 
@@ -182,8 +183,8 @@ def test_sampling_agrees_with_conditional():
 def test_large_vocabulary_top_k_drafts_converge(k, n, backend):
     p, q = llm_like(32000, top_k=k, seed=k + n)
     plan = global_resolution(p, q, n, backend=backend)
-    assert bool(plan.status.converged.all()), plan.status
-    assert plan.optimal_acceptance.item() == pytest.approx(float(optimal_acceptance(p, q, n).alpha), abs=1e-12)
+    assert bool(plan.status.success.all()), plan.status
+    assert plan.alpha_star.item() == pytest.approx(float(optimal_acceptance(p, q, n).alpha_star), abs=1e-12)
     law = plan.conditional(np.argsort(-q)[:n])
     assert law.sum().item() == pytest.approx(1.0, abs=1e-12) and law.min().item() >= 0
 
@@ -223,8 +224,8 @@ def test_backends_agree_row_by_row():
         ref, fast = (global_resolution(P, Q, n, backend=b) for b in BACKENDS)
         for field in ("index", "valid", "inner"):
             assert torch.equal(getattr(ref.support, field), getattr(fast.support, field)), (n, field)
-        torch.testing.assert_close(fast.optimal_acceptance, ref.optimal_acceptance, atol=1e-15, rtol=0)
-        torch.testing.assert_close(fast.acceptance, ref.acceptance, atol=1e-9, rtol=0)
+        torch.testing.assert_close(fast.alpha_star, ref.alpha_star, atol=1e-15, rtol=0)
+        torch.testing.assert_close(fast.kept, ref.kept, atol=1e-9, rtol=0)
         assert torch.equal(fast.status.iterations, ref.status.iterations), n
         drafts = torch.multinomial(torch.tensor(Q), n, replacement=True, generator=torch.Generator().manual_seed(n))
         torch.testing.assert_close(fast.conditional(drafts), ref.conditional(drafts), atol=1e-7, rtol=0)
@@ -242,7 +243,7 @@ def test_kernel_plan_parts_match_the_torch_formulas(V):
     plan = global_resolution(P, Q, 3, backend="numba")
     expected = plan_parts(plan.support, plan.a, V)
     for name, value in expected.items():
-        got = {"outer": plan.outer, "inner_active": plan.inner_active, "acceptance": plan.acceptance,
+        got = {"outer": plan.outer, "inner_active": plan.inner_active, "acceptance": plan.kept,
                "accept_ratio": plan.accept_ratio, "residual_on_support": plan._residual_on_support,
                "sorted_ids": plan._sorted_ids, "slot_of_sorted": plan._slot_of_sorted}[name]
         torch.testing.assert_close(got, value, atol=1e-15, rtol=0, msg=name)
@@ -347,7 +348,7 @@ def test_cuda_matches_cpu():
     P, Q = rng.dirichlet(np.ones(50), 8), rng.dirichlet(np.ones(50), 8)
     cpu = global_resolution(P, Q, 4)
     gpu = global_resolution(P, Q, 4, device="cuda")
-    torch.testing.assert_close(gpu.acceptance.cpu(), cpu.acceptance, atol=1e-10, rtol=0)
+    torch.testing.assert_close(gpu.kept.cpu(), cpu.kept, atol=1e-10, rtol=0)
     drafts = rng.integers(0, 50, size=(8, 4))
     torch.testing.assert_close(gpu.conditional(drafts).cpu(), cpu.conditional(drafts), atol=1e-9, rtol=0)
     tokens, _ = gpu.sample(drafts, generator=torch.Generator(device="cuda").manual_seed(0))
@@ -366,7 +367,7 @@ def test_alpha_star_and_cut_match_reference_on_padded_batches():
         Q /= Q.sum(axis=1, keepdims=True)
         support = draft_support(torch.tensor(P), torch.tensor(Q), n)
         ref = optimal_acceptance(P, Q, n)
-        np.testing.assert_allclose(support.alpha.numpy(), ref.alpha, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(support.alpha_star.numpy(), ref.alpha_star, rtol=0, atol=1e-13)
         h_min = np.zeros_like(ref.h_min)
         rows = np.repeat(np.arange(20), support.index.shape[1])
         keep = (support.inner & support.valid).numpy().ravel()

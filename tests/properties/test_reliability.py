@@ -74,12 +74,11 @@ def test_5_float32_laws_are_accepted_by_every_entry_point_with_one_rule():
     p32, q32 = _float32_pair()
     p64, q64 = p32.astype(np.float64) / p32.astype(np.float64).sum(), q32.astype(np.float64) / q32.astype(np.float64).sum()
     assert abs(p32.astype(np.float64).sum() - 1) > 1e-9 or abs(q32.astype(np.float64).sum() - 1) > 1e-9
-    alpha = float(optimal_acceptance(p64, q64, 2).alpha)
-    values = [float(optimal_acceptance(p32, q32, 2).alpha), solve_lp(p32, q32, 2).acceptance,
+    alpha = float(optimal_acceptance(p64, q64, 2).alpha_star)
+    values = [float(optimal_acceptance(p32, q32, 2).alpha_star), solve_lp(p32, q32, 2).alpha_star,
               float(np.mean(solve_maxflow(p32, q32, 2).bounds)),
-              float(global_resolution(p32, q32, 2).acceptance[0]),
-              float(global_resolution(torch.from_numpy(p32), torch.from_numpy(q32), 2).acceptance[0]),
-              float(global_resolution(torch.from_numpy(p32), torch.from_numpy(q32), 2).acceptance[0])]
+              float(global_resolution(p32, q32, 2).kept[0]),
+              float(global_resolution(torch.from_numpy(p32), torch.from_numpy(q32), 2).kept[0])]
     np.testing.assert_allclose(values, alpha, atol=1e-8)
     ev32, ev64 = md.evaluate(rrs, p32, q32, 2), md.evaluate(rrs, p64, q64, 2)
     assert ev32.acceptance == pytest.approx(ev64.acceptance, abs=1e-12) and ev32.tv < 1e-12
@@ -157,7 +156,7 @@ def test_13_solve_reads_workload_files_with_a_row(tmp_path, capsys):
     path = save_workload(tmp_path / "w.npz", w.target, w.draft)
     code, out, err = _run(["solve", "--file", str(path), "--n", "2", "--row", "1", "--json"], capsys)
     report = json.loads(out)
-    assert code == 0 and report["alpha_star"] == pytest.approx(float(optimal_acceptance(w.target[1], w.draft[1], 2).alpha))
+    assert code == 0 and report["alpha_star"] == pytest.approx(float(optimal_acceptance(w.target[1], w.draft[1], 2).alpha_star))
     code, out, err = _run(["solve", "--file", str(path), "--n", "2", "--row", "3"], capsys)
     assert code == 2 and "row: " in err and "holds 3 rows" in err
 
@@ -176,8 +175,7 @@ def test_15_global_resolution_and_plan_refuse_bad_arguments_clearly():
     for call, message in cases:
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             call()
-    assert float(global_resolution(P, Q, 2, dtype="float64").acceptance[0]) == pytest.approx(
-        float(plan.acceptance[0]))
+    assert float(global_resolution(P, Q, 2, dtype="float64").kept[0]) == pytest.approx(float(plan.kept[0]))
 
 
 @pytest.mark.parametrize("kwargs, message", [

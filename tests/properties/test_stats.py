@@ -9,7 +9,8 @@ import gallery
 from multidraft.properties import verifier_suite
 from multidraft.properties.adapters import resolve
 from multidraft.properties.problem import Problem
-from multidraft.properties.stats import detectable_tv, draw_outputs, g_test, noncentrality_for_power, pool_cells
+from multidraft.properties.sampling import draw_outputs
+from multidraft.properties.stats import detectable_tv, g_test, noncentrality_for_power, pool_cells
 
 
 def test_pooling_keeps_totals_and_drops_impossible_cells():

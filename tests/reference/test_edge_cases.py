@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import multidraft
 from multidraft.examples import llm_like
 from multidraft import InvalidInputError, TooLargeError
-from multidraft.reference import TransportPlan, optimal_acceptance, solve_lp, solve_maxflow
+from multidraft.reference import TransportPlan, optimal_acceptance, optimal_acceptance_for, solve_lp, solve_maxflow
 
 _spec = importlib.util.spec_from_file_location("_oracle_props", pathlib.Path(__file__).with_name("test_oracles.py"))
 _props = importlib.util.module_from_spec(_spec)
@@ -68,9 +68,9 @@ def test_acceptance_one_with_no_residual_uses_p():
 
 
 def test_toy_example_matches_closed_form():
-    closed = float(optimal_acceptance(TOY_P, TOY_Q, 2).alpha)
-    assert solve_lp(TOY_P, TOY_Q, 2).acceptance == pytest.approx(closed, abs=1e-12)
-    assert solve_lp(TOY_P, TOY_Q, 2, form="tuples").acceptance == pytest.approx(closed, abs=1e-12)
+    closed = float(optimal_acceptance(TOY_P, TOY_Q, 2).alpha_star)
+    assert solve_lp(TOY_P, TOY_Q, 2).alpha_star == pytest.approx(closed, abs=1e-12)
+    assert solve_lp(TOY_P, TOY_Q, 2, form="tuples").alpha_star == pytest.approx(closed, abs=1e-12)
     lo, hi = solve_maxflow(TOY_P, TOY_Q, 2).bounds
     assert lo <= closed + 1e-15 and closed - 1e-15 <= hi
 
@@ -96,9 +96,8 @@ def test_batched_conditional_matches_single_calls():
 def test_evaluate_uses_maxflow_for_large_non_iid_laws():
     p, q = llm_like(20, seed=3)
     law = multidraft.WithoutReplacement(q, 2)
-    evaluate_module = importlib.import_module("multidraft.evaluate")
-    alpha = evaluate_module.optimal_acceptance_for(p, law)
-    assert alpha == pytest.approx(solve_lp(p, drafting=law).acceptance, abs=1e-9)
+    alpha = optimal_acceptance_for(p, law)
+    assert alpha == pytest.approx(solve_lp(p, drafting=law).alpha_star, abs=1e-9)
 
 
 def test_plan_from_user_keys_and_dense_accepted_mass():
@@ -167,10 +166,10 @@ def test_large_n_with_few_tokens_is_solved():
     # n > 170: multinomial coefficients above 1e308 and powers below 1e-308 (log space);
     # capacity sums bounded by min(n, V) middle arcs per set, not by n
     p, q, n = np.array([0.3, 0.7]), np.array([0.5, 0.5]), 1100
-    closed = float(optimal_acceptance(p, q, n).alpha)
+    closed = float(optimal_acceptance(p, q, n).alpha_star)
     lp = solve_lp(p, q, n)
     assert lp.support.probs.sum() == pytest.approx(1.0, abs=1e-12)
-    assert lp.acceptance == pytest.approx(closed, abs=1e-9)
+    assert lp.alpha_star == pytest.approx(closed, abs=1e-9)
     lo, hi = solve_maxflow(p, q, n).bounds
     assert lo - 1e-12 <= closed <= hi + 1e-12
 

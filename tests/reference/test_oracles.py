@@ -77,11 +77,11 @@ def check_all_oracles(p: np.ndarray, law, *, plans: bool = True) -> float:
     """Every oracle agrees with brute force (and the closed form for i.i.d.); returns alpha*."""
     brute, _ = optimal_acceptance_bruteforce(p, drafting=law)
     if isinstance(law, multidraft.IID):
-        assert abs(float(optimal_acceptance(p, law.q, law.n).alpha) - brute) <= 1e-12
+        assert abs(float(optimal_acceptance(p, law.q, law.n).alpha_star) - brute) <= 1e-12
     forms = ("sets", "tuples") if law.vocab_size ** (law.n + 1) <= 5000 else ("sets",)
     for form in forms:
         lp = solve_lp(p, drafting=law, form=form)
-        assert abs(lp.acceptance - brute) <= VALUE_TOL, (form, lp.acceptance, brute)
+        assert abs(lp.alpha_star - brute) <= VALUE_TOL, (form, lp.alpha_star, brute)
         assert abs(lp.certificate_gap) <= VALUE_TOL, (form, lp.certificate_gap)
         assert abs(lp.certificate - brute) <= VALUE_TOL
         assert lp.primal_violation <= 1e-9
@@ -132,7 +132,7 @@ def test_maxflow_interval_contains_lp_and_shrinks(problem):
     widths = []
     for bits in (8, 16, 32, 52):
         lo, hi = solve_maxflow(p, drafting=law, scale=2**bits).bounds
-        assert lo - 1e-9 <= lp.acceptance <= hi + 1e-9, (bits, lo, hi, lp.acceptance)
+        assert lo - 1e-9 <= lp.alpha_star <= hi + 1e-9, (bits, lo, hi, lp.alpha_star)
         widths.append(hi - lo)
     assert all(b <= a for a, b in zip(widths, widths[1:])), widths
 

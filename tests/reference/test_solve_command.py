@@ -48,7 +48,7 @@ def test_file_input_without_replacement(tmp_path, capsys):
     assert report["oracles"]["closed"]["status"].startswith("skipped")
     assert report["oracles"]["lp"]["value"] == pytest.approx(report["oracles"]["maxflow"]["value"], abs=1e-9)
     iid = run_json(capsys, "--file", str(path), "--n", "2", "--oracles", "closed")
-    assert iid["alpha_star"] == pytest.approx(float(optimal_acceptance(p, q, 2).alpha))
+    assert iid["alpha_star"] == pytest.approx(float(optimal_acceptance(p, q, 2).alpha_star))
 
 
 @pytest.mark.parametrize("argv", [["--example", "nope"], ["--example", "toy", "--oracles", "lp,foo"],

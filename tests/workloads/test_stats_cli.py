@@ -11,9 +11,9 @@ def test_summary_matches_the_oracle_row_by_row():
     w = llm_like_batch(20, 300, correlation=0.85, top_k=30, seed=9)
     s = summarize(w.target, w.draft, (1, 2, 4))
     assert s.rows == 20 and s.vocab_size == 300 and s.draft_support == 30
-    assert s.alpha[1] == pytest.approx(s.acceptance, abs=1e-12)
-    assert s.alpha[2] == pytest.approx(float(optimal_acceptance(w.target, w.draft, 2).alpha.mean()), abs=1e-12)
-    assert s.acceptance <= s.alpha[2] <= s.alpha[4] <= 1
+    assert s.alpha_star[1] == pytest.approx(s.acceptance, abs=1e-12)
+    assert s.alpha_star[2] == pytest.approx(float(optimal_acceptance(w.target, w.draft, 2).alpha_star.mean()), abs=1e-12)
+    assert s.acceptance <= s.alpha_star[2] <= s.alpha_star[4] <= 1
     assert "alpha* (n = 4)" in s.format()
     assert summarize(w.target, w.draft, (2,), max_rows=5).rows == 5
 

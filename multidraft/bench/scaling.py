@@ -1,4 +1,4 @@
-"""Measure how far each exact oracle scales (not part of CI).
+"""Measure how far each exact oracle scales (a benchmark, not part of CI).
 
 For n = 2, 3, 4 and each oracle (LP sets form, LP tuples form, max-flow), grow the
 vocabulary V along a geometric grid on LLM-like pairs (full-support q, ``llm_like(V,
@@ -7,8 +7,8 @@ solve runs in its own subprocess killed at the budget, with the refusal limits l
 
 Run::
 
-    python -m multidraft.reference.scaling            # prints a markdown table
-    python reference/scaling.py --budget 10
+    python -m multidraft.bench.scaling                # prints a markdown table
+    python -m multidraft.bench.scaling --budget 10
 """
 from __future__ import annotations
 
@@ -25,18 +25,18 @@ ORACLES = ("lp-sets", "lp-tuples", "maxflow")
 
 _SNIPPET = """
 import json, time
-from multidraft.examples import llm_like
+from multidraft.workloads.synthetic import llm_like
 from multidraft.reference import solve_lp, solve_maxflow
 solve_lp([0.5, 0.5], [0.5, 0.5], 1); solve_maxflow([0.5, 0.5], [0.5, 0.5], 1)  # warm imports
 p, q = llm_like({V}, seed=0)
 t = time.perf_counter()
 if {oracle!r} == "maxflow":
     r = solve_maxflow(p, q, {n}, max_arcs=10**12, max_count=10**12)
-    size = r.num_arcs
+    size, value = r.num_arcs, r.acceptance
 else:
     r = solve_lp(p, q, {n}, form={oracle!r}[3:], max_variables=10**12, max_count=10**12)
-    size = r.num_variables
-print(json.dumps({{"time": time.perf_counter() - t, "size": size, "value": r.acceptance}}))
+    size, value = r.num_variables, r.alpha_star
+print(json.dumps({{"time": time.perf_counter() - t, "size": size, "value": value}}))
 """
 
 
