@@ -406,9 +406,23 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
     return support, u, a, torch.maximum(fit.iterations[:B], fit.iterations[B:]), fit.loss[:B] + fit.loss[B:], None
 
 
+def _compile_notice() -> None:
+    """Say on stderr, once, that the first compiled solve compiles the kernel (numba, no disk cache yet)."""
+    import sys
+    from pathlib import Path
+
+    if "multidraft.fast.kernel" in sys.modules or getattr(_compile_notice, "done", False):
+        return
+    _compile_notice.done = True
+    if not any((Path(__file__).parent / "__pycache__").glob("kernel.*.nbi")):
+        print("multidraft: compiling the CPU kernel of global resolution with numba (once per environment, "
+              "20 s to a minute; cached on disk afterwards) ...", file=sys.stderr, flush=True)
+
+
 def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
     """The compiled CPU path: the same solve, row by row (on as many threads as torch uses),
     and the plan's parts (:func:`multidraft.fast.kernel.solve_rows`)."""
+    _compile_notice()
     from .kernel import solve_rows
 
     out = {name: torch.from_numpy(value) for name, value in

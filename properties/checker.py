@@ -45,7 +45,7 @@ from .problem import DRAFTINGS, Problem
 from .report import PropertyResult, Report
 from .sampling import SAMPLING_BACKENDS, measure_problem, reproducibility, test_names
 from .stats import ALPHA, MIN_EXPECTED
-from .strategies import MAX_TUPLES, PROFILES, problems, profile_settings
+from .strategies import MAX_TUPLES, PROFILES, feasible_ns, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
 
@@ -398,6 +398,9 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         results += run_stats(spec, config, drafting, optimal, problem_list)
     settings_dict = {k: v for k, v in asdict(config).items() if k != "progress"}
     settings_dict.update(drafting=drafting, optimal=optimal, interface=spec.interface)
+    if problem_list is None:
+        ns = feasible_ns(config.n, config.vocab, config.max_tuples, drafting)
+        settings_dict["n_checked"] = (min(ns), max(ns)) if ns else None
     return Report(spec.name, results, settings_dict)
 
 

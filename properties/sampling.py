@@ -156,6 +156,11 @@ def _law_test(name: str, counts: np.ndarray, expected: np.ndarray, samples: int,
     )
 
 
+#: What each side of a rate test looks for, in words (``"greater"`` reads wrongly next to a smaller estimate).
+_SIDES = {"greater": "one-sided test: is acceptance above {what}?", "less": "one-sided test: is acceptance below {what}?",
+          "two-sided": "two-sided test: does acceptance differ from {what}?"}
+
+
 def _rate_test(
     name: str, accepted: int, samples: int, rate: float, side: str, level: float, what: str
 ) -> StatMeasurement:
@@ -170,7 +175,7 @@ def _rate_test(
         p,
         est - rate,
         f"acceptance - {what}",
-        f"acceptance {est:.6f} vs {what} {rate:.6f} ({side}) p={p:.3g}; detectable shift "
+        f"acceptance {est:.6f} vs {what} {rate:.6f} ({_SIDES[side].format(what=what)}) p={p:.3g}; detectable shift "
         f"{shift['shift_power50']:.2e} (50%) / {shift['shift_power90']:.2e} (90%)",
         shift,
     )

@@ -73,7 +73,8 @@ def _largest_vocab(n: int, vocab: tuple[int, int], max_tuples: int, drafting: st
     return v
 
 
-def _feasible_ns(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, drafting: str) -> list[int]:
+def feasible_ns(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, drafting: str) -> list[int]:
+    """The numbers of drafts in ``n`` whose draft tuples fit ``max_tuples`` at the smallest usable V."""
     out = []
     for k in range(n[0], n[1] + 1):
         v_min = max(vocab[0], k) if drafting == "without_replacement" else vocab[0]
@@ -293,7 +294,7 @@ def problems(
     if law_factory is None:
         check_choice(drafting, "drafting", DRAFTINGS)
     n_range, v_range = check_range(n, "n"), check_range(vocab, "vocab")
-    ns = _feasible_ns(n_range, v_range, max_tuples, drafting)
+    ns = feasible_ns(n_range, v_range, max_tuples, drafting)
     if not ns and drafting == "without_replacement" and n_range[0] > v_range[1]:
         raise InvalidInputError(
             f"n: drafting without replacement needs V >= n, got n >= {n_range[0]} with V <= {v_range[1]}; "

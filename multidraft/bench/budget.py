@@ -96,6 +96,8 @@ def run(args: argparse.Namespace, report) -> int:
     report.table(measured)
     report.table(best)
     panels = [("acceptance vs time per token",
-               [Series(name, [pt[2] for pt in pts], [pt[3] for pt in pts], "o") for name, pts in points.items() if pts])]
-    report.plot("budget", panels, xlabel="median ms per token", ylabel="mean acceptance", logx=True, vlines=budgets)
+               [Series(name, [pt[2] for pt in pts], [pt[3] for pt in pts], "o",
+                       notes=[f"({pt[0]},{pt[1]})" for pt in pts]) for name, pts in points.items() if pts])]
+    report.plot("budget", panels, xlabel="median ms per token (each point: one (k, n), labelled)",
+                ylabel="mean acceptance", logx=True, vlines=budgets, vline_label="budget {x:g} ms")
     return 0

@@ -120,7 +120,7 @@ def _throughput(args, report, progress) -> None:
     method = GlobalResolutionMethod(args.device, args.seed)
     table = Table("fast_throughput", f"Global resolution, batched throughput, (k, n) = ({k}, {n}), device {args.device}",
                   ["B", "V", "median s per call", "tokens/s", "success", "note"])
-    xs, ys = [], []
+    by_vocab: dict[int, tuple[list, list]] = {}
     for B in progress(int_list(args.batches, "batches"), "fast: throughput"):
         V = args.big_vocab if B >= 256 else args.vocab
         probs = llm_problems(B, V, k, seed=args.seed)
@@ -136,13 +136,16 @@ def _throughput(args, report, progress) -> None:
         ok = plan.status.success.cpu() & ((alpha - plan.kept.cpu()) <= 1e-6)
         note = f"V = {V} for B >= 256 (memory)" if V != args.vocab else ""
         table.add(B, V, med, B / med, f"{float(ok.double().mean()):.0%}", note)
-        xs.append(B)
-        ys.append(B / med)
+        by_vocab.setdefault(V, ([], []))[0].append(B)
+        by_vocab[V][1].append(B / med)
         del p, q, d, plan
     table.notes.append(f"one call solves and samples all B rows; median of {args.repeats} timed calls after one warm-up.")
     report.table(table)
-    report.plot("fast_throughput", [(f"(k, n) = ({k}, {n}), {args.device}", [Series("global resolution", xs, ys)])],
-                xlabel="batch size B", ylabel="tokens / s", logx=True, logy=True)
+    series = [Series(f"global resolution, V = {V}", xs, ys, style) for (V, (xs, ys)), style in
+              zip(by_vocab.items(), ("o-", "s--"))]
+    title = f"(k, n) = ({k}, {n}), {args.device}" + (f"; V drops to {args.big_vocab} at B >= 256 (memory)"
+                                                     if len(by_vocab) > 1 else "")
+    report.plot("fast_throughput", [(title, series)], xlabel="batch size B", ylabel="tokens / s", logx=True, logy=True)
 
 
 def _speedup(args, report, per_case, progress) -> None:

@@ -59,7 +59,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--interface", choices=("auto",) + INTERFACES, default="auto",
                         help="verifier interface (default: detect from .conditional/.sample or the signature)")
     parser.add_argument("--drafting", choices=DRAFTINGS, default=None,
-                        help="drafting law (default: the verifier's declared one, else iid)")
+                        help="drafting law (default: the verifier's declared one, else iid); with independent "
+                             "the verifier's draft argument is the (n, V) stack of the n draft laws")
     parser.add_argument("--n", default="1-4", type=cli_type(check_range),
                         help="number of drafts, N or LO-HI (default 1-4); values whose draft tuples exceed "
                              "--max-tuples at the smallest V are left out (the report's settings line says which)")
