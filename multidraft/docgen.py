@@ -16,6 +16,7 @@ from pathlib import Path
 #: Public modules and the names documented from each (their ``__all__`` order).
 API_MODULES = (
     "multidraft",
+    "multidraft.validation",
     "multidraft.reference",
     "multidraft.fast",
     "multidraft.properties",

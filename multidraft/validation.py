@@ -29,6 +29,14 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+__all__ = [
+    "InvalidInputError", "TooLargeError",
+    "check_choice", "check_int", "check_float", "check_positive_float", "check_probability", "check_range",
+    "check_same_vocab", "is_torch_tensor", "check_dtype", "check_device", "check_generator", "check_output_path",
+    "cli_type", "cli_int", "cli_float",
+    "check_distribution", "check_pair", "check_n", "check_drafts", "sum_tolerance", "to_numpy",
+]
+
 SUM_TOL_FLOAT64 = 1e-9
 SUM_TOL_LOW_PRECISION = 1e-5
 
@@ -188,7 +196,8 @@ def check_range(value: Any, name: str, *, min_value: int = 1, max_value: int | N
     Raises
     ------
     InvalidInputError
-        ``"<name>: expected an integer or a range lo-hi, got '2-x'"``, or the bounds message.
+        ``"<name>: expected an integer N or a range LO-HI (like 2-6), got '2-x'"``, or the bounds
+        message (``"vocab: expected an integer >= 2, got 1"``).
     """
     spec = value
     if isinstance(value, str):

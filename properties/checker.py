@@ -437,6 +437,13 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     -------
     Report with ``.passed``, ``.raise_if_failed()``, ``.results`` and ``str(report)``.
 
+    Raises
+    ------
+    InvalidInputError
+        A bad setting, named as the command line names it (:func:`validate_config`: ``alpha``
+        in (0, 1), ``tol`` > 0, ``examples`` >= 1, ``vocab`` >= 2, ...), a target that is not a
+        verifier, or a given problem that is not a valid problem (:func:`given_problems`).
+
     Examples
     --------
     >>> import numpy as np
