@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 

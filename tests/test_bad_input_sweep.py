@@ -4,6 +4,7 @@ line on stderr naming the option and no traceback (with ``--json``: the error as
 The list below is checked against the parsers themselves, so a new option without a bad-value
 case fails :func:`test_every_option_has_a_bad_value_case`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -160,8 +161,11 @@ def _expand(value: str, tmp_path) -> str:
     return value
 
 
-PARAMS = [pytest.param(prefix, option, value, id=f"{' '.join(prefix[:2])} {option} {value}")
-          for prefix, option, values in CASES for value in values]
+PARAMS = [
+    pytest.param(prefix, option, value, id=f"{' '.join(prefix[:2])} {option} {value}")
+    for prefix, option, values in CASES
+    for value in values
+]
 
 
 @pytest.mark.parametrize("prefix, option, value", PARAMS)
@@ -183,8 +187,12 @@ def test_bad_option_value_exits_2_with_one_line(prefix, option, value, tmp_path,
 
 def test_every_option_has_a_bad_value_case():
     covered = {(_walk(prefix)[0], option) for prefix, option, _ in CASES}
-    missing = [(path, action.option_strings[-1]) for path, parser in _leaf_parsers(build_parser())
-               for action in parser._actions
-               if action.option_strings and action.option_strings[-1] not in NO_VALUE
-               and (path, action.option_strings[-1]) not in covered]
+    missing = [
+        (path, action.option_strings[-1])
+        for path, parser in _leaf_parsers(build_parser())
+        for action in parser._actions
+        if action.option_strings
+        and action.option_strings[-1] not in NO_VALUE
+        and (path, action.option_strings[-1]) not in covered
+    ]
     assert not missing, missing

@@ -1,4 +1,5 @@
 """The parameter vocabulary of multidraft.validation: choices, ranges, range specs, sizes, tensors."""
+
 import re
 
 import numpy as np
@@ -6,8 +7,15 @@ import pytest
 import torch
 
 from multidraft.validation import (
-    InvalidInputError, check_choice, check_float, check_int, check_n, check_probability, check_range,
-    check_same_vocab, is_torch_tensor,
+    InvalidInputError,
+    check_choice,
+    check_float,
+    check_int,
+    check_n,
+    check_probability,
+    check_range,
+    check_same_vocab,
+    is_torch_tensor,
 )
 
 
@@ -28,15 +36,18 @@ def test_int_accepts_integers_in_every_spelling(value, expected):
     assert got == expected and type(got) is int
 
 
-@pytest.mark.parametrize("value, message", [
-    (True, "k: expected an integer >= 0, got True"),
-    (2.5, "k: expected an integer >= 0, got 2.5"),
-    (float("nan"), "k: expected an integer >= 0, got nan"),
-    ("x", "k: expected an integer >= 0, got 'x'"),
-    ("3", "k: expected an integer >= 0, got '3'"),
-    (None, "k: expected an integer >= 0, got None"),
-    (-1, "k: expected an integer >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (True, "k: expected an integer >= 0, got True"),
+        (2.5, "k: expected an integer >= 0, got 2.5"),
+        (float("nan"), "k: expected an integer >= 0, got nan"),
+        ("x", "k: expected an integer >= 0, got 'x'"),
+        ("3", "k: expected an integer >= 0, got '3'"),
+        (None, "k: expected an integer >= 0, got None"),
+        (-1, "k: expected an integer >= 0, got -1"),
+    ],
+)
 def test_int_refuses_with_the_bound_in_the_message(value, message):
     _raises(message, check_int, value, "k", min_value=0)
 
@@ -53,26 +64,29 @@ def test_float_open_and_closed_bounds():
     _raises("a: expected a finite number in (0, 1), got 0", check_probability, 0, "a")
     _raises("a: expected a finite number in (0, 1), got 1", check_probability, 1.0, "a")
     _raises("a: expected a finite number in (0, 1), got nan", check_probability, float("nan"), "a")
-    _raises("a: expected a finite number > 0, got inf", check_float, float("inf"), "a", min_value=0,
-            include_min=False)
+    _raises("a: expected a finite number > 0, got inf", check_float, float("inf"), "a", min_value=0, include_min=False)
     _raises("a: expected a finite number, got True", check_float, True, "a")
 
 
-@pytest.mark.parametrize("value, expected", [(3, (3, 3)), ("3", (3, 3)), ("2-6", (2, 6)), ((2, 6), (2, 6)),
-                                             ([1, 1], (1, 1))])
+@pytest.mark.parametrize(
+    "value, expected", [(3, (3, 3)), ("3", (3, 3)), ("2-6", (2, 6)), ((2, 6), (2, 6)), ([1, 1], (1, 1))]
+)
 def test_range_specs(value, expected):
     assert check_range(value, "vocab") == expected
 
 
-@pytest.mark.parametrize("value, message", [
-    ("2-x", "vocab: expected an integer N or a range LO-HI (like 2-6), got '2-x'"),
-    ("1-2-3", "vocab: expected an integer N or a range LO-HI"),
-    ("", "vocab: expected an integer N or a range LO-HI"),
-    ("6-2", "vocab: expected a range LO-HI with LO <= HI, got 6-2"),
-    ("0", "vocab: expected an integer >= 1, got 0"),
-    ((0, 3), "vocab: expected an integer >= 1, got 0"),
-    ((1, 2, 3), "vocab: expected an integer N, a pair (lo, hi) or a range LO-HI"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("2-x", "vocab: expected an integer N or a range LO-HI (like 2-6), got '2-x'"),
+        ("1-2-3", "vocab: expected an integer N or a range LO-HI"),
+        ("", "vocab: expected an integer N or a range LO-HI"),
+        ("6-2", "vocab: expected a range LO-HI with LO <= HI, got 6-2"),
+        ("0", "vocab: expected an integer >= 1, got 0"),
+        ((0, 3), "vocab: expected an integer >= 1, got 0"),
+        ((1, 2, 3), "vocab: expected an integer N, a pair (lo, hi) or a range LO-HI"),
+    ],
+)
 def test_range_refusals_say_what_is_wrong(value, message):
     _raises(message, check_range, value, "vocab")
 

@@ -1,4 +1,5 @@
 """Verifiers that misbehave in the ways issue 15 found: NaN, None, crashes, bad tokens."""
+
 import numpy as np
 
 

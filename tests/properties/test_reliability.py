@@ -1,14 +1,15 @@
 """Issue 15: every bad input gets a clear error, nothing prints a wrong answer (one test per item)."""
+
 from __future__ import annotations
 
 import json
 import re
 
+import faulty
 import numpy as np
 import pytest
 import torch
 
-import faulty
 import multidraft as md
 from multidraft.cli import main
 from multidraft.fast import global_resolution, greedy, rrs
@@ -29,6 +30,7 @@ def _run(argv, capsys):
 
 
 # ----------------------------------------------------------------- silent wrong answers
+
 
 def test_1_given_problems_are_checked_for_a_conditional_verifier():
     report = verifier_suite(faulty.lossy, interface="conditional", problems=[(P, Q, 2)])
@@ -58,6 +60,7 @@ def test_3_deviation_samples_must_be_positive():
 
 # ----------------------------------------------------------------- crashes and wrong exits
 
+
 def test_4_unnormalised_advice_is_followable():
     with pytest.raises(InvalidInputError) as info:
         check_distribution([0.5, 0.6], "target")
@@ -72,28 +75,39 @@ def _float32_pair(V=7, seed=0):
 
 def test_5_float32_laws_are_accepted_by_every_entry_point_with_one_rule():
     p32, q32 = _float32_pair()
-    p64, q64 = p32.astype(np.float64) / p32.astype(np.float64).sum(), q32.astype(np.float64) / q32.astype(np.float64).sum()
+    p64, q64 = (
+        p32.astype(np.float64) / p32.astype(np.float64).sum(),
+        q32.astype(np.float64) / q32.astype(np.float64).sum(),
+    )
     assert abs(p32.astype(np.float64).sum() - 1) > 1e-9 or abs(q32.astype(np.float64).sum() - 1) > 1e-9
     alpha = float(optimal_acceptance(p64, q64, 2).alpha_star)
-    values = [float(optimal_acceptance(p32, q32, 2).alpha_star), solve_lp(p32, q32, 2).alpha_star,
-              float(np.mean(solve_maxflow(p32, q32, 2).bounds)),
-              float(global_resolution(p32, q32, 2).kept[0]),
-              float(global_resolution(torch.from_numpy(p32), torch.from_numpy(q32), 2).kept[0])]
+    values = [
+        float(optimal_acceptance(p32, q32, 2).alpha_star),
+        solve_lp(p32, q32, 2).alpha_star,
+        float(np.mean(solve_maxflow(p32, q32, 2).bounds)),
+        float(global_resolution(p32, q32, 2).kept[0]),
+        float(global_resolution(torch.from_numpy(p32), torch.from_numpy(q32), 2).kept[0]),
+    ]
     np.testing.assert_allclose(values, alpha, atol=1e-8)
     ev32, ev64 = md.evaluate(rrs, p32, q32, 2), md.evaluate(rrs, p64, q64, 2)
     assert ev32.acceptance == pytest.approx(ev64.acceptance, abs=1e-12) and ev32.tv < 1e-12
     off = p32.copy()
     off[0] += np.float32(5e-5)  # beyond the float32 tolerance 1e-5
-    for call in (lambda: optimal_acceptance(off, q32, 2), lambda: solve_lp(off, q32, 2),
-                 lambda: solve_maxflow(off, q32, 2), lambda: global_resolution(off, q32, 2),
-                 lambda: md.evaluate(md.get_verifier("rrs"), off, q32, 2)):
+    for call in (
+        lambda: optimal_acceptance(off, q32, 2),
+        lambda: solve_lp(off, q32, 2),
+        lambda: solve_maxflow(off, q32, 2),
+        lambda: global_resolution(off, q32, 2),
+        lambda: md.evaluate(md.get_verifier("rrs"), off, q32, 2),
+    ):
         with pytest.raises(InvalidInputError, match="target: entries must sum to 1 within 1e-05"):
             call()
 
 
 def test_7_a_raising_sampler_is_one_failure_with_its_traceback(capsys):
-    code, out, err = _run(["check", "faulty:raising_sampler", "--samples", "1000", "--stat-problems", "2",
-                           "--no-progress"], capsys)
+    code, out, err = _run(
+        ["check", "faulty:raising_sampler", "--samples", "1000", "--stat-problems", "2", "--no-progress"], capsys
+    )
     assert code == 1 and "Traceback (most recent" not in err
     assert out.count("FAIL ") == 1 and "ZeroDivisionError: the user's bug" in out
     assert "faulty.py" in out and "_user_helper" in out
@@ -149,6 +163,7 @@ def test_12_deviation_reports_validity_a_verdict_and_a_summary(capsys):
 
 # ----------------------------------------------------------------- lower
 
+
 def test_13_solve_reads_workload_files_with_a_row(tmp_path, capsys):
     from multidraft.workloads import llm_like_batch, save_workload
 
@@ -156,20 +171,24 @@ def test_13_solve_reads_workload_files_with_a_row(tmp_path, capsys):
     path = save_workload(tmp_path / "w.npz", w.target, w.draft)
     code, out, err = _run(["solve", "--file", str(path), "--n", "2", "--row", "1", "--json"], capsys)
     report = json.loads(out)
-    assert code == 0 and report["alpha_star"] == pytest.approx(float(optimal_acceptance(w.target[1], w.draft[1], 2).alpha_star))
+    assert code == 0 and report["alpha_star"] == pytest.approx(
+        float(optimal_acceptance(w.target[1], w.draft[1], 2).alpha_star)
+    )
     code, out, err = _run(["solve", "--file", str(path), "--n", "2", "--row", "3"], capsys)
     assert code == 2 and "row: " in err and "holds 3 rows" in err
 
 
 def test_15_global_resolution_and_plan_refuse_bad_arguments_clearly():
     plan = global_resolution(P, Q, 2)
-    cases = [(lambda: global_resolution(P, Q, 2, dtype=torch.int64), "dtype: expected torch.float64"),
-             (lambda: global_resolution(P, Q, 2, dtype=torch.float16), "dtype: expected torch.float64"),
-             (lambda: global_resolution(P, Q, 2, device="bogus"), "device: expected a torch device"),
-             (lambda: global_resolution(np.zeros((0, 3)), np.zeros((0, 3)), 2), "target: expected at least one law"),
-             (lambda: plan.conditional(np.zeros((0, 2), int)), "drafts: expected at least one draft tuple"),
-             (lambda: plan.sample(np.array([0, 1]), generator=42), "generator: expected a torch.Generator"),
-             (lambda: plan.sample(np.array([0, 1]), generator=np.random.default_rng(0)), "generator: expected")]
+    cases = [
+        (lambda: global_resolution(P, Q, 2, dtype=torch.int64), "dtype: expected torch.float64"),
+        (lambda: global_resolution(P, Q, 2, dtype=torch.float16), "dtype: expected torch.float64"),
+        (lambda: global_resolution(P, Q, 2, device="bogus"), "device: expected a torch device"),
+        (lambda: global_resolution(np.zeros((0, 3)), np.zeros((0, 3)), 2), "target: expected at least one law"),
+        (lambda: plan.conditional(np.zeros((0, 2), int)), "drafts: expected at least one draft tuple"),
+        (lambda: plan.sample(np.array([0, 1]), generator=42), "generator: expected a torch.Generator"),
+        (lambda: plan.sample(np.array([0, 1]), generator=np.random.default_rng(0)), "generator: expected"),
+    ]
     if not torch.cuda.is_available():
         cases.append((lambda: global_resolution(P, Q, 2, device="cuda"), "device: cuda requested but CUDA"))
     for call, message in cases:
@@ -178,19 +197,22 @@ def test_15_global_resolution_and_plan_refuse_bad_arguments_clearly():
     assert float(global_resolution(P, Q, 2, dtype="float64").kept[0]) == pytest.approx(float(plan.kept[0]))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(alpha=0), "alpha: expected a finite number in (0, 1), got 0"),
-    (dict(alpha=float("nan")), "alpha: expected a finite number in (0, 1), got nan"),
-    (dict(alpha=2), "alpha: expected a finite number in (0, 1), got 2"),
-    (dict(tol=-1), "tol: expected a finite number > 0, got -1"),
-    (dict(examples=-1), "examples: expected an integer >= 1, got -1"),
-    (dict(samples=-1), "samples: expected an integer >= 0, got -1"),
-    (dict(stat_problems=0), "stat_problems: expected an integer >= 1, got 0"),
-    (dict(seed=-1), "seed: expected an integer >= 0, got -1"),
-    (dict(vocab=1), "vocab: expected an integer >= 2, got 1"),
-    (dict(profile="bogus"), "profile: expected one of"),
-    (dict(backend="bogus"), "backend: expected one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(alpha=0), "alpha: expected a finite number in (0, 1), got 0"),
+        (dict(alpha=float("nan")), "alpha: expected a finite number in (0, 1), got nan"),
+        (dict(alpha=2), "alpha: expected a finite number in (0, 1), got 2"),
+        (dict(tol=-1), "tol: expected a finite number > 0, got -1"),
+        (dict(examples=-1), "examples: expected an integer >= 1, got -1"),
+        (dict(samples=-1), "samples: expected an integer >= 0, got -1"),
+        (dict(stat_problems=0), "stat_problems: expected an integer >= 1, got 0"),
+        (dict(seed=-1), "seed: expected an integer >= 0, got -1"),
+        (dict(vocab=1), "vocab: expected an integer >= 2, got 1"),
+        (dict(profile="bogus"), "profile: expected one of"),
+        (dict(backend="bogus"), "backend: expected one of"),
+    ],
+)
 def test_16_verifier_suite_is_validated_like_the_cli(kwargs, message):
     with pytest.raises(InvalidInputError, match=re.escape(message)):
         verifier_suite(faulty.lossy, interface="conditional", **kwargs)
@@ -233,6 +255,7 @@ def test_19_version_empty_workload_and_uncomputable_solve(tmp_path, capsys):
     empty.write_bytes(b"")
     with pytest.raises(InvalidInputError, match="not a readable .npz archive"):
         load_workload(empty)
-    code, out, err = _run(["solve", "--example", "toy", "--drafting", "without_replacement", "--oracles", "closed"],
-                          capsys)
+    code, out, err = _run(
+        ["solve", "--example", "toy", "--drafting", "without_replacement", "--oracles", "closed"], capsys
+    )
     assert code == 2 and "closed form needs i.i.d. drafts" in err and not out
