@@ -37,9 +37,13 @@ import torch
 from torch import Tensor
 
 from multidraft.drafting import DraftingLaw, drafting_law
-from multidraft.validation import InvalidInputError, check_drafts, check_n, check_pair_tensors
+from multidraft.validation import InvalidInputError, check_drafts, check_generator, check_n, check_pair_tensors
 
 __all__ = ["Verifier", "as_tensor_laws", "as_tensor_drafts", "in_drafts"]
+
+#: Largest n :meth:`Verifier.acceptance` takes: closed forms walk the n drafts one by one
+#: (O(n B V)), so an n far beyond any real draft count would run for minutes unasked.
+ACCEPTANCE_MAX_DRAFTS = 4096
 
 
 def as_tensor_laws(target: Any, draft: Any, *, device: Any = None,
@@ -211,13 +215,6 @@ class Verifier:
             self._cache = (key, self._prepare(p, q, n), (p, q))
         return self._cache[1]
 
-    def _sample_direct(self, p: Tensor, q: Tensor, drafts: Tensor,
-                       generator: torch.Generator | None) -> tuple[Tensor, Tensor] | None:
-        """Optional fast sampler that needs no ``_prepare`` state: p, q (B, V) and drafts (B, n)
-        validated and broadcast (a problem serving M tuples is expanded, stride 0), or None
-        to use ``_sample``."""
-        return None
-
     def _checked(self, target: Any, draft: Any, drafts: Any) -> tuple[Tensor, Tensor, Tensor, bool, bool]:
         """Validated ``(p, q, ids, keep_rows, expand)``: p, q (B, V), ids (M, n) (a shared
         (n,) tuple repeated for the B problems), whether the result keeps a row axis, and
@@ -287,6 +284,7 @@ class Verifier:
         accepted : bool tensor of the same shape (only with ``return_accepted=True``):
             the output is one of the drafts.
         """
+        generator = check_generator(generator)
         p, q, ids, keep_rows, expand = self._checked(target, draft, drafts)
         out = self._sample_direct(p, q, ids, expand, generator)
         if out is None:
@@ -304,7 +302,7 @@ class Verifier:
         support (:func:`multidraft.evaluate`, which refuses too large problems with
         ``TooLargeError``). Returns a float64 tensor () for unbatched laws, else (B,).
         """
-        n = check_n(n)
+        n = check_n(n, maximum=ACCEPTANCE_MAX_DRAFTS)
         p, q, laws_batched = as_tensor_laws(target, draft, device=self.device, dtype=self.dtype)
         acc = self._acceptance(p, q, n, self._state(p, q, n))
         if acc is None:

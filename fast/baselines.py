@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.drafting import DraftingLaw, GreedyDrafting, capped_comb, refuse_if_too_many
+from multidraft.drafting import DraftingLaw, GreedyDrafting, capped_comb, check_greedy_support, refuse_if_too_many
 from multidraft.validation import InvalidInputError
 
 from .base import Verifier, in_drafts
@@ -245,9 +245,12 @@ class RecursiveRejection(_Chain):
         if not self.replacement:
             return None
         miss, r = torch.ones_like(p[:, 0]), p
-        for _ in range(n):
-            miss = miss * (1.0 - torch.minimum(r, q).sum(dim=1)).clamp(min=0.0)
-            r = residual(r, q)
+        for step in range(n):
+            keep = (1.0 - torch.minimum(r, q).sum(dim=1)).clamp(min=0.0)
+            following = residual(r, q)
+            if torch.equal(following, r):  # a fixed point: the remaining n - step factors are equal
+                return 1.0 - miss * keep ** (n - step)
+            miss, r = miss * keep, following
         return 1.0 - miss
 
 
@@ -401,6 +404,7 @@ class Greedy(_Chain):
     _kernel_mode = "greedy"
 
     def _acceptance(self, p, q, n, state):
+        check_greedy_support(int((q > 0).sum(dim=1).min()), n)  # as law() refuses
         top = _greedy_top(q, n)
         return _pick(p, top).sum(dim=1) + torch.minimum(p, remove_tokens(q, top)).scatter(1, top, 0.0).sum(dim=1)
 

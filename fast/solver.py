@@ -27,7 +27,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from multidraft.validation import InvalidInputError, check_n, check_pair_tensors, check_positive_float
+from multidraft.validation import (
+    InvalidInputError,
+    check_choice,
+    check_generator,
+    check_n,
+    check_pair_tensors,
+    check_positive_float,
+    is_torch_tensor,
+)
 
 from .base import Verifier, draft_id_rows, draft_id_tensor, in_drafts
 from .fit import fit_race
@@ -212,6 +220,7 @@ class Plan:
         chosen draft c is kept with probability ``min(1, p_c / a_c)``; otherwise the output
         is drawn from the residual. ``accepted`` is True when the output is the kept draft.
         """
+        generator = check_generator(generator)
         if self._sampler is not None:
             return self._sampler(self, drafts, generator)
         if self.compiled_sampling:
@@ -370,7 +379,7 @@ def global_resolution(
     n = check_n(n, maximum=MAX_DRAFTS)
     tol = check_positive_float(tol, "tol")
     backend = check_backend(backend)
-    if device is None and isinstance(target, torch.Tensor):
+    if device is None and is_torch_tensor(target):
         device = target.device
     p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
     return solve_laws(p, q, n, tol=tol, max_iter=max_iter, backend=backend)
@@ -402,10 +411,14 @@ MAX_DRAFTS = 256
 
 
 def check_backend(backend: Any) -> str:
-    """Validate a ``backend`` argument: one of :data:`BACKENDS`."""
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    return backend
+    """Validate a ``backend`` argument: one of :data:`BACKENDS`.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``backend`` is not one of them.
+    """
+    return check_choice(backend, "backend", BACKENDS)
 
 
 def kernel_fits(p: Tensor) -> bool:
@@ -461,9 +474,23 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
     return support, u, a, torch.maximum(fit.iterations[:B], fit.iterations[B:]), fit.loss[:B] + fit.loss[B:], None
 
 
+def _compile_notice() -> None:
+    """Say on stderr, once, that the first compiled solve compiles the kernel (numba, no disk cache yet)."""
+    import sys
+    from pathlib import Path
+
+    if "multidraft.fast.kernel" in sys.modules or getattr(_compile_notice, "done", False):
+        return
+    _compile_notice.done = True
+    if not any((Path(__file__).parent / "__pycache__").glob("kernel.*.nbi")):
+        print("multidraft: compiling the CPU kernel of global resolution with numba (once per environment, "
+              "20 s to a minute; cached on disk afterwards) ...", file=sys.stderr, flush=True)
+
+
 def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
     """The compiled CPU path: the same solve, row by row (on as many threads as torch uses),
     and the plan's parts (:func:`multidraft.fast.kernel.solve_rows`)."""
+    _compile_notice()
     from .kernel import solve_rows
 
     out = {name: torch.from_numpy(value) for name, value in

@@ -16,6 +16,7 @@ from pathlib import Path
 #: Public modules and the names documented from each (their ``__all__`` order).
 API_MODULES = (
     "multidraft",
+    "multidraft.validation",
     "multidraft.reference",
     "multidraft.fast",
     "multidraft.properties",
@@ -85,7 +86,15 @@ def cli_markdown() -> str:
     return "\n".join(parts)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m multidraft.docgen``: rewrite docs/api.md and docs/cli.md (``--help`` says so)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m multidraft.docgen",
+        description="Regenerate docs/api.md (from the public docstrings) and docs/cli.md (from the "
+                    "command-line parsers) in the source checkout. Takes no options besides --help.")
+    parser.parse_args(argv)
     docs = Path(__file__).resolve().parents[1] / "docs"
     (docs / "api.md").write_text(api_markdown())
     (docs / "cli.md").write_text(cli_markdown())

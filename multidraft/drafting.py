@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import InvalidInputError, TooLargeError, check_distribution, check_n
+from .validation import InvalidInputError, TooLargeError, check_choice, check_distribution, check_n, to_numpy
 
 #: Default cap on enumerated tuples or sets (exact methods refuse beyond it).
 MAX_ENUMERATION = 2_000_000
@@ -277,11 +277,12 @@ class Independent(DraftingLaw):
     exchangeable = False
 
     def __init__(self, drafts: Any):
+        shape = to_numpy(drafts, "drafts").shape
+        if len(shape) != 2:
+            raise InvalidInputError(f"drafts: expected n draft laws stacked as shape (n, V), got shape {shape}")
+        if shape[0] == 0:
+            raise InvalidInputError(f"drafts: expected at least one draft law (n >= 1), got shape {shape}")
         self.qs = check_distribution(drafts, "drafts")
-        if self.qs.ndim != 2:
-            raise InvalidInputError(f"drafts: expected n draft laws stacked as shape (n, V), got shape {self.qs.shape}")
-        if self.qs.shape[0] == 0:
-            raise InvalidInputError(f"drafts: expected at least one draft law (n >= 1), got shape {self.qs.shape}")
         super().__init__(self.qs.shape[1], self.qs.shape[0])
 
     @property
@@ -334,6 +335,19 @@ class Joint(DraftingLaw):
         return np.stack(np.unravel_index(flat, self.table.shape), axis=1).astype(np.int64)
 
 
+def check_greedy_support(nonzero: int, n: int) -> None:
+    """Greedy drafting of n drafts needs n tokens with q > 0 (n - 1 fixed, one sampled).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``nonzero < n``.
+    """
+    if int(nonzero) < n:
+        raise InvalidInputError(
+            f"draft: greedy drafting of n={n} drafts needs at least {n} tokens with q > 0, got {int(nonzero)}")
+
+
 class GreedyDrafting(DraftingLaw):
     """Greedy drafting (Hu et al., ICLR 2025): the top n-1 tokens of q, then one sampled.
 
@@ -348,11 +362,7 @@ class GreedyDrafting(DraftingLaw):
     def __init__(self, draft: Any, n: int):
         self.q = check_distribution(draft, "draft", batched=False)
         super().__init__(self.q.shape[0], check_n(n))
-        if np.count_nonzero(self.q) < self.n:
-            raise InvalidInputError(
-                f"draft: greedy drafting of n={self.n} drafts needs at least {self.n} tokens with q > 0, "
-                f"got {np.count_nonzero(self.q)}"
-            )
+        check_greedy_support(np.count_nonzero(self.q), self.n)
         self.top = np.argsort(-self.q, kind="stable")[: self.n - 1]
         rest = self.q.copy()
         rest[self.top] = 0.0
@@ -393,14 +403,11 @@ def drafting_law(drafting: Any, draft: Any, n: Any) -> DraftingLaw:
         if n is not None and check_n(n) != drafting.n:
             raise InvalidInputError(f"n: {n} does not match the drafting law's n={drafting.n}")
         return drafting
-    if drafting in (None, "iid"):
-        return IID(draft, n)
-    if drafting == "without_replacement":
-        return WithoutReplacement(draft, n)
-    raise InvalidInputError(
-        f"drafting: expected one of {DRAFTING_NAMES} or a DraftingLaw object "
-        f"(IID, WithoutReplacement, Independent, Joint), got {drafting!r}"
-    )
+    if drafting is None:
+        drafting = "iid"
+    check_choice(drafting, "drafting", DRAFTING_NAMES,
+                 hint="or a DraftingLaw object (IID, WithoutReplacement, Independent, Joint)")
+    return IID(draft, n) if drafting == "iid" else WithoutReplacement(draft, n)
 
 
 #: Draft tuples drawn by :func:`check_law` to test a law's ``sample``.

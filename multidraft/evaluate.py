@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .drafting import MAX_ENUMERATION, DraftingLaw, drafting_law
-from .validation import InvalidInputError, check_distribution
+from .validation import InvalidInputError, check_distribution, check_same_vocab
 from .verifiers import as_numpy_probs, conditional_of, is_batched
 
 #: Drafts per call when the verifier is batched.
@@ -123,7 +123,7 @@ def _accepted_mass(cond: np.ndarray, drafts: np.ndarray) -> np.ndarray:
     return picked.sum(axis=1)
 
 
-def _validity(cond: np.ndarray) -> np.ndarray:
+def validity_errors(cond: np.ndarray) -> np.ndarray:
     """``max(-min_y f, |sum_y f - 1|)`` per row of cond (m, V); inf where a row is not finite.
 
     A row holding a NaN or an infinity has a non-finite sum, so the sums tell them apart.
@@ -146,7 +146,7 @@ def _enumerate(f: Any, p: np.ndarray, law: DraftingLaw, drafts: np.ndarray, prob
         cond = conditionals(f, p, law.draft_argument, block, batched=batched)
         marginal += weights @ cond
         acceptance += float(weights @ _accepted_mass(cond, block))
-        validity = _validity(cond)
+        validity = validity_errors(cond)
         i = int(np.argmax(validity))
         if validity[i] > worst_error:
             worst_error, worst = float(validity[i]), start + i
@@ -202,8 +202,7 @@ def evaluate(
     """
     law = drafting_law(drafting, draft, n)
     p = check_distribution(target, "target", batched=False)
-    if p.shape[0] != law.vocab_size:
-        raise InvalidInputError(f"target: vocabulary size {p.shape[0]} does not match the draft's {law.vocab_size}")
+    check_same_vocab(p.shape[0], "target", law.vocab_size, "the draft")
     drafts, probs = _support(law, order_invariant, max_count)
     f = conditional_of(verifier)
     marginal, acceptance, validity, worst = _enumerate(f, p, law, drafts, probs, is_batched(verifier))

@@ -9,6 +9,10 @@ Examples are deterministic (fixed seeds) so every command that uses them is repr
 * ``.json``: ``{"target": [...], "draft": [...]}`` (or ``p``/``q``), optionally ``"n"``;
 * ``.pt``: a dict of tensors with the same keys (loaded with ``weights_only=True``).
 
+A file holding a batch of laws, shape (B, V) each -- a workload written by
+``multidraft workload`` / :func:`multidraft.workloads.save_workload` -- is returned whole
+with ``row=None`` (the default), or as its row ``row`` (what ``solve --row`` passes).
+
 Logits are not accepted here: pass laws (apply a softmax first).
 """
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .validation import InvalidInputError, check_n, check_pair
+from .validation import InvalidInputError, check_int, check_n, check_pair
 from .workloads.synthetic import llm_like  # noqa: F401  (re-exported; moved there)
 
 
@@ -55,14 +59,20 @@ def _pick(mapping: Any, path: Path) -> tuple[Any, Any, Any]:
     raise InvalidInputError(f"{path}: expected arrays named target and draft (or p and q), found {sorted(keys)}")
 
 
-def load_laws(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:
+def load_laws(path: str | Path, row: int | None = None) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Read ``(target, draft, n or None)`` from a .npz, .npy, .json or .pt file (see module doc).
 
-    A file it cannot parse (corrupt or foreign: json, pickle, zip or numpy errors) is
-    reported as an :class:`InvalidInputError` naming it.
+    Laws of shape (V,) each, or a batch (B, V): whole, or its row ``row`` when given.
+
+    Raises
+    ------
+    InvalidInputError
+        A file it cannot parse (corrupt or foreign: json, pickle, zip or numpy errors), laws
+        that are not laws, or ``row`` outside ``[0, B)``; the message names the file.
     """
+    row = None if row is None else check_int(row, "row", min_value=0)
     try:
-        return _read_laws(Path(path))
+        return _read_laws(Path(path), row)
     except InvalidInputError:
         raise
     except Exception as exc:
@@ -71,7 +81,7 @@ def load_laws(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:
         ) from None
 
 
-def _read_laws(path: Path) -> tuple[np.ndarray, np.ndarray, int | None]:
+def _read_laws(path: Path, row: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -92,4 +102,10 @@ def _read_laws(path: Path) -> tuple[np.ndarray, np.ndarray, int | None]:
     else:
         raise InvalidInputError(f"{path}: unsupported file type {suffix!r}; use .npz, .npy, .json or .pt")
     p, q = check_pair(t, d)
+    if p.ndim == 2 and row is not None:
+        if row >= p.shape[0]:
+            raise InvalidInputError(f"row: {path} holds {p.shape[0]} rows (0 to {p.shape[0] - 1}), got row {row}")
+        p, q = p[row], q[row]
+    elif p.ndim > 2:
+        raise InvalidInputError(f"{path}: expected laws of shape (V,) or a batch (B, V), got shape {p.shape}")
     return p, q, (check_n(np.asarray(n).item(), f"{path}: n") if n is not None else None)

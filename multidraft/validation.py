@@ -3,8 +3,8 @@
 Every public entry point of the toolkit passes its arguments through these functions. A bad
 input raises :class:`InvalidInputError` (a ``ValueError``) whose message names the argument,
 what was wrong with it and what was expected. Nothing is renormalised silently: a law whose
-entries do not sum to 1 within the tolerance below is refused unless the caller asks for
-``normalize=True``.
+entries do not sum to 1 within the tolerance below is refused (the message says to divide it
+by its sum first).
 
 Tolerance on sums
 -----------------
@@ -13,16 +13,30 @@ A probability vector must sum to 1 within ``SUM_TOL[dtype]``:
 * float64 input: ``1e-9`` (absolute). Exactness claims in this toolkit are stated relative
   to the law *as given*, so a law off by more than this could not be checked to ~1e-12.
 * float32 / float16 / bfloat16 input: ``1e-5`` (a float32 softmax over 128k tokens is
-  typically off by ~1e-6).
+  typically off by ~1e-6). Such a law, once accepted, is converted to float64 and divided by
+  its sum, so every later step (and every exactness claim) works on a float64 law summing to 1
+  within rounding: one rule whichever entry point receives it (oracles, evaluator, fast solver).
 
 Laws are returned as float64 numpy arrays (for the exact oracles) unless stated otherwise.
 """
 from __future__ import annotations
 
+import math
 import numbers
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+__all__ = [
+    "InvalidInputError", "TooLargeError",
+    "check_choice", "check_int", "check_float", "check_positive_float", "check_probability", "check_range",
+    "check_same_vocab", "is_torch_tensor", "check_dtype", "check_device", "check_generator", "check_output_path",
+    "cli_type", "cli_int", "cli_float",
+    "check_distribution", "check_pair", "check_n", "check_drafts", "sum_tolerance", "to_numpy",
+]
 
 SUM_TOL_FLOAT64 = 1e-9
 SUM_TOL_LOW_PRECISION = 1e-5
@@ -41,12 +55,188 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _is_torch_tensor(x: Any) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+# ----------------------------------------------------------------------------- parameters
+#
+# The parameter vocabulary (in the spirit of scikit-learn's ``check_scalar``): every option of
+# every entry point -- a name from a fixed set, an integer or float in a range, a range spec
+# ``lo-hi``, two sizes that must agree -- is checked by one of these, so the messages read the
+# same everywhere: ``"<name>: expected <what>, got <value>"``.
+
+
+def is_torch_tensor(x: Any) -> bool:
+    """True if ``x`` is a ``torch.Tensor`` (or subclass), without importing torch.
+
+    The toolkit's one test for a tensor: a module outside torch cannot fake it, and numpy
+    arrays, lists and scalars answer False even when torch is not installed.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any], *, hint: str = "") -> Any:
+    """Validate that ``value`` is one of ``choices``; returns it.
+
+    Parameters
+    ----------
+    value : any
+    name : str
+        Argument name used in the message.
+    choices : iterable
+        The accepted values (compared with ``==``; unhashable values are refused).
+    hint : str
+        Appended to the message after the list (e.g. ``"or a DraftingLaw object"``).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected one of 'a', 'b' <hint>, got <value>"``.
+    """
+    choices = tuple(choices)
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable or uncomparable
+        ok = False
+    if not ok:
+        listed = ", ".join(repr(c) for c in choices)
+        raise InvalidInputError(f"{name}: expected one of {listed}{' ' + hint if hint else ''}, got {_describe(value)}")
+    return value
+
+
+def _bound_text(lo: Any, hi: Any, include_lo: bool, include_hi: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'[' if include_lo else '('}{lo:g}, {hi:g}{']' if include_hi else ')'}"
+    if lo is not None:
+        return f"{'>=' if include_lo else '>'} {lo:g}"
+    if hi is not None:
+        return f"{'<=' if include_hi else '<'} {hi:g}"
+    return ""
+
+
+def check_int(value: Any, name: str, *, min_value: int | None = None, max_value: int | None = None,
+              what: str = "an integer") -> int:
+    """Validate an integer in ``[min_value, max_value]`` (either bound optional); returns an ``int``.
+
+    Accepts Python and numpy integers and integral floats (``3.0``); refuses strings, booleans,
+    NaN and fractions (the command line converts its text first: :func:`cli_type`).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected <what> >= <min_value>, got <value>"`` (or ``in [lo, hi]``, ``<= hi``).
+    """
+    expected = f"{what} {_bound_text(min_value, max_value, True, True)}".rstrip()
+    number: int | None = None
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        number = int(value) if math.isfinite(value) and float(value).is_integer() else None
+    if number is None:
+        raise InvalidInputError(f"{name}: expected {expected}, got {_describe(value)}")
+    if (min_value is not None and number < min_value) or (max_value is not None and number > max_value):
+        raise InvalidInputError(f"{name}: expected {expected}, got {number}")
+    return number
+
+
+def check_float(value: Any, name: str, *, min_value: float | None = None, max_value: float | None = None,
+                include_min: bool = True, include_max: bool = True) -> float:
+    """Validate a finite real number in a range (bounds optional, each open or closed); returns a ``float``.
+
+    Accepts Python and numpy reals and decimal strings (``"1e-3"``); refuses booleans, NaN
+    and infinities.
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected a finite number in (0, 1), got nan"`` and the like.
+    """
+    expected = f"a finite number {_bound_text(min_value, max_value, include_min, include_max)}".rstrip()
+    number: float | None = None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        number = float(value)
+    if number is None or not math.isfinite(number):
+        raise InvalidInputError(f"{name}: expected {expected}, got {_describe(value)}")
+    low_bad = min_value is not None and (number < min_value if include_min else number <= min_value)
+    high_bad = max_value is not None and (number > max_value if include_max else number >= max_value)
+    if low_bad or high_bad:
+        raise InvalidInputError(f"{name}: expected {expected}, got {number:g}")
+    return number
+
+
+def check_positive_float(x: Any, name: str) -> float:
+    """Validate a strictly positive finite float (a tolerance, a scale, a time limit).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``x`` is not a finite number > 0.
+    """
+    return check_float(x, name, min_value=0.0, include_min=False)
+
+
+def check_probability(x: Any, name: str) -> float:
+    """Validate a level strictly between 0 and 1 (a false-alarm rate, a quantile).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``x`` is not a finite number in (0, 1).
+    """
+    return check_float(x, name, min_value=0.0, max_value=1.0, include_min=False, include_max=False)
+
+
+def check_range(value: Any, name: str, *, min_value: int = 1, max_value: int | None = None) -> tuple[int, int]:
+    """Validate an integer range: ``N``, ``(lo, hi)`` or a spec ``"N"`` / ``"lo-hi"``; returns ``(lo, hi)``.
+
+    Both ends must satisfy ``min_value <= lo <= hi`` (and ``hi <= max_value`` if given).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: expected an integer N or a range LO-HI (like 2-6), got '2-x'"``, or the bounds
+        message (``"vocab: expected an integer >= 2, got 1"``).
+    """
+    spec = value
+    if isinstance(value, str):
+        parts = value.strip().split("-")
+        if len(parts) not in (1, 2) or not all(part.strip().isdigit() for part in parts):
+            raise InvalidInputError(f"{name}: expected an integer N or a range LO-HI (like 2-6), got {value!r}")
+        value = (int(parts[0]), int(parts[-1]))
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        value = tuple(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = (value, value)
+    else:
+        raise InvalidInputError(f"{name}: expected an integer N, a pair (lo, hi) or a range LO-HI, got {_describe(spec)}")
+    lo = check_int(value[0], name, min_value=min_value, max_value=max_value)
+    hi = check_int(value[1], name, min_value=min_value, max_value=max_value)
+    if hi < lo:
+        raise InvalidInputError(f"{name}: expected a range LO-HI with LO <= HI, got {lo}-{hi}")
+    return lo, hi
+
+
+def check_same_vocab(size: int, name: str, other_size: int, other: str) -> None:
+    """Validate that two laws are over the same number of tokens.
+
+    Raises
+    ------
+    InvalidInputError
+        ``"<name>: vocabulary size 4 does not match <other>'s 5 (both laws must be over the
+        same V tokens)"``.
+    """
+    if int(size) != int(other_size):
+        raise InvalidInputError(
+            f"{name}: vocabulary size {int(size)} does not match {other}'s {int(other_size)} "
+            "(both laws must be over the same V tokens)"
+        )
 
 
 def _input_dtype_is_low_precision(x: Any) -> bool:
-    if _is_torch_tensor(x):
+    if is_torch_tensor(x):
         return str(x.dtype) in ("torch.float32", "torch.float16", "torch.bfloat16")
     if isinstance(x, np.ndarray):
         return x.dtype in (np.float32, np.float16)
@@ -55,7 +245,7 @@ def _input_dtype_is_low_precision(x: Any) -> bool:
 
 def to_numpy(x: Any, name: str) -> np.ndarray:
     """Convert a numpy array, torch tensor or nested sequence to a float64 numpy array."""
-    if _is_torch_tensor(x):
+    if is_torch_tensor(x):
         if x.is_complex():
             raise InvalidInputError(f"{name}: entries must be real, got a complex tensor of dtype {x.dtype}")
         x = x.detach().to("cpu").double().numpy()
@@ -103,8 +293,16 @@ def check_distribution(
 
     Returns
     -------
-    np.ndarray, float64, same shape as ``x``.
+    np.ndarray, float64, same shape as ``x`` (divided by its sum when ``normalize`` or when
+    ``x`` is low precision: see the module doc).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``name``: not real numbers, a scalar, no token, a NaN/infinite or negative
+        entry, no support, or a sum off from 1 by more than the tolerance.
     """
+    low_precision = _input_dtype_is_low_precision(x)
     tol = sum_tolerance(x) if atol is None else atol
     arr = to_numpy(x, name)
     if arr.ndim == 0:
@@ -113,6 +311,8 @@ def check_distribution(
         raise InvalidInputError(f"{name}: expected a 1-D probability vector of shape (V,), got shape {arr.shape}")
     if arr.shape[-1] == 0:
         raise InvalidInputError(f"{name}: expected at least one token (V >= 1), got shape {arr.shape}")
+    if arr.size == 0:
+        raise InvalidInputError(f"{name}: expected at least one law, got an empty batch of shape {arr.shape}")
     bad = ~np.isfinite(arr)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -136,9 +336,9 @@ def check_distribution(
         where = f" in row {tuple(int(i) for i in worst)}" if off.ndim else ""
         raise InvalidInputError(
             f"{name}: entries must sum to 1 within {tol:g}, got sum {float(sums[worst]):.17g}{where}; "
-            "pass normalize=True to renormalise explicitly"
+            "divide it by its sum first if that is the law you mean"
         )
-    return arr
+    return arr / sums[..., None] if low_precision else arr
 
 
 def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -149,11 +349,7 @@ def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.
     """
     p = check_distribution(target, "target", normalize=normalize)
     q = check_distribution(draft, "draft", normalize=normalize)
-    if p.shape[-1] != q.shape[-1]:
-        raise InvalidInputError(
-            f"draft: vocabulary size {q.shape[-1]} does not match target's {p.shape[-1]} "
-            "(both laws must be over the same V tokens)"
-        )
+    check_same_vocab(q.shape[-1], "draft", p.shape[-1], "target")
     try:
         shape = np.broadcast_shapes(p.shape, q.shape)
     except ValueError:
@@ -164,15 +360,15 @@ def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.
 
 
 def check_n(n: Any, name: str = "n", *, maximum: int | None = None) -> int:
-    """Validate a number of drafts: an integer >= 1 (and <= ``maximum`` if given)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        if not isinstance(n, bool) and isinstance(n, numbers.Real) and float(n).is_integer():
-            n = int(n)
-        else:
-            raise InvalidInputError(f"{name}: expected an integer number of drafts >= 1, got {_describe(n)}")
-    n = int(n)
-    if n < 1:
-        raise InvalidInputError(f"{name}: expected an integer number of drafts >= 1, got {n}")
+    """Validate a number of drafts: an integer >= 1 (and <= ``maximum`` if given).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"n: expected an integer number of drafts >= 1, got 0"``; ``"n: at most 8 drafts are
+        supported here, got 9"``.
+    """
+    n = check_int(n, name, min_value=1, what="an integer number of drafts")
     if maximum is not None and n > maximum:
         raise InvalidInputError(f"{name}: at most {maximum} drafts are supported here, got {n}")
     return n
@@ -183,7 +379,7 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
 
     Returns an int64 numpy array.
     """
-    if _is_torch_tensor(drafts):
+    if is_torch_tensor(drafts):
         drafts = drafts.detach().to("cpu").numpy()
     arr = np.asarray(drafts)
     if arr.ndim == 0:
@@ -193,6 +389,8 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
             raise InvalidInputError(f"{name}: token ids must be integers, got {_describe(drafts)}")
     elif arr.dtype.kind not in "iu":
         raise InvalidInputError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise InvalidInputError(f"{name}: expected at least one draft tuple, got an empty array of shape {arr.shape}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
         bad = arr[(arr < 0) | (arr >= vocab_size)].ravel()[0]
@@ -202,15 +400,73 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
     return arr
 
 
-def check_positive_float(x: Any, name: str) -> float:
-    """Validate a strictly positive finite float (a tolerance, a scale, a time limit)."""
+#: dtypes the torch paths compute in (float64 by default; float32 an explicit opt-in).
+TORCH_DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype: Any, name: str = "dtype") -> Any:
+    """Validate a torch dtype for the solvers: ``torch.float64`` (or ``"float64"``), ``torch.float32``.
+
+    Returns the ``torch.dtype``; None gives ``torch.float64``.
+
+    Raises
+    ------
+    InvalidInputError
+        Any other dtype (integers cannot hold laws; float16/bfloat16 lack the linear algebra).
+    """
+    import torch
+
+    if dtype is None:
+        return torch.float64
+    text = str(dtype).removeprefix("torch.")
+    if text not in TORCH_DTYPES or not isinstance(dtype, (str, torch.dtype)):
+        raise InvalidInputError(f"{name}: expected torch.float64 or torch.float32, got {_describe(dtype)}")
+    return getattr(torch, text)
+
+
+def check_device(device: Any, name: str = "device") -> Any:
+    """Validate a torch device (None, a string like ``"cpu"``/``"cuda:0"`` or a ``torch.device``).
+
+    Returns it as a ``torch.device`` (None stays None).
+
+    Raises
+    ------
+    InvalidInputError
+        An unparsable device, or a CUDA device when this torch build or machine has none.
+    """
+    import torch
+
+    if device is None:
+        return None
     try:
-        value = float(x)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name}: expected a positive number, got {_describe(x)}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise InvalidInputError(f"{name}: expected a positive finite number, got {_describe(x)}")
-    return value
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InvalidInputError(f"{name}: expected a torch device such as 'cpu' or 'cuda', got {_describe(device)}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"{name}: {dev} requested but CUDA is not available (torch {torch.__version__})")
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"{name}: expected a cpu or cuda device, got {_describe(device)}")
+    return dev
+
+
+def check_generator(generator: Any, name: str = "generator") -> Any:
+    """Validate a random generator for torch sampling: None, a ``torch.Generator``, or an
+    object that declares itself a stand-in for one (class attribute
+    ``stands_in_for_torch_generator = True``, as the checker's controlled-uniform harness does).
+
+    Raises
+    ------
+    InvalidInputError
+        Anything else (a seed, a numpy Generator), with the call that makes one.
+    """
+    import torch
+
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if getattr(type(generator), "stands_in_for_torch_generator", False):
+        return generator
+    raise InvalidInputError(f"{name}: expected a torch.Generator (e.g. torch.Generator().manual_seed(42)) or None, "
+                            f"got {type(generator).__name__} {_describe(generator)}")
 
 
 def _on(tensor: Any, device: Any, dtype: Any) -> Any:
@@ -261,10 +517,17 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     :func:`check_pair`.
 
     Returns ``(p, q, batched)`` with ``batched`` False when both inputs were 1-D.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad laws (:func:`check_pair`), or a bad ``dtype`` / ``device`` (:func:`check_dtype`,
+        :func:`check_device`).
     """
     import torch
 
-    dtype = dtype or torch.float64
+    dtype = check_dtype(dtype)
+    device = check_device(device)
     if _numpy_float64_pair(target, draft, device, dtype, normalize):
         # CPU float64 numpy: one compiled pass per law, then tensors sharing the arrays'
         # memory (no copy, the same cost as a torch input; the detailed path below copies)
@@ -274,10 +537,11 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
             rows = _broadcast_rows(torch.from_numpy(target), torch.from_numpy(draft))
             if rows is not None:
                 return rows
-    if _is_torch_tensor(target) and _is_torch_tensor(draft) and not normalize:
+    if is_torch_tensor(target) and is_torch_tensor(draft) and not normalize:
         device = device if device is not None else target.device
         p, q = _on(target.detach(), device, dtype), _on(draft.detach(), device, dtype)
-        ok = p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.shape[-1] > 0
+        ok = (p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.numel() > 0
+              and q.numel() > 0)
         if ok:
             # min >= 0 and a finite sum within tolerance imply every entry is finite (a NaN
             # or an infinity makes the sum NaN or infinite, and comparisons with NaN fail)
@@ -293,6 +557,10 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
                 ])
                 ok = bool(checks.all())
         if ok:
+            if tol_p > SUM_TOL_FLOAT64:  # low-precision input: the float64 law divided by its sum
+                p = p / p.sum(-1, keepdim=True)
+            if tol_q > SUM_TOL_FLOAT64:
+                q = q / q.sum(-1, keepdim=True)
             rows = _broadcast_rows(p, q)
             if rows is not None:
                 return rows
@@ -304,3 +572,82 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     p_t = torch.tensor(np.atleast_2d(p_np), dtype=dtype, device=device)
     q_t = torch.tensor(np.atleast_2d(q_np), dtype=dtype, device=device)
     return p_t, q_t, batched
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def cli_type(check: Callable[..., Any], *args: Any, convert: Callable[[str], Any] | None = None,
+             keep_text: bool = False, **kwargs: Any) -> Callable[[str], Any]:
+    """An argparse ``type=`` built from a check of this module: options are validated as parsed.
+
+    ``cli_type(check_int, min_value=1, convert=int)`` converts the option's text with
+    ``convert`` (on failure the raw text goes to the check, whose message then says what was
+    expected), runs ``check(value, name, *args, **kwargs)`` and returns its result -- or the
+    text itself with ``keep_text=True`` (options parsed later, such as ``1,2,4`` lists). A
+    refusal becomes ``argparse.ArgumentTypeError``, so the parser reports
+    ``argument --OPTION: expected ..., got ...`` and exits with status 2 before any work.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When the check refuses the value (while the command line is parsed).
+    """
+    import argparse
+
+    def parse(text: str) -> Any:
+        value: Any = text
+        if convert is not None:
+            try:
+                value = convert(text)
+            except (TypeError, ValueError):
+                value = text
+        try:
+            result = check(value, "value", *args, **kwargs)
+        except InvalidInputError as exc:
+            message = str(exc)
+            raise argparse.ArgumentTypeError(message[len("value: "):] if message.startswith("value: ")
+                                             else message) from None
+        return text if keep_text else result
+
+    parse.__name__ = getattr(check, "__name__", "value")
+    return parse
+
+
+def cli_int(*, min_value: int | None = None, max_value: int | None = None) -> Callable[[str], int]:
+    """``type=`` for an integer option in ``[min_value, max_value]`` (see :func:`cli_type`)."""
+    return cli_type(check_int, min_value=min_value, max_value=max_value, convert=int)
+
+
+def cli_float(*, min_value: float | None = None, max_value: float | None = None, include_min: bool = True,
+              include_max: bool = True) -> Callable[[str], float]:
+    """``type=`` for a real option in a range, each bound open or closed (see :func:`cli_type`)."""
+    return cli_type(check_float, min_value=min_value, max_value=max_value, include_min=include_min,
+                    include_max=include_max)
+
+
+def check_output_path(path: Any, name: str, *, suffix: str | None = None, directory: bool = False) -> Path:
+    """Validate a path to be written: its folder exists (or, for ``directory``, can be made) and,
+    for a file, it is not a folder and ends with ``suffix`` when given.
+
+    Raises
+    ------
+    InvalidInputError
+        ``"plot: expected a path ending in .png, got 'out.txt'"``, ``"plot: folder /x does not
+        exist"``, ``"out: /x/y is an existing file, expected a folder"``.
+    """
+    target = Path(str(path)).expanduser()
+    if directory:
+        if target.exists() and not target.is_dir():
+            raise InvalidInputError(f"{name}: {target} is an existing file, expected a folder")
+        parent = next((p for p in (target, *target.parents) if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise InvalidInputError(f"{name}: cannot make folder {target}: {parent} is a file")
+        return target
+    if suffix is not None and target.suffix.lower() != suffix:
+        raise InvalidInputError(f"{name}: expected a path ending in {suffix}, got {str(path)!r}")
+    if target.is_dir():
+        raise InvalidInputError(f"{name}: {target} is a folder, expected a file name")
+    if not target.parent.is_dir():
+        raise InvalidInputError(f"{name}: folder {target.parent} does not exist")
+    return target

@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from .validation import InvalidInputError
+from .validation import InvalidInputError, is_torch_tensor
 
 
 @runtime_checkable
@@ -69,10 +69,23 @@ def is_batched(verifier: Any) -> bool:
 
 
 def as_numpy_probs(values: Any) -> np.ndarray:
-    """Convert a verifier's output (numpy or torch) to a float64 numpy array."""
-    if type(values).__module__.startswith("torch"):
+    """Convert a verifier's output (numpy or torch) to a float64 numpy array.
+
+    Raises
+    ------
+    InvalidInputError
+        ``"verifier: returned None, ..."`` or a value that is not numbers.
+    """
+    if values is None:
+        raise InvalidInputError("verifier: returned None, expected the output law (probabilities of shape (V,) "
+                                "per draft tuple); does the function return its result?")
+    if is_torch_tensor(values):
         values = values.detach().to("cpu").double().numpy()
-    return np.asarray(values, dtype=np.float64)
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"verifier: returned a {type(values).__name__}, expected the output law as an array "
+                                "of probabilities") from None
 
 
 # --------------------------------------------------------------------------- registry

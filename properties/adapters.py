@@ -24,7 +24,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, check_choice, to_numpy
 from multidraft.verifiers import conditional_of, get_verifier, is_batched, sampler_of
 
 from .progress import with_timeout
@@ -68,11 +68,7 @@ class VerifierSpec:
         if not callable(method):
             return None
         value = with_timeout(method, self.timeout, f"{self.name}.acceptance")(target, draft, n)
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().double().numpy()
-        import numpy as np
-
-        return float(np.asarray(value, dtype=np.float64).reshape(-1)[0])
+        return float(to_numpy(value, "acceptance").reshape(-1)[0])
 
 
 def _import_from_cwd(module_name: str, error: ImportError) -> Any:
@@ -221,6 +217,26 @@ def _source_of(obj: Any, module: str, qual: str) -> list[str]:
     return [f"verifier = {name}  # {module}.{qual}: paste this where it is defined"]
 
 
+def verifier_traceback(exc: BaseException) -> str:
+    """``"ZeroDivisionError: division by zero"`` and the traceback frames outside this toolkit
+    (the user's code where the verifier raised), most recent call last."""
+    import os
+    import traceback
+
+    import sys
+
+    ours = [os.path.dirname(os.path.abspath(m.__file__)) + os.sep for name, m in list(sys.modules.items())
+            if name in ("multidraft", "multidraft.fast", "multidraft.properties", "multidraft.reference")
+            and getattr(m, "__file__", None)]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not any(os.path.abspath(f.filename).startswith(d) for d in ours)]
+    lines = [f"{type(exc).__name__}: {exc}"]
+    if frames:
+        lines.append("traceback into the verifier (most recent call last):")
+        lines += [line.rstrip("\n") for line in traceback.format_list(frames)]
+    return "\n".join(lines)
+
+
 def resolve(target: Any, interface: str | None = None, *, name: str | None = None) -> VerifierSpec:
     """Turn a target (name, ``module:object`` string or object) into a :class:`VerifierSpec`.
 
@@ -229,8 +245,8 @@ def resolve(target: Any, interface: str | None = None, *, name: str | None = Non
     """
     if isinstance(target, VerifierSpec):
         return target
-    if interface not in (None, "auto") and interface not in INTERFACES:
-        raise InvalidInputError(f"interface: expected one of {INTERFACES} (or auto), got {interface!r}")
+    if interface is not None:
+        check_choice(interface, "interface", ("auto",) + INTERFACES)
     if isinstance(target, str):
         if ":" in target:
             obj = _import_object(target)
@@ -251,6 +267,10 @@ def resolve(target: Any, interface: str | None = None, *, name: str | None = Non
         source[-1] += "()"
     detected = detect_interface(obj)
     chosen = detected if interface in (None, "auto") else interface
+    if detected is None and not callable(obj):
+        raise InvalidInputError(
+            f"target: {label!r} is a {type(obj).__name__}, not a verifier: expected a callable f(target, draft, "
+            "drafts) or g(target, draft, drafts, generator), or an object with .conditional or .sample")
     if chosen is None:
         raise InvalidInputError(
             f"interface: cannot tell whether {label!r} is a conditional verifier f(target, draft, drafts) "

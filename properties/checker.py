@@ -32,19 +32,30 @@ from hypothesis import Phase, Verbosity, given, seed, settings
 from hypothesis import target as hypothesis_target
 
 from multidraft.reference import optimal_acceptance_for
-from multidraft.validation import InvalidInputError, check_n
+from multidraft.validation import (
+    InvalidInputError,
+    check_choice,
+    check_distribution,
+    check_int,
+    check_n,
+    check_positive_float,
+    check_probability,
+    check_range,
+    check_same_vocab,
+    to_numpy,
+)
 
 from multidraft.logits import SamplingParams
 
 from . import exact_sampling, serving
-from .adapters import VerifierSpec, resolve
+from .adapters import VerifierSpec, resolve, verifier_traceback
 from .problem import DRAFTINGS, Problem
 from .progress import Progress, VerifierTimeout
 from .report import PropertyResult, Report
 from .slate import slate
 from .sampling import SAMPLING_BACKENDS, call_sizes, draw_outputs, measure_problem, reproducibility, test_names
 from .stats import ALPHA, MIN_EXPECTED, detectable_tv, pool_cells
-from .strategies import MAX_TUPLES, problems, profile_settings
+from .strategies import MAX_TUPLES, PROFILES, feasible_ns, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
 
 
@@ -116,6 +127,29 @@ class CheckConfig:
     timeout: float | None = None
     slate: bool = True
     sources: tuple[Callable[..., list[Problem]], ...] = field(default_factory=tuple)
+
+
+def validate_config(config: CheckConfig) -> CheckConfig:
+    """The settings of ``config`` checked and normalised (``n``/``vocab`` as ``(lo, hi)``).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the first bad setting: ``n``/``vocab`` not a range of integers (``vocab`` >= 2:
+        a one-token problem has nothing to check), ``examples``/``stat_problems``/``max_tuples``
+        not >= 1, ``samples`` or ``seed`` not >= 0, ``tol`` not > 0, ``alpha`` not in (0, 1),
+        an unknown ``profile`` or ``backend``.
+    """
+    return replace(
+        config, n=check_range(config.n, "n"), vocab=check_range(config.vocab, "vocab", min_value=2),
+        examples=None if config.examples is None else check_int(config.examples, "examples", min_value=1),
+        samples=check_int(config.samples, "samples", min_value=0),
+        stat_problems=check_int(config.stat_problems, "stat_problems", min_value=1),
+        profile=check_choice(config.profile, "profile", sorted(PROFILES)),
+        seed=check_int(config.seed, "seed", min_value=0),
+        tol=check_positive_float(config.tol, "tol"), alpha=check_probability(config.alpha, "alpha"),
+        max_tuples=check_int(config.max_tuples, "max_tuples", min_value=1),
+        backend=check_choice(config.backend, "backend", SAMPLING_BACKENDS))
 
 
 # ----------------------------------------------------------------------------- exact mode
@@ -261,6 +295,25 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     return [r for r in results if r is not None]
 
 
+def run_exact_given(spec: VerifierSpec, config: CheckConfig, optimal: bool, plist: list[Problem]
+                    ) -> list[PropertyResult]:
+    """All exact properties on the given problems (no search): the worst problem, or the first failing one."""
+    contexts = [ProblemContext(spec, problem, max(config.max_tuples, 1)) for problem in plist]
+    out = []
+    for prop in EXACT_PROPERTIES:
+        required = prop.required(spec, optimal)
+        if required is None:
+            continue
+        worst, failure = _Worst(), None
+        for ctx in contexts:
+            m = prop.measure(ctx, config.tol)
+            worst.observe(m, ctx.problem)
+            if required and not m.ok and failure is None:
+                failure = (ctx.problem, m)
+        out.append(_result(prop, "pass" if required else "info", worst, config, spec, failure))
+    return out
+
+
 # ----------------------------------------------------------------------------- statistical mode
 
 #: The statistical mode generates this many candidate problems per problem it keeps.
@@ -364,11 +417,18 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     try:
         for i, problem in enumerate(plist):
             alpha_star = optimal_acceptance_for(problem.target, problem.law())
-            outputs = draw_outputs(spec, problem, config.samples, config.seed + i, config.backend, on_rows=clock)
+            try:
+                outputs = draw_outputs(spec, problem, config.samples, config.seed + i, config.backend, on_rows=clock)
+                measured = measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
+                                           optimal=optimal, alpha_star=alpha_star, backend=config.backend,
+                                           outputs=outputs)
+            except (InvalidInputError, VerifierTimeout):
+                raise
+            except Exception as exc:  # a crash of the verifier is a finding, reported once
+                return [_crashed(spec, problem, exc, config)]
             if i == 0:
                 first_tokens = outputs[1]
-            for m in measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
-                                     optimal=optimal, alpha_star=alpha_star, backend=config.backend, outputs=outputs):
+            for m in measured:
                 per_name[m.name].append((m, problem))
         repro = _reproducible(spec, plist[0], config, first_tokens, clock) if plist else None
     except VerifierTimeout as exc:
@@ -399,6 +459,20 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     return out
 
 
+def _crashed(spec: VerifierSpec, problem: Problem, exc: Exception, config: CheckConfig) -> PropertyResult:
+    """The one ``sampling`` failure of a sampling verifier that raised, with its traceback."""
+    snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
+                       "from multidraft.properties.problem import Problem",
+                       "from multidraft.properties.sampling import draw_outputs"] + spec.source
+                      + problem.snippet_lines()
+                      + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
+                         f"{problem.drafting!r})",
+                         f"draw_outputs(spec, problem, {config.samples}, {config.seed}, {config.backend!r})"
+                         "  # raises"])
+    return PropertyResult("sampling", "stat", "fail", "crashed", math.inf, 0.0, 1, problem,
+                          f"the verifier raised {verifier_traceback(exc)}", snip)
+
+
 def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, first: np.ndarray | None = None,
                   on_rows: Any = None) -> PropertyResult:
     """Same seed, same output (see :func:`~multidraft.properties.sampling.reproducibility`)."""
@@ -424,31 +498,10 @@ def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, fir
 
 # ----------------------------------------------------------------------------- entry points
 
-def parse_range(value: Any, name: str, lowest: int) -> tuple[int, int]:
-    """``(lo, hi)`` from an int, a pair or a string ``"lo-hi"``; ``lowest <= lo <= hi``.
-
-    Raises :class:`InvalidInputError` naming ``name`` otherwise.
-    """
-    if isinstance(value, str):
-        parts = value.split("-")
-        try:
-            nums = [int(p) for p in parts]
-        except ValueError:
-            raise InvalidInputError(f"{name}: expected an integer or a range lo-hi, got {value!r}") from None
-        value = (nums[0], nums[-1]) if len(nums) in (1, 2) else None
-        if value is None:
-            raise InvalidInputError(f"{name}: expected an integer or a range lo-hi, got {value!r}")
-    lo, hi = (value, value) if np.isscalar(value) else tuple(value)
-    lo, hi = check_n(lo, name), check_n(hi, name)
-    if lo < lowest or hi < lo:
-        raise InvalidInputError(f"{name}: expected {lowest} <= lo <= hi, got {lo}-{hi}")
-    return lo, hi
-
-
 def check(target: Any, config: CheckConfig | None = None, *, interface: str | None = None,
           problem_list: list[Problem] | None = None) -> Report:
     """Check a verifier (name, ``module:object`` or object) and return a :class:`Report`."""
-    config = config or CheckConfig()
+    config = validate_config(config or CheckConfig())
     harness = None
     if interface in exact_sampling.HARNESS_INTERFACES:  # exact mode for sampling code (exact_sampling.py)
         harness = exact_sampling.plan(target, interface, config)
@@ -457,14 +510,13 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         spec = resolve(target, interface)
     drafting = config.drafting or spec.drafting or "iid"
     law_factory = law_factory_of(spec, drafting)
-    if drafting not in DRAFTINGS and law_factory is None:
-        raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
+    if law_factory is None:
+        check_choice(drafting, "drafting", DRAFTINGS)
     if law_factory is not None:  # a faulty law of the user's is bad input, named up front (not a verifier crash)
         first = slate(drafting, config.n, config.vocab, config.max_tuples, law_factory)
         if first:
             first[0].law()
-    if config.backend not in SAMPLING_BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {SAMPLING_BACKENDS}, got {config.backend!r}")
+    check_choice(config.backend, "backend", SAMPLING_BACKENDS)
     if config.timeout is not None:
         spec = replace(spec, timeout=config.timeout)
     optimal = spec.optimal if config.optimal is None else bool(config.optimal)
@@ -472,8 +524,9 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     if spec.interface == "sampling" and samples <= 0:
         raise InvalidInputError("samples: a sampling verifier is checked statistically; pass samples > 0")
     results: list[PropertyResult] = []
-    if spec.has_conditional and problem_list is None:
-        results += run_exact(spec, config, drafting, optimal, harness.extra_properties() if harness else ())
+    if spec.has_conditional:
+        results += (run_exact(spec, config, drafting, optimal, harness.extra_properties() if harness else ())
+                    if problem_list is None else run_exact_given(spec, config, optimal, problem_list))
     if harness is not None and harness.exact and exact_sampling.untraceable_crash(results):
         harness = exact_sampling.fallback(resolve(target, "sampling"), interface, config,
                                           exact_sampling.untraceable_crash(results))
@@ -488,6 +541,9 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     settings_dict = {k: v for k, v in asdict(config).items() if k not in ("progress", "sources")}
     settings_dict["sources"] = [getattr(src, "__name__", repr(src)) for src in config.sources]
     settings_dict.update(drafting=drafting, optimal=optimal, interface=interface if harness else spec.interface)
+    if problem_list is None:
+        ns = feasible_ns(config.n, config.vocab, config.max_tuples, drafting)
+        settings_dict["n_checked"] = (min(ns), max(ns)) if ns else None
     return Report(spec.name, results, settings_dict)
 
 
@@ -539,6 +595,13 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     -------
     Report with ``.passed``, ``.raise_if_failed()``, ``.results`` and ``str(report)``.
 
+    Raises
+    ------
+    InvalidInputError
+        A bad setting, named as the command line names it (:func:`validate_config`: ``alpha``
+        in (0, 1), ``tol`` > 0, ``examples`` >= 1, ``vocab`` >= 2, ...), a target that is not a
+        verifier, or a given problem that is not a valid problem (:func:`given_problems`).
+
     Examples
     --------
     >>> import numpy as np
@@ -549,17 +612,48 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     if samples is None:
         spec_interface = interface or resolve(verifier, interface).interface
         samples = 100_000 if spec_interface == "sampling" else 0
-    config = CheckConfig(drafting=drafting, n=parse_range(n, "n", 1), vocab=parse_range(vocab, "vocab", 1), examples=examples,
-                         samples=int(samples), stat_problems=stat_problems, profile=profile, seed=seed + stat_seed_offset,
-                         optimal=optimal, tol=tol, alpha=alpha, backend=backend,
-                         sampling=SamplingParams(temperature, top_k, top_p), dtype=dtype, dtype_tol=dtype_tol,
-                         timeout=timeout, slate=slate, sources=tuple(sources))
+    config = validate_config(CheckConfig(
+        drafting=drafting, n=n, vocab=vocab, examples=examples, samples=samples, stat_problems=stat_problems,
+        profile=profile, seed=check_int(seed, "seed", min_value=0) + check_int(stat_seed_offset, "stat_seed_offset",
+                                                                             min_value=0),
+        optimal=optimal, tol=tol, alpha=alpha, backend=backend,
+        sampling=SamplingParams(temperature, top_k, top_p), dtype=dtype, dtype_tol=dtype_tol,
+        timeout=timeout, slate=slate, sources=tuple(sources)))
     serving.torch_dtype(dtype)  # validates the name
     plist = None
     if problems is not None:
-        plist = [serving.serving_problem(Problem(np.asarray(t, float), np.asarray(d, float), check_n(k),
-                                                 drafting or "iid", "given"), config.sampling, dtype)
-                 for t, d, k in problems]
+        plist = [serving.serving_problem(given, config.sampling, dtype) for given in given_problems(problems, drafting or "iid")]
         if any(p is None for p in plist):
             raise InvalidInputError("problems: a given draft law leaves too few tokens after top-k/top-p for n drafts")
     return check(verifier, config, interface=interface, problem_list=plist)
+
+
+def given_problems(problems: Any, drafting: str) -> list[Problem]:
+    """``[(target, draft, n), ...]`` as validated :class:`Problem` objects (target, draft and n checked).
+
+    Raises
+    ------
+    InvalidInputError
+        ``"problems[1] target: entries must be finite, ..."`` and the like, or an empty list.
+    """
+    try:
+        items = list(problems)
+    except TypeError:
+        raise InvalidInputError(f"problems: expected a list of (target, draft, n), got {problems!r}") from None
+    if not items:
+        raise InvalidInputError("problems: expected at least one (target, draft, n), got an empty list")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
+            raise InvalidInputError(f"problems[{i}]: expected a tuple (target, draft, n), got {item!r}"[:200])
+        t, d, k = item
+        target = check_distribution(t, f"problems[{i}] target", batched=False)
+        draft = to_numpy(d, f"problems[{i}] draft")
+        problem = Problem(target, draft, check_n(k, f"problems[{i}] n"), drafting, "given")
+        try:
+            law = problem.law()
+            check_same_vocab(target.shape[0], f"problems[{i}] target", law.vocab_size, "the draft")
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"problems[{i}] {exc}") from None
+        out.append(problem)
+    return out

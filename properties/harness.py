@@ -587,6 +587,9 @@ class HarnessGenerator:
     ``g.uniform(size=...)`` (numpy style) return uniforms. Seeding is a no-op.
     """
 
+    #: Accepted wherever a ``torch.Generator`` is (:func:`multidraft.validation.check_generator`).
+    stands_in_for_torch_generator = True
+
     def manual_seed(self, seed: Any) -> "HarnessGenerator":
         return self
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from multidraft.drafting import DraftingLaw, Independent, check_law, drafting_law
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, check_choice
 
 #: Drafting laws the strategies and the checker know by name.
 DRAFTINGS = ("iid", "without_replacement", "independent")
@@ -59,10 +59,8 @@ class Problem:
     law_factory: Callable[[np.ndarray, int], DraftingLaw] | None = None
 
     def __post_init__(self) -> None:
-        if self.drafting not in DRAFTINGS and self.law_factory is None:
-            raise InvalidInputError(
-                f"drafting: expected one of {DRAFTINGS} (or a verifier with its own law(draft, n)), "
-                f"got {self.drafting!r}")
+        if self.law_factory is None:
+            check_choice(self.drafting, "drafting", DRAFTINGS, hint="(or a verifier with its own law(draft, n))")
 
     @property
     def vocab_size(self) -> int:

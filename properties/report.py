@@ -127,12 +127,23 @@ class Report:
     def render(self) -> str:
         """The table, one line per property detail, then a snippet for every failure."""
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} of {len(self.results)} properties)"
-        out = [f"multidraft check: {self.verifier}: {verdict}", "", self.table(), ""]
+        out = [f"multidraft check: {self.verifier}: {verdict}", "", self.table(), "", *self.notes(), ""]
         out += [f"  {r.name}: {r.detail}" for r in self.results if r.detail]
         for r in self.failures:
             out += ["", f"--- counterexample for {r.name} ({r.problem.describe() if r.problem else 'no problem'}):",
                     r.snippet or "(no snippet)"]
         return "\n".join(out)
+
+    def notes(self) -> list[str]:
+        """What the ``problems`` column counts, and the numbers of drafts actually checked."""
+        lines = ["  problems = distinct problems a property was measured on: an exact property's hypothesis search "
+                 "stops once it has explored enough (at most the profile's examples), info properties count every "
+                 "problem the searches visited, statistical ones the --stat-problems problems."]
+        asked, checked = self.settings.get("n"), self.settings.get("n_checked")
+        if asked is not None and checked is not None and tuple(checked) != tuple(asked):
+            lines.append(f"  n: {asked[0]}-{asked[1]} requested, {checked[0]}-{checked[1]} checked: larger n enumerate "
+                         f"more than --max-tuples {self.settings.get('max_tuples')} draft tuples even at the smallest V.")
+        return lines
 
     def __str__(self) -> str:
         return self.render()

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from multidraft.evaluate import conditionals
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, check_choice, is_torch_tensor
 
 from .adapters import VerifierSpec
 from .problem import Problem
@@ -61,11 +61,19 @@ def _generator(backend: str, seed: int) -> Any:
 def _tokens(values: Any, rows: int, V: int) -> np.ndarray:
     if isinstance(values, tuple):
         values = values[0]
-    if hasattr(values, "detach"):
+    if is_torch_tensor(values):
         values = values.detach().cpu().numpy()
+    if values is None:
+        raise InvalidInputError(f"verifier: sample returned None, expected {rows} integer tokens")
     arr = np.asarray(values).reshape(-1)
-    if arr.shape != (rows,) or arr.dtype.kind not in "iu" and not np.all(arr == np.round(arr)):
+    if arr.shape != (rows,):
         raise InvalidInputError(f"verifier: sample returned {np.shape(values)} values, expected {rows} integer tokens")
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
+        bad = "non-finite" if arr.dtype.kind == "f" else f"{arr.dtype}"
+        raise InvalidInputError(f"verifier: sample returned {bad} tokens, expected integer token ids")
+    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        first = float(arr[arr != np.round(arr)][0])
+        raise InvalidInputError(f"verifier: sample returned the non-integer token {first!r}, expected integer token ids")
     arr = arr.astype(np.int64)
     if rows and (arr.min() < 0 or arr.max() >= V):
         raise InvalidInputError(
@@ -99,8 +107,7 @@ def draw_outputs(
     others get target and draft broadcast to (B, V) (a view, no copy). B follows
     :func:`call_sizes`; ``on_rows(rows, seconds)`` (optional) is called after every call.
     """
-    if backend not in SAMPLING_BACKENDS:
-        raise InvalidInputError(f"backend: expected one of {SAMPLING_BACKENDS}, got {backend!r}")
+    check_choice(backend, "backend", SAMPLING_BACKENDS)
     law = problem.law()
     drafts = law.sample(samples, np.random.default_rng([int(seed), 0]))
     generator = _generator(backend, seed)
@@ -172,6 +179,11 @@ def _law_test(name: str, counts: np.ndarray, expected: np.ndarray, samples: int,
     )
 
 
+#: What each side of a rate test looks for, in words (``"greater"`` reads wrongly next to a smaller estimate).
+_SIDES = {"greater": "one-sided test: is acceptance above {what}?", "less": "one-sided test: is acceptance below {what}?",
+          "two-sided": "two-sided test: does acceptance differ from {what}?"}
+
+
 def _rate_test(
     name: str, accepted: int, samples: int, rate: float, side: str, level: float, what: str
 ) -> StatMeasurement:
@@ -186,7 +198,7 @@ def _rate_test(
         p,
         est - rate,
         f"acceptance - {what}",
-        f"acceptance {est:.6f} vs {what} {rate:.6f} ({side}) p={p:.3g}; detectable shift "
+        f"acceptance {est:.6f} vs {what} {rate:.6f} ({_SIDES[side].format(what=what)}) p={p:.3g}; detectable shift "
         f"{shift['shift_power50']:.2e} (50%) / {shift['shift_power90']:.2e} (90%)",
         shift,
     )

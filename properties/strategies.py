@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, check_choice, check_range
 
 from .problem import DRAFTINGS, Problem
 
@@ -67,9 +67,7 @@ def register_profiles() -> None:
 
 def profile_settings(profile: str) -> settings:
     """The registered settings object of ``profile`` ("quick" or "thorough")."""
-    if profile not in PROFILES:
-        raise InvalidInputError(f"profile: expected one of {sorted(PROFILES)}, got {profile!r}")
-    return PROFILES[profile]
+    return PROFILES[check_choice(profile, "profile", sorted(PROFILES))]
 
 
 # ----------------------------------------------------------------------------- sizes
@@ -86,7 +84,8 @@ def largest_vocab(n: int, vocab: tuple[int, int], max_tuples: int, drafting: str
     return v
 
 
-def _feasible_ns(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, drafting: str) -> list[int]:
+def feasible_ns(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, drafting: str) -> list[int]:
+    """The numbers of drafts in ``n`` whose draft tuples fit ``max_tuples`` at the smallest usable V."""
     out = []
     for k in range(n[0], n[1] + 1):
         v_min = max(vocab[0], k) if drafting == "without_replacement" else vocab[0]
@@ -101,7 +100,11 @@ def sizes_for(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, draft
 
     Raises InvalidInputError when none does.
     """
-    ns = _feasible_ns(n, vocab, max_tuples, drafting)
+    ns = feasible_ns(n, vocab, max_tuples, drafting)
+    if not ns and drafting == "without_replacement" and n[0] > vocab[1]:
+        raise InvalidInputError(
+            f"n: drafting without replacement needs V >= n, got n >= {n[0]} with V <= {vocab[1]}; "
+            "lower n or raise the vocabulary")
     if not ns:
         raise InvalidInputError(
             f"max_tuples: no n in {n} fits {max_tuples} tuples with V >= {vocab[0]}; "
@@ -123,13 +126,6 @@ def finish_problem(p: np.ndarray, q: np.ndarray, n: int, drafting: str, origin: 
         q = np.stack([q] * n) if stack is None else stack
     return Problem(np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(q, dtype=np.float64),
                    n, drafting, origin, law_factory)
-
-
-def _check_range(value: tuple[int, int], name: str, lowest: int) -> tuple[int, int]:
-    lo, hi = (int(value), int(value)) if np.isscalar(value) else (int(value[0]), int(value[1]))
-    if lo < lowest or hi < lo:
-        raise InvalidInputError(f"{name}: expected a range lo-hi with {lowest} <= lo <= hi, got {value!r}")
-    return lo, hi
 
 
 # ----------------------------------------------------------------------------- drawn randomness
@@ -487,9 +483,9 @@ def problems(
         :data:`DRAFTINGS` (sized like i.i.d. drafting, q repaired to n tokens like without
         replacement).
     """
-    if drafting not in DRAFTINGS and law_factory is None:
-        raise InvalidInputError(f"drafting: expected one of {DRAFTINGS}, got {drafting!r}")
-    n_range, v_range = _check_range(n, "n", 1), _check_range(vocab, "vocab", 1)
+    if law_factory is None:
+        check_choice(drafting, "drafting", DRAFTINGS)
+    n_range, v_range = check_range(n, "n"), check_range(vocab, "vocab")
     ns = sizes_for(n_range, v_range, max_tuples, drafting, law_factory)
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
@@ -511,7 +507,7 @@ def problem_tuples(n: tuple[int, int] | int = (1, 4), vocab: tuple[int, int] | i
 
     ``max_tuples`` defaults to ``vocab_hi ** n_hi``: every size in the ranges is drawn.
     """
-    n_range, v_range = _check_range(n, "n", 1), _check_range(vocab, "vocab", 1)
+    n_range, v_range = check_range(n, "n"), check_range(vocab, "vocab")
     cap = v_range[1] ** n_range[1] if max_tuples is None else max_tuples
     return problems(drafting=drafting, n=n_range, vocab=v_range, max_tuples=cap, **kwargs).map(
         lambda pr: (pr.target, pr.draft, pr.n))

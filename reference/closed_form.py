@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from multidraft.drafting import DraftingLaw, drafting_law
-from multidraft.validation import InvalidInputError, TooLargeError, check_distribution, check_n, check_pair
+from multidraft.validation import (
+    TooLargeError,
+    check_distribution,
+    check_n,
+    check_pair,
+    check_same_vocab,
+)
 
 #: Default absolute tolerance deciding that two prefixes attain the same maximum of f.
 TIE_TOL = 1e-12
@@ -155,8 +161,7 @@ def optimal_acceptance_bruteforce(
     """
     law = drafting_law(drafting, draft, n)
     p = check_distribution(target, "target", batched=False)
-    if law.vocab_size != p.shape[0]:
-        raise InvalidInputError(f"target: vocabulary size {p.shape[0]} does not match the drafting law's {law.vocab_size}")
+    check_same_vocab(p.shape[0], "target", law.vocab_size, "the drafting law")
     if p.shape[0] > BRUTE_FORCE_MAX_V:
         raise TooLargeError(f"brute force enumerates 2^V subsets and is limited to V <= {BRUTE_FORCE_MAX_V}, got V={p.shape[0]}")
     subsets = all_subsets(p.shape[0])

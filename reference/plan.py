@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from multidraft.drafting import DraftingLaw
-from multidraft.validation import InvalidInputError, check_distribution, check_drafts
+from multidraft.validation import InvalidInputError, check_distribution, check_drafts, check_same_vocab, to_numpy
 
 from .support import Support, canonical_keys, check_form
 
@@ -144,8 +144,7 @@ class TransportPlan:
         self.law = law
         self.p = check_distribution(target, "target", batched=False)
         V = self.vocab_size = law.vocab_size
-        if self.p.shape[0] != V:
-            raise InvalidInputError(f"target: vocabulary size {self.p.shape[0]} does not match the drafting law's {V}")
+        check_same_vocab(self.p.shape[0], "target", V, "the drafting law")
         self.keys = _as_key_array(keys, form, law.n, V)
         self.probs = np.asarray(probs, dtype=np.float64).reshape(-1)
         if self.probs.shape[0] != len(self.keys) or (self.probs <= 0).any() or not np.isfinite(self.probs).all():
@@ -253,12 +252,12 @@ class PlanVerifier:
         self.plan = plan
 
     def conditional(self, target: Any, draft: Any, drafts: Any) -> np.ndarray:
-        p = np.asarray(target, dtype=np.float64) if not hasattr(target, "detach") else target.detach().cpu().double().numpy()
+        p = to_numpy(target, "target")
         if p.shape != self.plan.p.shape or np.abs(p - self.plan.p).max() > TARGET_TOL:
             raise InvalidInputError("target: this plan was solved for a different target law")
         if draft is not None:
             expected = self.plan.law.draft_argument
-            given = np.asarray(draft if not hasattr(draft, "detach") else draft.detach().cpu().double().numpy(), dtype=np.float64)
+            given = to_numpy(draft, "draft")
             if given.shape != expected.shape or np.abs(given - expected).max() > TARGET_TOL:
                 raise InvalidInputError("draft: this plan was solved for a different draft law")
         return self.plan.conditional(drafts)

@@ -39,7 +39,7 @@ from multidraft.drafting import (
     drafting_law,
     format_count,
 )
-from multidraft.validation import InvalidInputError, TooLargeError, check_distribution
+from multidraft.validation import TooLargeError, check_choice, check_distribution, check_same_vocab
 
 #: The two supports a plan can be written on.
 FORMS = ("sets", "tuples")
@@ -49,20 +49,21 @@ FORMS = ("sets", "tuples")
 
 
 def check_form(form: Any) -> str:
-    """Validate ``form``: ``"sets"`` (distinct-token sets) or ``"tuples"`` (ordered tuples)."""
-    if form not in FORMS:
-        raise InvalidInputError(f"form: expected one of {FORMS}, got {form!r}")
-    return form
+    """Validate ``form``: ``"sets"`` (distinct-token sets) or ``"tuples"`` (ordered tuples).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``form`` is neither.
+    """
+    return check_choice(form, "form", FORMS)
 
 
 def bind_problem(target: Any, draft: Any, n: Any, drafting: Any) -> tuple[np.ndarray, DraftingLaw]:
     """Validate the target and bind the drafting law; returns ``(p float64 (V,), law)``."""
     law = drafting_law(drafting, draft, n)
     p = check_distribution(target, "target", batched=False)
-    if p.shape[0] != law.vocab_size:
-        raise InvalidInputError(
-            f"target: vocabulary size {p.shape[0]} does not match the drafting law's {law.vocab_size}"
-        )
+    check_same_vocab(p.shape[0], "target", law.vocab_size, "the drafting law")
     return p, law
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, cli_float, cli_int, cli_type
 
-from .options import float_list, int_list, k_list, resolve
+from .options import float_list, int_list, k_list, names, resolve
 
 HELP = "optimal acceptance alpha* vs top-k, n and temperature (Fig. 1 analogue); baselines vs alpha*"
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -29,21 +29,31 @@ WORKLOADS = ("llm", "text")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vocab", type=int, help=f"V of the LLM-like workload (default {FULL['vocab']})")
-    parser.add_argument("--rows", type=int, help=f"rows of the LLM-like workload (default {FULL['rows']})")
-    parser.add_argument("--text-rows", type=int, help=f"rows (held-out positions) of the text workload (default {FULL['text_rows']})")
-    parser.add_argument("--ks", help=f"top-k values, V = no cut (default {FULL['ks']})")
-    parser.add_argument("--ns", help=f"numbers of drafts (default {FULL['ns']})")
-    parser.add_argument("--temperatures", help=f"temperatures (default {FULL['temperatures']})")
-    parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(WORKLOADS)} (default {FULL['workloads']})")
-    parser.add_argument("--correlation", type=float, help=f"draft/target correlation of the LLM-like pairs (default {FULL['correlation']})")
+    positive = cli_int(min_value=1)
+    parser.add_argument("--vocab", type=positive, help=f"V of the LLM-like workload (default {FULL['vocab']})")
+    parser.add_argument("--rows", type=positive, help=f"rows of the LLM-like workload (default {FULL['rows']})")
+    parser.add_argument("--text-rows", type=positive,
+                        help=f"rows (held-out positions) of the text workload (default {FULL['text_rows']})")
+    parser.add_argument("--ks", type=cli_type(k_list, 1, keep_text=True),
+                        help=f"top-k values, V = no cut (default {FULL['ks']})")
+    parser.add_argument("--ns", type=cli_type(int_list, keep_text=True), help=f"numbers of drafts (default {FULL['ns']})")
+    parser.add_argument("--temperatures", type=cli_type(float_list, keep_text=True),
+                        help=f"temperatures (default {FULL['temperatures']})")
+    parser.add_argument("--workloads", type=cli_type(names, WORKLOADS, keep_text=True),
+                        help=f"comma-separated subset of {','.join(WORKLOADS)} (default {FULL['workloads']})")
+    parser.add_argument("--correlation", type=cli_float(min_value=0, max_value=1),
+                        help=f"draft/target correlation of the LLM-like pairs, in [0, 1] (default {FULL['correlation']})")
     parser.add_argument("--baselines", help="comma-separated baselines to compare with alpha*, or 'all' (default all; "
                         "canonical and rrs_without_replacement enumerate draft multisets or tuples and take most "
                         "of the time at large n)")
 
 
 def resolve_options(args: argparse.Namespace) -> None:
+    """Fill the defaults and check the baselines against the registry, before any work."""
+    from .methods import baseline_names
+
     resolve(args, FULL, QUICK)
+    _chosen_baselines(args.baselines, baseline_names())
 
 
 def _chosen_baselines(spec: str, registered: list[str]) -> list[str]:
@@ -78,11 +88,11 @@ def run(args: argparse.Namespace, report) -> int:
     from .common import Series, Table
     from .methods import OPTIMAL_TOL, alpha_stars, baseline_acceptance, baseline_names
 
-    names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    workloads = names(args.workloads, "workloads", WORKLOADS)
     ns = int_list(args.ns, "ns")
     temps = float_list(args.temperatures, "temperatures")
     baselines = _chosen_baselines(args.baselines, baseline_names())
-    configs = [(w, T, k) for w in names for T in temps
+    configs = [(w, T, k) for w in workloads for T in temps
                for k in k_list(args.ks, "ks", args.vocab if w == "llm" else 3000)]
     alpha_table = Table("acceptance_alpha", "Mean optimal acceptance alpha* (exact, closed form)",
                         ["workload", "V", "rows", "T", "k", *[f"n={n}" for n in ns]])
@@ -120,7 +130,7 @@ def run(args: argparse.Namespace, report) -> int:
     report.plot("acceptance_alpha", panels, xlabel="top-k of the draft", ylabel="mean alpha*")
 
     cols = ["baseline", "n"]
-    for w in names:
+    for w in workloads:
         cols += [f"{w}: rows at alpha*", f"{w}: mean acc / mean alpha*"]
     btable = Table("acceptance_baselines", "Baselines against the optimal acceptance (exact acceptances)", cols)
     from multidraft import get_verifier
@@ -131,7 +141,7 @@ def run(args: argparse.Namespace, report) -> int:
         drafting = getattr(get_verifier(name), "drafting", "iid")
         for n in ns:
             cells = []
-            for w in names:
+            for w in workloads:
                 hits, rows, acc_sum, alpha_sum = base.get((name, w, n), (0, 0, 0.0, 0.0))
                 cells += [f"{hits / rows:.0%}" if rows else "-", acc_sum / alpha_sum if alpha_sum > 0 else float("nan")]
             btable.add(drafting_label(name, drafting), n, *cells)

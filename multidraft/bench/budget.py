@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from .options import float_list, int_list, k_list, resolve
+from multidraft.validation import cli_float, cli_int, cli_type
+
+from .options import check_cases_fit, float_list, int_list, k_list, resolve
 
 HELP = "best acceptance within 1/10/100 ms per token for each method (Table 2 analogue)"
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -23,17 +25,25 @@ QUICK = dict(vocab=500, rows=2, ks="10", ns="1,2", limit=2.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vocab", type=int, help=f"vocabulary size V (default {FULL['vocab']})")
-    parser.add_argument("--rows", type=int, help=f"problems R per configuration (default {FULL['rows']})")
-    parser.add_argument("--ks", help=f"top-k values of the draft (default {FULL['ks']})")
-    parser.add_argument("--ns", help=f"numbers of drafts (default {FULL['ns']})")
-    parser.add_argument("--budgets", help=f"budgets in ms per token (default {FULL['budgets']})")
-    parser.add_argument("--limit", type=float, help=f"seconds per oracle call (default {FULL['limit']:g})")
+    parser.add_argument("--vocab", type=cli_int(min_value=1), help=f"vocabulary size V (default {FULL['vocab']})")
+    parser.add_argument("--rows", type=cli_int(min_value=1), help=f"problems R per configuration (default {FULL['rows']})")
+    parser.add_argument("--ks", type=cli_type(k_list, 1, keep_text=True),
+                        help=f"top-k values of the draft, V = no cut (default {FULL['ks']})")
+    parser.add_argument("--ns", type=cli_type(int_list, keep_text=True), help=f"numbers of drafts (default {FULL['ns']})")
+    parser.add_argument("--budgets", type=cli_type(float_list, keep_text=True),
+                        help=f"budgets in ms per token (default {FULL['budgets']})")
+    parser.add_argument("--limit", type=cli_float(min_value=0, include_min=False),
+                        help=f"seconds per oracle call (default {FULL['limit']:g})")
     parser.add_argument("--methods", help=f"methods as in bench table1 (default {FULL['methods']})")
 
 
 def resolve_options(args: argparse.Namespace) -> None:
+    """Fill the defaults; check the methods and that every top-k fits in V, before any work."""
+    from .table1 import build_methods
+
     resolve(args, FULL, QUICK)
+    check_cases_fit([(k, 1) for k in k_list(args.ks, "ks", args.vocab)], args.vocab, "ks")
+    build_methods(args.methods, args.limit, args.seed)
 
 
 def run(args: argparse.Namespace, report) -> int:
@@ -86,6 +96,8 @@ def run(args: argparse.Namespace, report) -> int:
     report.table(measured)
     report.table(best)
     panels = [("acceptance vs time per token",
-               [Series(name, [pt[2] for pt in pts], [pt[3] for pt in pts], "o") for name, pts in points.items() if pts])]
-    report.plot("budget", panels, xlabel="median ms per token", ylabel="mean acceptance", logx=True, vlines=budgets)
+               [Series(name, [pt[2] for pt in pts], [pt[3] for pt in pts], "o",
+                       notes=[f"({pt[0]},{pt[1]})" for pt in pts]) for name, pts in points.items() if pts])]
+    report.plot("budget", panels, xlabel="median ms per token (each point: one (k, n), labelled)",
+                ylabel="mean acceptance", logx=True, vlines=budgets, vline_label="budget {x:g} ms")
     return 0

@@ -101,12 +101,14 @@ class Table:
 
 @dataclass
 class Series:
-    """One line of a plot: ``label``, ``x`` (numbers or category names), ``y``."""
+    """One line of a plot: ``label``, ``x`` (numbers or category names), ``y``; optional
+    ``notes``, one short text per point written beside it (e.g. the configuration ``(k, n)``)."""
 
     label: str
     x: Sequence[Any]
     y: Sequence[float]
     style: str = "o-"
+    notes: Sequence[str] = ()
 
 
 class BenchReport:
@@ -139,8 +141,12 @@ class BenchReport:
         return path
 
     def plot(self, name: str, panels: Sequence[tuple[str, Sequence[Series]]], *, xlabel: str, ylabel: str,
-             logx: bool = False, logy: bool = False, hlines: Sequence[float] = (), vlines: Sequence[float] = ()) -> Path:
+             logx: bool = False, logy: bool = False, hlines: Sequence[float] = (), vlines: Sequence[float] = (),
+             vline_label: str = "") -> Path:
         """Write ``<out>/<name>.png``: one panel per ``(title, series)``, one line per series.
+
+        ``vline_label`` (a format with ``{x}``) labels each vertical line; a series' ``notes``
+        are written beside its points.
 
         Category x values (strings) are placed at 0, 1, 2, ... in first-seen order.
         """
@@ -164,12 +170,17 @@ class BenchReport:
             for s in series:
                 xs = [categories.index(str(x)) for x in s.x] if categories else list(s.x)
                 ax.plot(xs, list(s.y), s.style, label=s.label, markersize=4)
+                for x, y, note in zip(xs, s.y, s.notes):
+                    ax.annotate(note, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
             if categories:
                 ax.set_xticks(range(len(categories)), categories, rotation=30, fontsize=8)
             for y in hlines:
                 ax.axhline(y, color="grey", linestyle=":", linewidth=1)
             for x in vlines:
                 ax.axvline(x, color="grey", linestyle=":", linewidth=1)
+                if vline_label:
+                    ax.annotate(vline_label.format(x=x), (x, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                                va="top", ha="right", fontsize=7, color="grey")
             ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
             if logx and not categories:
                 ax.set_xscale("log")

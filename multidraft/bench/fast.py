@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 
-from .options import cases, int_list, resolve
+from multidraft.validation import cli_float, cli_int, cli_type
+
+from .options import cases, check_cases_fit, device, int_list, one_case, resolve
 
 HELP = "global resolution: time per token on the published (k, n) grid, throughput, speed-up vs max-flow"
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -35,19 +37,23 @@ QUICK = dict(vocab=500, rows=3, big_rows=2, cases="10:2,10:4,500:2", batches="1,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vocab", type=int, help=f"vocabulary size V (default {FULL['vocab']})")
-    parser.add_argument("--rows", type=int, help=f"problems R per (k, n) (default {FULL['rows']})")
-    parser.add_argument("--cases", help=f"k:n pairs (default {FULL['cases']})")
-    parser.add_argument("--big-rows", type=int,
+    pairs, positive = cli_type(cases, keep_text=True), cli_int(min_value=1)
+    parser.add_argument("--vocab", type=positive, help=f"vocabulary size V (default {FULL['vocab']})")
+    parser.add_argument("--rows", type=positive, help=f"problems R per (k, n) (default {FULL['rows']})")
+    parser.add_argument("--cases", type=pairs, help=f"k:n pairs (default {FULL['cases']})")
+    parser.add_argument("--big-rows", type=positive,
                         help=f"problems per (k, n) for k >= {BIG_K} or k = V (default {FULL['big_rows']})")
-    parser.add_argument("--batches", help=f"batch sizes B for the throughput table (default {FULL['batches']})")
-    parser.add_argument("--throughput-case", help=f"k:n of the throughput table (default {FULL['throughput_case']})")
-    parser.add_argument("--big-vocab", type=int, help=f"V used for B >= 256 (default {FULL['big_vocab']})")
-    parser.add_argument("--repeats", type=int, help=f"timed calls per batch size (default {FULL['repeats']})")
-    parser.add_argument("--oracle-rows", type=int, help=f"rows timed with max-flow (default {FULL['oracle_rows']})")
-    parser.add_argument("--oracle-limit", type=float, help=f"seconds per max-flow call (default {FULL['oracle_limit']:g})")
-    parser.add_argument("--oracle-cases", help=f"k:n pairs for the speed-up table (default {FULL['oracle_cases']})")
-    parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    parser.add_argument("--batches", type=cli_type(int_list, keep_text=True),
+                        help=f"batch sizes B for the throughput table (default {FULL['batches']})")
+    parser.add_argument("--throughput-case", type=cli_type(one_case, keep_text=True),
+                        help=f"k:n of the throughput table (default {FULL['throughput_case']})")
+    parser.add_argument("--big-vocab", type=positive, help=f"V used for B >= 256 (default {FULL['big_vocab']})")
+    parser.add_argument("--repeats", type=positive, help=f"timed calls per batch size (default {FULL['repeats']})")
+    parser.add_argument("--oracle-rows", type=positive, help=f"rows timed with max-flow (default {FULL['oracle_rows']})")
+    parser.add_argument("--oracle-limit", type=cli_float(min_value=0, include_min=False),
+                        help=f"seconds per max-flow call (default {FULL['oracle_limit']:g})")
+    parser.add_argument("--oracle-cases", type=pairs, help=f"k:n pairs for the speed-up table (default {FULL['oracle_cases']})")
+    parser.add_argument("--device", default="cpu", type=cli_type(device), help="torch device: cpu (default) or cuda")
 
 
 #: Cases with a draft support of at least this many tokens (or the whole vocabulary) run on
@@ -56,7 +62,15 @@ BIG_K = 10000
 
 
 def resolve_options(args: argparse.Namespace) -> None:
+    """Fill the defaults and check what needs two options (every top-k fits its V), before any work."""
     resolve(args, FULL, QUICK)
+    check_cases_fit(cases(args.cases, "cases") + cases(args.oracle_cases, "oracle-cases"), args.vocab, "cases")
+    batches = int_list(args.batches, "batches")
+    through = [one_case(args.throughput_case, "throughput-case")]
+    if any(B < 256 for B in batches):
+        check_cases_fit(through, args.vocab, "throughput-case")
+    if any(B >= 256 for B in batches):
+        check_cases_fit(through, args.big_vocab, "throughput-case", "big_vocab")
 
 
 def _per_token(args, report, progress) -> dict:
@@ -180,11 +194,11 @@ def _throughput(args, report, progress) -> None:
     from .methods import GlobalResolutionMethod, alpha_stars
     from .problems import draw_drafts, llm_problems
 
-    (k, n), = cases(args.throughput_case, "throughput-case")
+    k, n = one_case(args.throughput_case, "throughput-case")
     method = GlobalResolutionMethod(args.device, args.seed)
     table = Table("fast_throughput", f"Global resolution, batched throughput, (k, n) = ({k}, {n}), device {args.device}",
                   ["B", "V", "median s per call", "tokens/s", "success", "note"])
-    xs, ys = [], []
+    by_vocab: dict[int, tuple[list, list]] = {}
     for B in progress(int_list(args.batches, "batches"), "fast: throughput"):
         V = args.big_vocab if B >= 256 else args.vocab
         probs = llm_problems(B, V, k, seed=args.seed)
@@ -200,13 +214,16 @@ def _throughput(args, report, progress) -> None:
         ok = plan.status.success.cpu() & ((alpha - plan.kept.cpu()) <= 1e-6)
         note = f"V = {V} for B >= 256 (memory)" if V != args.vocab else ""
         table.add(B, V, med, B / med, f"{float(ok.double().mean()):.0%}", note)
-        xs.append(B)
-        ys.append(B / med)
+        by_vocab.setdefault(V, ([], []))[0].append(B)
+        by_vocab[V][1].append(B / med)
         del p, q, d, plan
     table.notes.append(f"one call solves and samples all B rows; median of {args.repeats} timed calls after one warm-up.")
     report.table(table)
-    report.plot("fast_throughput", [(f"(k, n) = ({k}, {n}), {args.device}", [Series("global resolution", xs, ys)])],
-                xlabel="batch size B", ylabel="tokens / s", logx=True, logy=True)
+    series = [Series(f"global resolution, V = {V}", xs, ys, style) for (V, (xs, ys)), style in
+              zip(by_vocab.items(), ("o-", "s--"))]
+    title = f"(k, n) = ({k}, {n}), {args.device}" + (f"; V drops to {args.big_vocab} at B >= 256 (memory)"
+                                                     if len(by_vocab) > 1 else "")
+    report.plot("fast_throughput", [(title, series)], xlabel="batch size B", ylabel="tokens / s", logx=True, logy=True)
 
 
 def _speedup(args, report, per_case, progress) -> None:

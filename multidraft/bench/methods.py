@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from multidraft.reference import optimal_acceptance
+from multidraft.validation import check_choice
 
 from .common import summarize_times, synchronizer, timed
 from .deviation import MAX_CELLS, enumerated, exact_tv, lump
@@ -180,9 +181,7 @@ class OracleMethod(Method):
     order_invariant = True  # plans on distinct-token sets
 
     def __init__(self, name: str, limit_s: float, seed: int = 0):
-        if name not in ORACLES:
-            raise ValueError(f"oracle: expected one of {ORACLES}, got {name!r}")
-        self.name = name
+        self.name = check_choice(name, "oracle", ORACLES)
         self.limit_s = float(limit_s)
         self.rng = np.random.default_rng(seed)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-from .options import cases, resolve
+from multidraft.validation import cli_float, cli_int, cli_type
+
+from .options import cases, check_cases_fit, resolve
 
 HELP = "time per token, success and exact deviation of LP, max-flow, GR and baselines (Table 1 analogue)"
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -24,16 +26,21 @@ QUICK = dict(vocab=500, rows=3, cases="10:2,10:4", limit=5.0, deviation_rows=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vocab", type=int, help=f"vocabulary size V (default {FULL['vocab']})")
-    parser.add_argument("--rows", type=int, help=f"problems R per (k, n) (default {FULL['rows']})")
-    parser.add_argument("--cases", help=f"k:n pairs (default {FULL['cases']})")
-    parser.add_argument("--limit", type=float, help=f"seconds per oracle call (default {FULL['limit']:g})")
-    parser.add_argument("--deviation-rows", type=int, help=f"rows evaluated exactly per method (default {FULL['deviation_rows']})")
+    parser.add_argument("--vocab", type=cli_int(min_value=1), help=f"vocabulary size V (default {FULL['vocab']})")
+    parser.add_argument("--rows", type=cli_int(min_value=1), help=f"problems R per (k, n) (default {FULL['rows']})")
+    parser.add_argument("--cases", type=cli_type(cases, keep_text=True), help=f"k:n pairs (default {FULL['cases']})")
+    parser.add_argument("--limit", type=cli_float(min_value=0, include_min=False),
+                        help=f"seconds per oracle call (default {FULL['limit']:g})")
+    parser.add_argument("--deviation-rows", type=cli_int(min_value=0),
+                        help=f"rows evaluated exactly per method (default {FULL['deviation_rows']})")
     parser.add_argument("--methods", help=f"comma-separated methods; 'baselines' = every registered baseline (default {FULL['methods']})")
 
 
 def resolve_options(args: argparse.Namespace) -> None:
+    """Fill the defaults; check the methods and that every top-k fits in V, before any work."""
     resolve(args, FULL, QUICK)
+    check_cases_fit(cases(args.cases, "cases"), args.vocab, "cases")
+    build_methods(args.methods, args.limit, args.seed)
 
 
 def build_methods(text: str, limit_s: float, seed: int) -> list:

@@ -9,6 +9,8 @@ import argparse
 import importlib
 from typing import Any
 
+from multidraft.validation import check_output_path, cli_int, cli_type
+
 BENCHMARKS = ("fast", "acceptance", "table1", "budget", "multistep")
 
 
@@ -31,8 +33,10 @@ def add_parser(subparsers: Any) -> None:
         module = _module(name)
         bench = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-        bench.add_argument("--out", default="results", help="folder for the .md tables and .png plots (default results/)")
-        bench.add_argument("--seed", type=int, default=0, help="seed of the workloads and of the samplers (default 0)")
+        bench.add_argument("--out", default="results", type=cli_type(check_output_path, directory=True, keep_text=True),
+                           help="folder for the .md tables and .png plots (default results/)")
+        bench.add_argument("--seed", type=cli_int(min_value=0), default=0,
+                           help="seed of the workloads and of the samplers (default 0)")
         bench.add_argument("--quick", action="store_true", help="a seconds-long smoke run (small sizes)")
         bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
         module.add_arguments(bench)

@@ -12,7 +12,7 @@ from typing import Any
 
 from multidraft.properties.adapters import INTERFACES
 from multidraft.logits import SamplingParams
-from multidraft.properties.checker import CheckConfig, check, parse_range
+from multidraft.properties.checker import CheckConfig, check
 from multidraft.properties.exact_sampling import HARNESS_INTERFACES
 from multidraft.properties.serving import DTYPES
 from multidraft.properties.problem import DRAFTINGS
@@ -20,7 +20,7 @@ from multidraft.properties.sampling import SAMPLING_BACKENDS
 from multidraft.properties.stats import ALPHA
 from multidraft.properties.strategies import MAX_TUPLES, PROFILES
 from multidraft.properties.suite import TOL
-from multidraft.validation import check_positive_float
+from multidraft.validation import check_probability, check_range, cli_float, cli_int, cli_type
 
 EPILOG = """\
 properties (exact mode, conditional verifiers; tolerance --tol):
@@ -64,25 +64,31 @@ def add_parser(subparsers: Any) -> None:
                              "exact-sampling / uniforms: the exact law of a sampler g(..., generator) / "
                              "g(..., uniforms[B, m]) by the controlled-randomness harness")
     parser.add_argument("--drafting", choices=DRAFTINGS, default=None,
-                        help="drafting law (default: the verifier's declared one, else iid)")
-    parser.add_argument("--n", default="1-4", help="number of drafts, N or LO-HI (default 1-4)")
-    parser.add_argument("--vocab", default="2-6", help="vocabulary sizes, V or LO-HI (default 2-6)")
-    parser.add_argument("--examples", type=int, default=None,
+                        help="drafting law (default: the verifier's declared one, else iid); with independent "
+                             "the verifier's draft argument is the (n, V) stack of the n draft laws")
+    parser.add_argument("--n", default="1-4", type=cli_type(check_range),
+                        help="number of drafts, N or LO-HI (default 1-4); values whose draft tuples exceed "
+                             "--max-tuples at the smallest V are left out (the report's settings line says which)")
+    parser.add_argument("--vocab", default="2-6", type=cli_type(check_range, min_value=2),
+                        help="vocabulary sizes, V or LO-HI (default 2-6)")
+    parser.add_argument("--examples", type=cli_int(min_value=1), default=None,
                         help="hypothesis examples per exact property (default: the profile's)")
-    parser.add_argument("--samples", type=int, default=None,
+    parser.add_argument("--samples", type=cli_int(min_value=0), default=None,
                         help="samples per problem for the statistical tests (default 100000 for sampling "
                              "verifiers, 0 = exact only for conditional ones)")
-    parser.add_argument("--stat-problems", type=int, default=4, help="problems in statistical mode (default 4)")
+    parser.add_argument("--stat-problems", type=cli_int(min_value=1), default=4, help="problems in statistical mode (default 4)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                         help=f"hypothesis profile: quick ({PROFILES['quick'].max_examples} examples per property) "
                              f"or thorough ({PROFILES['thorough'].max_examples}) (default quick)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of hypothesis and the samplers (default 0)")
+    parser.add_argument("--seed", type=cli_int(min_value=0), default=0,
+                        help="seed of hypothesis and the samplers (default 0)")
     parser.add_argument("--optimal", action="store_true", default=None,
                         help="also require acceptance >= alpha* - tol (default: the verifier's claim)")
-    parser.add_argument("--tol", type=float, default=TOL, help=f"exact tolerance (default {TOL:g})")
-    parser.add_argument("--alpha", type=float, default=ALPHA,
+    parser.add_argument("--tol", type=cli_float(min_value=0, include_min=False), default=TOL,
+                        help=f"exact tolerance (default {TOL:g})")
+    parser.add_argument("--alpha", type=cli_type(check_probability), default=ALPHA,
                         help=f"family-wise false-alarm rate of the statistical tests (default {ALPHA:g})")
-    parser.add_argument("--max-tuples", type=int, default=MAX_TUPLES,
+    parser.add_argument("--max-tuples", type=cli_int(min_value=1), default=MAX_TUPLES,
                         help=f"cap on enumerated draft tuples per problem (default {MAX_TUPLES})")
     parser.add_argument("--backend", choices=SAMPLING_BACKENDS, default="torch",
                         help="arrays and generator handed to a sampling verifier (default torch)")
@@ -120,10 +126,10 @@ def config_from_args(args: argparse.Namespace, interface: str) -> CheckConfig:
     if samples is None:
         samples = 100_000 if interface == "sampling" else 0
     return CheckConfig(
-        drafting=args.drafting, n=parse_range(args.n, "n", 1), vocab=parse_range(args.vocab, "vocab", 1),
+        drafting=args.drafting, n=check_range(args.n, "n"), vocab=check_range(args.vocab, "vocab"),
         examples=args.examples, samples=int(samples), stat_problems=args.stat_problems, profile=args.profile,
-        seed=args.seed, optimal=args.optimal, tol=check_positive_float(args.tol, "tol"),
-        alpha=check_positive_float(args.alpha, "alpha"), max_tuples=args.max_tuples, backend=args.backend,
+        seed=args.seed, optimal=args.optimal, tol=args.tol,
+        alpha=check_probability(args.alpha, "alpha"), max_tuples=args.max_tuples, backend=args.backend,
         progress=not args.no_progress, sampling=sampling_from_args(args), dtype=args.dtype,
         dtype_tol=getattr(args, "dtype_tol", None),
         timeout=None if getattr(args, "timeout", None) is None else check_positive_float(args.timeout, "timeout"),

@@ -13,7 +13,7 @@ import argparse
 from typing import Any
 
 from multidraft.properties.decoder import ALPHA, DecoderCheckConfig, check_decoder
-from multidraft.validation import InvalidInputError, check_positive_float
+from multidraft.validation import InvalidInputError, check_positive_float, check_range
 
 EPILOG = """\
 the test: on generated context-dependent (target, draft) pairs, --streams independent decodes of
@@ -90,10 +90,8 @@ def resolve_decoder(text: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from multidraft.properties.checker import parse_range
-
     config = DecoderCheckConfig(
-        vocab=parse_range(args.vocab, "vocab", 2),
+        vocab=check_range(args.vocab, "vocab", min_value=2),
         models=args.models,
         streams=args.streams,
         tokens=args.tokens,

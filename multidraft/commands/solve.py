@@ -13,9 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from multidraft.bench.options import names
 from multidraft.drafting import DRAFTING_NAMES, drafting_law
 from multidraft.examples import EXAMPLES, example, load_laws
-from multidraft.validation import InvalidInputError, TooLargeError, check_n
+from multidraft.validation import InvalidInputError, TooLargeError, check_n, cli_int, cli_type
 
 ORACLE_NAMES = ("closed", "lp", "maxflow")
 
@@ -28,7 +29,10 @@ oracles:
            a certified interval [lo, hi] containing alpha*
 
 examples: {examples}
-oracles over their size limits are reported as "skipped (reason)".
+oracles over their size limits are reported as "skipped (reason)"; --file also takes a
+workload written by `multidraft workload` (laws of shape (B, V)): --row picks the row.
+exit status: 0 alpha* computed, 1 every oracle was skipped (size limits), 2 bad input
+(including --oracles closed with a drafting law other than iid).
 
 Example:
   multidraft solve --example toy
@@ -49,11 +53,14 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--example", metavar="NAME", help=f"a built-in problem: {', '.join(EXAMPLES)}")
+    source.add_argument("--example", metavar="NAME", choices=tuple(EXAMPLES),
+                        help=f"a built-in problem: {', '.join(EXAMPLES)}")
     source.add_argument("--file", metavar="PATH", help="target and draft laws from .npz/.npy/.json/.pt")
-    parser.add_argument("--n", type=int, help="number of drafts (default: the example's or the file's n)")
+    parser.add_argument("--row", type=cli_int(min_value=0), default=0,
+                        help="the row of a --file holding a batch of laws, shape (B, V) (default 0)")
+    parser.add_argument("--n", type=cli_int(min_value=1), help="number of drafts (default: the example's or the file's n)")
     parser.add_argument("--drafting", choices=DRAFTING_NAMES, default="iid", help="drafting law (default iid)")
-    parser.add_argument("--oracles", default=",".join(ORACLE_NAMES),
+    parser.add_argument("--oracles", default=",".join(ORACLE_NAMES), type=cli_type(names, ORACLE_NAMES),
                         help="comma-separated subset of closed,lp,maxflow (default: all)")
     parser.add_argument("--lp-form", choices=("sets", "tuples"), default="sets",
                         help="LP on distinct-token sets (default) or on ordered tuples (full OTLP)")
@@ -66,21 +73,13 @@ def _problem(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, int, str
         p, q, n = example(args.example)
         label = f"example {args.example}"
     else:
-        p, q, n = load_laws(args.file)
-        label = f"file {args.file}"
+        p, q, n = load_laws(args.file, args.row)
+        label = f"file {args.file}" + (f" row {args.row}" if args.row else "")
     if args.n is not None:
         n = args.n
     if n is None:
         raise InvalidInputError(f"n: {args.file} gives no number of drafts; pass --n")
     return p, q, check_n(n), label
-
-
-def _oracles(text: str) -> list[str]:
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    bad = [s for s in names if s not in ORACLE_NAMES]
-    if bad or not names:
-        raise InvalidInputError(f"oracles: expected a comma-separated subset of {','.join(ORACLE_NAMES)}, got {text!r}")
-    return names
 
 
 def _tokens(mask: np.ndarray) -> list[int]:
@@ -130,8 +129,11 @@ RUNNERS = {"closed": _run_closed, "lp": _run_lp, "maxflow": _run_maxflow}
 def solve_report(p: np.ndarray, q: np.ndarray, n: int, args: argparse.Namespace) -> dict:
     """Run the requested oracles; returns the JSON-ready report."""
     drafting_law(args.drafting, q, n)  # validate the problem once, before any oracle
+    if args.drafting != "iid" and list(args.oracles) == ["closed"]:
+        raise InvalidInputError(f"oracles: the closed form needs i.i.d. drafts; with --drafting {args.drafting} "
+                                "use --oracles lp,maxflow")
     results = {}
-    for name in _oracles(args.oracles):
+    for name in args.oracles:
         try:
             results[name] = RUNNERS[name](p, q, n, args)
         except TooLargeError as exc:
@@ -182,4 +184,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(_format_text(report, label))
-    return 0
+    return 0 if report["alpha_star"] is not None else 1

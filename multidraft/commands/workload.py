@@ -5,6 +5,11 @@ import argparse
 import sys
 import time
 
+from multidraft.validation import check_output_path, cli_float, cli_int, cli_type
+
+POSITIVE = cli_int(min_value=1)
+POSITIVE_FLOAT = cli_float(min_value=0, include_min=False)
+
 DESCRIPTION = """\
 Generate a workload: a batch of B (target p, draft q) laws over V tokens, saved as .npz
 (arrays target and draft, float64 [B, V], plus metadata), and print a summary: rows, V,
@@ -29,14 +34,15 @@ examples:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="FILE.npz", help="write the workload here (omit to only print the summary)")
-    parser.add_argument("--temperature", type=float, default=1.0, metavar="T",
+    parser.add_argument("--out", metavar="FILE.npz", type=cli_type(check_output_path, suffix=".npz", keep_text=True),
+                        help="write the workload here (omit to only print the summary)")
+    parser.add_argument("--temperature", type=POSITIVE_FLOAT, default=1.0, metavar="T",
                         help="sampling temperature applied to both laws (default 1.0)")
-    parser.add_argument("--top-k", type=int, default=None, metavar="K",
+    parser.add_argument("--top-k", type=POSITIVE, default=None, metavar="K",
                         help="restrict q to its K most likely tokens (exactly K nonzeros per row)")
-    parser.add_argument("--top-p", type=float, default=None, metavar="P",
-                        help="restrict q to its nucleus of mass P, after --top-k")
-    parser.add_argument("--summary-rows", type=int, default=None, metavar="N",
+    parser.add_argument("--top-p", type=cli_float(min_value=0, max_value=1, include_min=False), default=None,
+                        metavar="P", help="restrict q to its nucleus of mass P in (0, 1], after --top-k")
+    parser.add_argument("--summary-rows", type=POSITIVE, default=None, metavar="N",
                         help="compute the summary on the first N rows only (default: all rows)")
     parser.add_argument("--no-summary", action="store_true", help="skip the alpha* summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -54,17 +60,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Synthetic LLM-like pairs (multidraft.workloads.llm_like_batch). Give --acceptance "
                     "to calibrate the draft/target correlation to a mean 1 - TV, or --correlation.",
     )
-    syn.add_argument("--vocab", type=int, default=32000, metavar="V", help="vocabulary size (default 32000)")
-    syn.add_argument("--batch", type=int, default=256, metavar="B", help="number of rows (default 256)")
-    syn.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    syn.add_argument("--vocab", type=cli_int(min_value=2), default=32000, metavar="V",
+                     help="vocabulary size (default 32000)")
+    syn.add_argument("--batch", type=POSITIVE, default=256, metavar="B", help="number of rows (default 256)")
+    syn.add_argument("--seed", type=cli_int(min_value=0), default=0, metavar="S", help="random seed (default 0)")
     how = syn.add_mutually_exclusive_group()
-    how.add_argument("--acceptance", type=float, default=None, metavar="A",
-                     help="calibrate so that the batch's mean 1 - TV is A (within --tol)")
-    how.add_argument("--correlation", type=float, default=None, metavar="C",
+    how.add_argument("--acceptance", type=cli_float(min_value=0, max_value=1, include_min=False), default=None,
+                     metavar="A", help="calibrate so that the batch's mean 1 - TV is A in (0, 1] (within --tol)")
+    how.add_argument("--correlation", type=cli_float(min_value=0, max_value=1), default=None, metavar="C",
                      help="draft/target correlation in [0, 1] (default 0.9 when --acceptance is not given)")
-    syn.add_argument("--tol", type=float, default=1e-3, help="tolerance on the calibrated 1 - TV (default 1e-3)")
-    syn.add_argument("--tail", type=float, default=None, help="Zipf exponent of the logits (default 2.0)")
-    syn.add_argument("--tail-spread", type=float, default=None,
+    syn.add_argument("--tol", type=POSITIVE_FLOAT, default=1e-3, help="tolerance on the calibrated 1 - TV (default 1e-3)")
+    syn.add_argument("--tail", type=POSITIVE_FLOAT, default=None, help="Zipf exponent of the logits (default 2.0)")
+    syn.add_argument("--tail-spread", type=cli_float(min_value=0), default=None,
                      help="log-normal spread of the per-row sharpness (default 0.3)")
     _add_common(syn)
 
@@ -73,14 +80,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Pairs from real text (multidraft.workloads.text_workload): BPE + Kneser-Ney n-gram "
                     "models trained on pydoc_data.topics, laws at consecutive held-out positions.",
     )
-    txt.add_argument("--positions", type=int, default=4096, metavar="B",
+    txt.add_argument("--positions", type=POSITIVE, default=4096, metavar="B",
                      help="number of consecutive held-out positions = rows (default 4096; ~12,600 available)")
-    txt.add_argument("--start", type=int, default=0, help="first held-out position used (default 0)")
-    txt.add_argument("--seed", type=int, default=None, metavar="S",
+    txt.add_argument("--start", type=cli_int(min_value=0), default=0, help="first held-out position used (default 0)")
+    txt.add_argument("--seed", type=cli_int(min_value=0), default=None, metavar="S",
                      help="if given, draw --start at random with this seed (the models are deterministic)")
-    txt.add_argument("--bpe-vocab", type=int, default=3000, metavar="V", help="BPE vocabulary size (default 3000)")
-    txt.add_argument("--target-order", type=int, default=4, help="n-gram order of the target (default 4)")
-    txt.add_argument("--draft-order", type=int, default=2, help="n-gram order of the draft (default 2)")
+    txt.add_argument("--bpe-vocab", type=cli_int(min_value=256), default=3000, metavar="V",
+                     help="BPE vocabulary size, >= 256 (default 3000)")
+    txt.add_argument("--target-order", type=POSITIVE, default=4, help="n-gram order of the target (default 4)")
+    txt.add_argument("--draft-order", type=POSITIVE, default=2, help="n-gram order of the draft (default 2)")
     _add_common(txt)
     parser.set_defaults(run=run)
 

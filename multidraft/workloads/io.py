@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numbers
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,9 @@ def load_workload(path: str | Path) -> Workload:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"path: {path} is not a readable .npz archive ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InvalidInputError(f"path: {path} is not a readable .npz archive ({type(exc).__name__}: "
+                                f"{exc or 'empty file'})") from None
     missing = [k for k in _RESERVED if k not in arrays]
     if missing:
         raise InvalidInputError(f"path: {path} lacks the array(s) {missing}; found {sorted(arrays)}")

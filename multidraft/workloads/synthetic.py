@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from multidraft.validation import InvalidInputError, check_positive_float
+from multidraft.validation import InvalidInputError, check_float, check_int, check_positive_float
 
 from .base import Workload
 from .progress import progress_bar
@@ -117,20 +117,8 @@ class Calibration:
     evaluations: int
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidInputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_unit(value: Any, name: str, *, open_low: bool = False) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name}: expected a number in [0, 1], got {value!r}") from None
-    if not np.isfinite(x) or not (0.0 <= x <= 1.0) or (open_low and x == 0.0):
-        raise InvalidInputError(f"{name}: expected a number in {'(0' if open_low else '[0'}, 1], got {value!r}")
-    return x
+    return check_float(value, name, min_value=0.0, max_value=1.0, include_min=not open_low)
 
 
 def _draw_noise(batch: int, vocab_size: int, seed: int, tail: float, spread: float, progress: bool) -> _Noise:
@@ -235,19 +223,14 @@ def _solve_correlation(noise: _Noise, p: np.ndarray, requested: float, temperatu
 
 def _common_args(batch: Any, vocab_size: Any, temperature: Any, top_k: Any, top_p: Any, tail: Any, tail_spread: Any,
                  seed: Any) -> tuple:
-    batch = _check_int(batch, "batch", 1)
-    vocab_size = _check_int(vocab_size, "vocab_size", 2)
+    batch = check_int(batch, "batch", min_value=1)
+    vocab_size = check_int(vocab_size, "vocab_size", min_value=2)
     temperature = check_temperature(temperature)
     top_k = check_top_k(top_k, vocab_size)
     top_p = check_top_p(top_p)
     tail = check_temperature(tail, "tail")
-    try:
-        tail_spread = float(tail_spread)
-    except (TypeError, ValueError):
-        tail_spread = -1.0
-    if not (np.isfinite(tail_spread) and tail_spread >= 0):
-        raise InvalidInputError(f"tail_spread: expected a finite number >= 0, got {tail_spread!r}")
-    seed = _check_int(seed, "seed", 0)
+    tail_spread = check_float(tail_spread, "tail_spread", min_value=0.0)
+    seed = check_int(seed, "seed", min_value=0)
     return batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed
 
 

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, check_int
 
 from .base import Workload
 from .bpe import BPETokenizer
@@ -60,12 +59,6 @@ class TextModels:
         return len(self.held_out_tokens) - self.first_position
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidInputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 @functools.lru_cache(maxsize=4)
 def text_models(bpe_vocab: int = 3000, target_order: int = 4, draft_order: int = 2, held_out: float = 0.1,
                 max_chars: int | None = None) -> TextModels:
@@ -82,9 +75,9 @@ def text_models(bpe_vocab: int = 3000, target_order: int = 4, draft_order: int =
     max_chars : int, optional
         Use only the first ~``max_chars`` characters of the text (quick tests).
     """
-    bpe_vocab = _check_int(bpe_vocab, "bpe_vocab", 256)
-    target_order = _check_int(target_order, "target_order", 1)
-    draft_order = _check_int(draft_order, "draft_order", 1)
+    bpe_vocab = check_int(bpe_vocab, "bpe_vocab", min_value=256)
+    target_order = check_int(target_order, "target_order", min_value=1)
+    draft_order = check_int(draft_order, "draft_order", min_value=1)
     split = split_text(held_out, max_chars)
     tokenizer = BPETokenizer.train(split.train, bpe_vocab)
     train_tokens = tokenizer.encode(split.train)
@@ -122,8 +115,8 @@ def text_workload(positions: int = 4096, *, start: int = 0, bpe_vocab: int = 300
     ``"text:pydoc"``, orders, start, temperature, top_k, top_p, and the held-out
     perplexities ``target_ppl``/``draft_ppl`` of the untempered models on these rows).
     """
-    positions = _check_int(positions, "positions", 1)
-    start = _check_int(start, "start", 0)
+    positions = check_int(positions, "positions", min_value=1)
+    start = check_int(start, "start", min_value=0)
     temperature = check_temperature(temperature)
     top_p = check_top_p(top_p)
     models = text_models(bpe_vocab, target_order, draft_order, held_out, max_chars)

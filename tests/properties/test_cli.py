@@ -36,13 +36,15 @@ def test_bad_target_is_an_input_error(capsys):
 
 def test_deviation_exact_and_plot(tmp_path, capsys):
     out = tmp_path / "dev.png"
-    assert main(["deviation", "gallery:target_draft_swapped", "--example", "toy", "--plot", str(out)]) == 0
-    assert out.stat().st_size > 1000 and "exact TV" in capsys.readouterr().out
+    assert main(["deviation", "gallery:target_draft_swapped", "--example", "toy", "--plot", str(out)]) == 1  # found
+    text = capsys.readouterr().out
+    assert out.stat().st_size > 1000 and "exact TV" in text and "DEVIATES" in text
+    assert text.strip().splitlines()[-1].startswith("deviation: gallery:target_draft_swapped: 1 of 1 problem(s) deviate")
 
 
 def test_deviation_sampled_json(capsys):
     assert main(["deviation", "gallery:p_sampler", "--problems", "1", "--samples", "20000", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["problems"]
     assert rows[0]["method"] == "sampled" and rows[0]["interval"][0] <= rows[0]["tv"] + 1e-12
 
 
