@@ -494,14 +494,15 @@ def _broadcast_rows(p: Any, q: Any) -> tuple[Any, Any, bool] | None:
 
 def _numpy_float64_pair(target: Any, draft: Any, device: Any, dtype: Any, normalize: bool) -> bool:
     """Whether p and q can take the compiled numpy fast path of :func:`check_pair_tensors`:
-    writeable C-contiguous float64 numpy arrays of shape (V,) or (B, V) over the same V, wanted
-    as CPU float64 tensors, without ``normalize``."""
+    writeable C-contiguous float64 numpy arrays of shape (V,) or (B, V), B >= 1, over the same V,
+    wanted as CPU float64 tensors, without ``normalize`` (an empty batch takes the detailed path,
+    which refuses it)."""
     import torch
 
     if normalize or dtype != torch.float64 or (device is not None and torch.device(device).type != "cpu"):
         return False
     return all(
-        isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim in (1, 2) and x.shape[-1] > 0
+        isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim in (1, 2) and x.size > 0
         and x.flags.c_contiguous and x.flags.writeable for x in (target, draft)
     ) and target.shape[-1] == draft.shape[-1]
 

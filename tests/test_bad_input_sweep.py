@@ -24,6 +24,9 @@ TABLE1 = ["bench", "table1", "--quick"]
 BUDGET = ["bench", "budget", "--quick"]
 SYNTHETIC = ["workload", "synthetic", "--vocab", "50", "--batch", "2"]
 TEXT = ["workload", "text", "--positions", "2"]
+CHECK_TREE = ["check-tree", "token_chain"]
+CHECK_DECODER = ["check-decoder", "traversal@paths:2x2"]
+MULTISTEP = ["bench", "multistep", "--quick"]
 
 #: (command prefix, option, bad values); the option is named in the error line.
 CASES = [
@@ -71,6 +74,51 @@ CASES = [
     (FAST, "--oracle-limit", ["-1", "0"]),
     (FAST, "--oracle-cases", ["x"]),
     (FAST, "--device", ["foo", "mps"]),
+    (FAST, "--big-rows", ["0", "x"]),
+    (CHECK, "--timeout", ["0", "-1", "x"]),
+    (CHECK, "--temperature", ["-1", "nan"]),
+    (CHECK, "--top-k", ["0", "x"]),
+    (CHECK, "--top-p", ["0", "1.5"]),
+    (CHECK, "--dtype", ["bogus"]),
+    (CHECK, "--dtype-tol", ["0", "-1"]),
+    (DEVIATION, "--temperature", ["-1"]),
+    (DEVIATION, "--top-k", ["0"]),
+    (DEVIATION, "--top-p", ["2"]),
+    (DEVIATION, "--dtype", ["bogus"]),
+    (CHECK_TREE, "--structure", ["bogus", "chain:0", "paths:3"]),
+    (CHECK_TREE, "--law", ["bogus"]),
+    (CHECK_TREE, "--vocab", ["0", "x"]),
+    (CHECK_TREE, "--samples", ["-1"]),
+    (CHECK_TREE, "--stat-vocab", ["1"]),
+    (CHECK_TREE, "--reference", ["bogus"]),
+    (CHECK_TREE, "--tol", ["0", "-1"]),
+    (CHECK_TREE, "--alpha", ["0", "1"]),
+    (CHECK_TREE, "--seed", ["-1"]),
+    (CHECK_DECODER, "--vocab", ["1", "x"]),
+    (CHECK_DECODER, "--models", ["0"]),
+    (CHECK_DECODER, "--streams", ["0"]),
+    (CHECK_DECODER, "--tokens", ["0"]),
+    (CHECK_DECODER, "--alpha", ["0", "1"]),
+    (CHECK_DECODER, "--seed", ["-1"]),
+    (MULTISTEP, "--out", ["{file}"]),
+    (MULTISTEP, "--seed", ["-1"]),
+    (MULTISTEP, "--draft", ["bogus"]),
+    (MULTISTEP, "--temperature", ["0", "-1"]),
+    (MULTISTEP, "--bpe-vocab", ["1"]),
+    (MULTISTEP, "--contexts", ["0"]),
+    (MULTISTEP, "--trees", ["0"]),
+    (MULTISTEP, "--chain-lengths", ["x"]),
+    (MULTISTEP, "--paths-k", ["x"]),
+    (MULTISTEP, "--paths-l", ["x"]),
+    (MULTISTEP, "--branching", ["x"]),
+    (MULTISTEP, "--delayed", ["x"]),
+    (MULTISTEP, "--verifiers", ["bogus"]),
+    (MULTISTEP, "--cost-ratio", ["0"]),
+    (MULTISTEP, "--target-ms", ["0"]),
+    (MULTISTEP, "--ratios", ["x"]),
+    (MULTISTEP, "--decode-structure", ["bogus"]),
+    (MULTISTEP, "--decode-prompts", ["0"]),
+    (MULTISTEP, "--decode-tokens", ["0"]),
     (ACCEPTANCE, "--out", ["{file}"]),
     (ACCEPTANCE, "--seed", ["-1"]),
     (ACCEPTANCE, "--vocab", ["0"]),
@@ -125,7 +173,7 @@ CASES = [
     (TEXT, "--summary-rows", ["0"]),
 ]
 #: Options that take no value (flags) or print and exit: nothing bad to give them.
-NO_VALUE = {"--help", "--version", "--json", "--no-progress", "--quick", "--optimal", "--no-summary", "--quiet"}
+NO_VALUE = {"--help", "--version", "--json", "--no-progress", "--quick", "--optimal", "--no-summary", "--quiet", "--no-slate"}
 
 
 def _walk(prefix: list[str]) -> tuple[tuple[str, ...], argparse.ArgumentParser]:

@@ -92,7 +92,7 @@ def add_parser(subparsers: Any) -> None:
                         help=f"cap on enumerated draft tuples per problem (default {MAX_TUPLES})")
     parser.add_argument("--backend", choices=SAMPLING_BACKENDS, default="torch",
                         help="arrays and generator handed to a sampling verifier (default torch)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--timeout", type=cli_float(min_value=0, include_min=False), default=None, metavar="SECONDS",
                         help="per-call timeout: a verifier call longer than this is a failure (default: none)")
     parser.add_argument("--no-slate", action="store_true",
                         help="skip the slate of extreme regimes that starts every exact property (docs/checking.md)")
@@ -100,7 +100,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (total, ETA) and no pre-run estimate on stderr")
     add_serving_arguments(parser)
-    parser.add_argument("--dtype-tol", type=float, default=None,
+    parser.add_argument("--dtype-tol", type=cli_float(min_value=0, include_min=False), default=None,
                         help="fail dtype_deviation above this TV (default: report it as info)")
     parser.set_defaults(run=run)
 
@@ -108,9 +108,9 @@ def add_parser(subparsers: Any) -> None:
 def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
     """--temperature/--top-k/--top-p/--dtype: the inputs as a serving engine has them (properties/serving.py)."""
     group = parser.add_argument_group("serving inputs", "applied to p and q of every problem")
-    group.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy; default 1)")
-    group.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (default off)")
-    group.add_argument("--top-p", type=float, default=None, help="nucleus: keep the top tokens of mass >= P")
+    group.add_argument("--temperature", type=cli_float(min_value=0), default=1.0, help="sampling temperature (0: greedy; default 1)")
+    group.add_argument("--top-k", type=cli_int(min_value=1), default=None, help="keep the k most likely tokens (default off)")
+    group.add_argument("--top-p", type=cli_float(min_value=0, max_value=1, include_min=False), default=None, help="nucleus: keep the top tokens of mass >= P")
     group.add_argument("--dtype", choices=DTYPES, default=None,
                        help="round p and q to this dtype; report the dtype-induced deviation separately")
 
@@ -132,7 +132,7 @@ def config_from_args(args: argparse.Namespace, interface: str) -> CheckConfig:
         alpha=check_probability(args.alpha, "alpha"), max_tuples=args.max_tuples, backend=args.backend,
         progress=not args.no_progress, sampling=sampling_from_args(args), dtype=args.dtype,
         dtype_tol=getattr(args, "dtype_tol", None),
-        timeout=None if getattr(args, "timeout", None) is None else check_positive_float(args.timeout, "timeout"),
+        timeout=getattr(args, "timeout", None),
         slate=not getattr(args, "no_slate", False),
     )
 

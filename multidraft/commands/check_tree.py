@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from multidraft.validation import cli_float, cli_int
 from multidraft.properties.stats import ALPHA
 from multidraft.properties.tree_checker import (
     EXACT_MAX_V,
@@ -56,20 +57,20 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--law", choices=SIBLING_LAWS, default="iid", help="sibling law of branching: (default iid)")
     parser.add_argument("--vocab", default="2-3", help=f"vocabulary sizes, V or LO-HI: exact mode on V <= {EXACT_MAX_V}; a HI "
                                                        f"above {EXACT_MAX_V} runs the statistical mode at V = HI (default 2-3)")
-    parser.add_argument("--samples", type=int, default=None,
+    parser.add_argument("--samples", type=cli_int(min_value=0), default=None,
                         help="blocks per structure in statistical mode (default 20000 for sampling-only verifiers, "
                              "else 0: exact only)")
-    parser.add_argument("--stat-vocab", type=int, default=16,
+    parser.add_argument("--stat-vocab", type=cli_int(min_value=2), default=16,
                         help=f"V of the statistical models when --vocab stays <= {EXACT_MAX_V} (default 16)")
     parser.add_argument("--reference", default=None,
                         help="built-in tree verifier whose conditional law the mechanism tests compare with "
                              "(default: the verifier's own conditional, if any)")
     parser.add_argument("--optimal", action="store_true", default=None,
                         help="also require E|O| = the oracle's optimum (default: the verifier's claim)")
-    parser.add_argument("--tol", type=float, default=TOL, help=f"exact tolerance (default {TOL:g})")
-    parser.add_argument("--alpha", type=float, default=ALPHA,
+    parser.add_argument("--tol", type=cli_float(min_value=0, include_min=False), default=TOL, help=f"exact tolerance (default {TOL:g})")
+    parser.add_argument("--alpha", type=cli_float(min_value=0, max_value=1, include_min=False, include_max=False), default=ALPHA,
                         help=f"family-wise false-alarm rate of the statistical tests (default {ALPHA:g})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the models and the samplers (default 0)")
+    parser.add_argument("--seed", type=cli_int(min_value=0), default=0, help="seed of the models and the samplers (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.set_defaults(run=run)
 
@@ -85,11 +86,13 @@ def _vocab(text: str) -> tuple[int, int]:
     return lo_i, hi_i
 
 
-def _builtin(name: str) -> Any:
+def _builtin(name: str, argument: str = "target") -> Any:
+    """The built-in tree verifier ``name``; an unknown name is an error naming ``argument``."""
     from multidraft.fast import TREE_VERIFIERS
 
     if name not in TREE_VERIFIERS:
-        raise InvalidInputError(f"target: no built-in tree verifier named {name!r}; known: {', '.join(sorted(TREE_VERIFIERS))}")
+        raise InvalidInputError(
+            f"{argument}: no built-in tree verifier named {name!r}; known: {', '.join(sorted(TREE_VERIFIERS))}")
     return TREE_VERIFIERS[name]
 
 
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         structures=structures, vocab=_vocab(args.vocab), samples=args.samples, stat_vocab=args.stat_vocab,
         seed=args.seed, optimal=args.optimal, tol=check_positive_float(args.tol, "tol"),
         alpha=check_positive_float(args.alpha, "alpha"),
-        reference=_builtin(args.reference) if args.reference else None,
+        reference=_builtin(args.reference, "reference") if args.reference else None,
     )
     report = check_tree(verifier, config, name=args.target, source=source)
     print(report.to_json() if args.json else report.render())

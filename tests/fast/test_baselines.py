@@ -33,6 +33,38 @@ def problems(max_vocab=6, max_n=4):
     return problem_tuples(n=(1, max_n), vocab=(1, max_vocab))
 
 
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / x.sum() if x.sum() > 0 else np.full(len(x), 1.0 / len(x))
+
+
+def make_problem(V: int, seed: int, conc: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(p, q) over V tokens: Dirichlet(conc) laws modified by ``kind`` (plain, zeros_p, zeros_q,
+    one_hot_p, one_hot_q, equal, disjoint, ties, tiny, quantised): fixed cases for the compiled sampler."""
+    rng = np.random.default_rng(seed)
+    p, q = rng.dirichlet(np.full(V, conc)), rng.dirichlet(np.full(V, conc))
+    if kind == "zeros_p":
+        p[rng.random(V) < 0.4] = 0.0
+    elif kind == "zeros_q":
+        q[rng.random(V) < 0.4] = 0.0
+    elif kind == "one_hot_p":
+        p = np.eye(V)[rng.integers(V)]
+    elif kind == "one_hot_q":
+        q = np.eye(V)[rng.integers(V)]
+    elif kind == "equal":
+        q = p.copy()
+    elif kind == "disjoint" and V >= 2:
+        cut = rng.integers(1, V)
+        p[cut:], q[:cut] = 0.0, 0.0
+    elif kind == "ties":
+        q = p * rng.choice([0.5, 1.0, 2.0], size=V)  # many equal ratios p/q
+    elif kind == "tiny":
+        p[rng.integers(V)] = 1e-30
+        q[rng.integers(V)] = 1e-30
+    elif kind == "quantised":  # coarse grid: exact ties
+        p, q = np.round(p * 4), np.round(q * 4)
+    return _normalise(p), _normalise(q)
+
+
 def _fit_n(name: str, q: np.ndarray, n: int) -> int:
     return min(n, int(np.count_nonzero(q))) if name in NEEDS_SUPPORT else n
 
