@@ -3,11 +3,19 @@
 The built-in verifiers reach ``multidraft check`` through the ``multidraft.verifiers``
 entry points of pyproject.toml (:mod:`multidraft.verifiers`), not through this import.
 """
+
 from multidraft.drafting import GreedyDrafting
 
 from .base import Verifier, as_tensor_drafts, as_tensor_laws
 from .baselines import (
-    NSS, Canonical, Greedy, KSeq, RecursiveRejection, SingleDraft, make_rrs, make_rrs_without_replacement,
+    NSS,
+    Canonical,
+    Greedy,
+    KSeq,
+    RecursiveRejection,
+    SingleDraft,
+    make_rrs,
+    make_rrs_without_replacement,
 )
 from .solver import GlobalResolution, Plan, PlanStatus, global_resolution
 from .tree_base import TreeVerifier
@@ -64,13 +72,49 @@ traversal_without_replacement = TREE_VERIFIERS["traversal_without_replacement"]
 greedy_block_verification = TREE_VERIFIERS["greedy_block_verification"]
 
 __all__ = [
-    "GlobalResolution", "Plan", "PlanStatus", "global_resolution",
-    "Verifier", "as_tensor_laws", "as_tensor_drafts",
-    "NSS", "SingleDraft", "RecursiveRejection", "KSeq", "Canonical", "Greedy", "GreedyDrafting",
-    "BASELINES", "BASELINE_FACTORIES",
-    "nss", "single_draft", "rrs", "rrs_without_replacement", "kseq", "canonical", "greedy",
-    "TreeVerifier", "PerNode", "TokenChain", "NSSTree", "SpecInfer", "SpecTr", "NodeOptimal", "BlockVerification",
-    "Traversal", "GreedyBlockVerification", "TREE_VERIFIERS", "TREE_VERIFIER_FACTORIES",
-    "token_chain", "block_verification", "nss_tree", "spec_infer", "spec_infer_without_replacement", "spectr",
-    "node_optimal", "traversal", "traversal_without_replacement", "greedy_block_verification",
+    "GlobalResolution",
+    "Plan",
+    "PlanStatus",
+    "global_resolution",
+    "Verifier",
+    "as_tensor_laws",
+    "as_tensor_drafts",
+    "NSS",
+    "SingleDraft",
+    "RecursiveRejection",
+    "KSeq",
+    "Canonical",
+    "Greedy",
+    "GreedyDrafting",
+    "BASELINES",
+    "BASELINE_FACTORIES",
+    "nss",
+    "single_draft",
+    "rrs",
+    "rrs_without_replacement",
+    "kseq",
+    "canonical",
+    "greedy",
+    "TreeVerifier",
+    "PerNode",
+    "TokenChain",
+    "NSSTree",
+    "SpecInfer",
+    "SpecTr",
+    "NodeOptimal",
+    "BlockVerification",
+    "Traversal",
+    "GreedyBlockVerification",
+    "TREE_VERIFIERS",
+    "TREE_VERIFIER_FACTORIES",
+    "token_chain",
+    "block_verification",
+    "nss_tree",
+    "spec_infer",
+    "spec_infer_without_replacement",
+    "spectr",
+    "node_optimal",
+    "traversal",
+    "traversal_without_replacement",
+    "greedy_block_verification",
 ]

@@ -28,6 +28,7 @@ target, draft                 drafts                      conditional          s
 Throughout, *acceptance* is ``P(output in {x_1..x_n})`` (what :func:`multidraft.evaluate`
 measures), and the ``accepted`` flag of a sample is ``output in drafts``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,8 +47,9 @@ __all__ = ["Verifier", "as_tensor_laws", "as_tensor_drafts", "in_drafts"]
 ACCEPTANCE_MAX_DRAFTS = 4096
 
 
-def as_tensor_laws(target: Any, draft: Any, *, device: Any = None,
-                   dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor, bool]:
+def as_tensor_laws(
+    target: Any, draft: Any, *, device: Any = None, dtype: torch.dtype = torch.float64
+) -> tuple[Tensor, Tensor, bool]:
     """Validate a target law p and a draft law q and return them as batched tensors.
 
     Parameters
@@ -140,14 +142,15 @@ def _cache_key(*tensors: Tensor) -> tuple:
         from .fingerprint import content_hash
 
         return tuple(content_hash(t.detach().numpy()) for t in tensors)
-    return tuple((t.data_ptr(), tuple(t.shape), t.stride(), str(t.dtype), str(t.device), t._version)
-                 for t in tensors)
+    return tuple((t.data_ptr(), tuple(t.shape), t.stride(), str(t.dtype), str(t.device), t._version) for t in tensors)
 
 
 def _expand_rows(state: dict, rows: int) -> dict:
     """Broadcast every tensor of a per-problem state from leading dim 1 to ``rows``."""
-    return {k: v.expand(rows, *v.shape[1:]) if isinstance(v, Tensor) and v.shape[:1] == (1,) else v
-            for k, v in state.items()}
+    return {
+        k: v.expand(rows, *v.shape[1:]) if isinstance(v, Tensor) and v.shape[:1] == (1,) else v
+        for k, v in state.items()
+    }
 
 
 class Verifier:
@@ -191,8 +194,9 @@ class Verifier:
         """Exact output law given the drafts: (B, V), (B, V), (B, n) -> (B, V)."""
         raise NotImplementedError
 
-    def _sample(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _sample(
+        self, p: Tensor, q: Tensor, drafts: Tensor, state: dict, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
         """One verification step per row: ``(tokens (B,) long, accepted (B,) bool)``."""
         probs = self._conditional(p, q, drafts, state)
         tokens = torch.multinomial(probs, 1, generator=generator)[:, 0]
@@ -248,8 +252,9 @@ class Verifier:
             p, q, state = p.expand(M, -1), q.expand(M, -1), _expand_rows(state, M)
         return p, q, state
 
-    def _sample_direct(self, p: Tensor, q: Tensor, drafts: Tensor, expand: bool,
-                       generator: torch.Generator | None) -> tuple[Tensor, Tensor] | None:
+    def _sample_direct(
+        self, p: Tensor, q: Tensor, drafts: Tensor, expand: bool, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor] | None:
         """Optional sampler that needs no ``_prepare`` state (subclasses): validated p, q
         (B, V) and drafts (M, n), M = B unless ``expand`` (one problem serving M tuples).
         Returns ``(tokens (M,), accepted (M,))``, or None to take the ``_sample`` path."""
@@ -274,8 +279,15 @@ class Verifier:
         probs = self._conditional(p, q, ids, state)
         return probs if keep_rows else probs[0]
 
-    def sample(self, target: Any, draft: Any, drafts: Any, generator: torch.Generator | None = None,
-               *, return_accepted: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def sample(
+        self,
+        target: Any,
+        draft: Any,
+        drafts: Any,
+        generator: torch.Generator | None = None,
+        *,
+        return_accepted: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Run the verifier once per draft tuple; all randomness from ``generator``.
 
         Returns

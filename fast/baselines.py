@@ -28,6 +28,7 @@ drafts the drafting law cannot produce): ``a(x) = 1`` if ``s(x) = 0 < r(x)``, ``
 
 The acceptance table of docs/baselines.md is made by ``python -m multidraft.bench.baseline_table``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -44,9 +45,18 @@ from multidraft.validation import InvalidInputError
 from .base import Verifier, in_drafts
 
 __all__ = [
-    "NSS", "SingleDraft", "RecursiveRejection", "KSeq", "Canonical", "Greedy",
-    "make_rrs", "make_rrs_without_replacement",
-    "accept_probability", "residual", "remove_tokens", "kseq_rho",
+    "NSS",
+    "SingleDraft",
+    "RecursiveRejection",
+    "KSeq",
+    "Canonical",
+    "Greedy",
+    "make_rrs",
+    "make_rrs_without_replacement",
+    "accept_probability",
+    "residual",
+    "remove_tokens",
+    "kseq_rho",
 ]
 
 
@@ -115,8 +125,16 @@ class _Chain(Verifier):
     def _final(self, r: Tensor, s: Tensor, state: dict) -> Tensor:
         return r
 
-    def _walk(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict, *, sample: bool = False,
-              generator: torch.Generator | None = None) -> Tensor:
+    def _walk(
+        self,
+        p: Tensor,
+        q: Tensor,
+        drafts: Tensor,
+        state: dict,
+        *,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """The exact law (B, V), or with ``sample=True`` one output token per row (B,)."""
         B = p.shape[0]
         positions = self._positions(drafts.shape[1])
@@ -174,7 +192,9 @@ class _Chain(Verifier):
         P, Q = p.contiguous().numpy(), q.contiguous().numpy()  # one problem if expand: not copied M times
         rows = np.zeros(M, dtype=np.int64) if expand else np.arange(M)
         ids = drafts.numpy()
-        tokens = torch.from_numpy(chain_rows(P, Q, rows, ids, positions, MODES[mode], noise, *self._kernel_args(drafts.shape[1])))
+        tokens = torch.from_numpy(
+            chain_rows(P, Q, rows, ids, positions, MODES[mode], noise, *self._kernel_args(drafts.shape[1]))
+        )
         return tokens, in_drafts(tokens, drafts)
 
     def _kernel_args(self, n: int) -> tuple:
@@ -353,7 +373,9 @@ class KSeq(_Chain):
         rho = kseq_rho(p, q, n)
         beta, miss = _kseq_beta(p, q, rho)
         A = 1.0 - miss**n
-        accepted = torch.minimum(q, p / rho[:, None]) * (A / torch.where(beta > 0, beta, torch.ones_like(beta)))[:, None]
+        accepted = (
+            torch.minimum(q, p / rho[:, None]) * (A / torch.where(beta > 0, beta, torch.ones_like(beta)))[:, None]
+        )
         return {"rho": rho, "miss": miss, "accepted": accepted, "final": residual(p, accepted)}
 
     def _start(self, p, q, drafts, state):
@@ -373,7 +395,9 @@ class KSeq(_Chain):
     def _acceptance(self, p, q, n, state):
         R = (p - state["accepted"]).clamp(min=0.0)
         miss = state["miss"]
-        rejected = (q - p / state["rho"][:, None]).clamp(min=0.0) / torch.where(miss > 0, miss, torch.ones_like(miss))[:, None]
+        rejected = (q - p / state["rho"][:, None]).clamp(min=0.0) / torch.where(miss > 0, miss, torch.ones_like(miss))[
+            :, None
+        ]
         return 1.0 - miss**n + (R * _hit_probability(rejected, n)).sum(dim=1)
 
 
@@ -444,8 +468,11 @@ def _canonical_weights(p: Tensor, q: Tensor, gamma: Tensor) -> Tensor:
     weight 0 (1 for gamma = 0). ``gamma`` (G, 1, 1) against p, q (B, V) gives (G, B, V).
     """
     drafted = q > 0
-    log_ratio = torch.where(drafted & (p > 0), torch.log(p) - torch.log(torch.where(drafted, q, torch.ones_like(q))),
-                            torch.full_like(p, -math.inf))
+    log_ratio = torch.where(
+        drafted & (p > 0),
+        torch.log(p) - torch.log(torch.where(drafted, q, torch.ones_like(q))),
+        torch.full_like(p, -math.inf),
+    )
     top = log_ratio.amax(dim=-1, keepdim=True)
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
     scaled = torch.where(p > 0, log_ratio - top, torch.zeros_like(p))
@@ -495,8 +522,9 @@ class Canonical(Verifier):
         refuse_if_too_many(capped_comb(k + n - 1, n), self.max_count, "draft multisets (canonical)")
         order = torch.sort(-q, dim=1, stable=True).indices[:, :k]  # the draft support first
         pk, qk = _pick(p, order), _pick(q, order)
-        combos = torch.tensor(list(itertools.combinations_with_replacement(range(k), n)), dtype=torch.long,
-                              device=p.device).reshape(-1, n)  # (M, n) sorted positions
+        combos = torch.tensor(
+            list(itertools.combinations_with_replacement(range(k), n)), dtype=torch.long, device=p.device
+        ).reshape(-1, n)  # (M, n) sorted positions
         distinct = _distinct(combos)
         runs = (combos[:, :, None] == combos[:, None, :]).sum(dim=2)  # multiplicity of each slot's token
         log_coef = math.lgamma(n + 1) - torch.lgamma(runs.to(p.dtype) + 1).mul(distinct).sum(dim=1)
@@ -505,9 +533,13 @@ class Canonical(Verifier):
         # the weights vanish off the draft support: computed on it only (G x k, not G x V, exps)
         weights = _canonical_weights(pk, qk, gammas)  # (G, B, k)
         G, B, M = len(self.gammas), p.shape[0], combos.shape[0]
-        sel = _selection(weights[:, :, None, :].expand(G, B, M, k), combos.expand(G, B, M, n), distinct.expand(G, B, M, n))
+        sel = _selection(
+            weights[:, :, None, :].expand(G, B, M, k), combos.expand(G, B, M, n), distinct.expand(G, B, M, n)
+        )
         induced = torch.zeros(G, B, k, dtype=p.dtype, device=p.device)
-        induced.scatter_add_(2, combos.reshape(1, 1, -1).expand(G, B, M * n), (sel * prob[None, :, :, None]).reshape(G, B, M * n))
+        induced.scatter_add_(
+            2, combos.reshape(1, 1, -1).expand(G, B, M * n), (sel * prob[None, :, :, None]).reshape(G, B, M * n)
+        )
         kept = torch.minimum(induced, pk).sum(dim=2)  # (G, B): sum min(p, r_gamma)
         # the smallest gamma within GAMMA_TIE of the best (so near-ties do not depend on rounding)
         best = (kept >= kept.amax(dim=0) - GAMMA_TIE).to(torch.int8).argmax(dim=0)  # (B,)

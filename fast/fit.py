@@ -29,6 +29,7 @@ power law in one step, its tangent at s = 0 is d (so the Armijo test and the des
 property are those of Newton's method), and it is the straight line when k_i = 1 (what it
 saves, measured: docs/fast.md, "Design measurements").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -110,8 +111,9 @@ def along_path(u: Tensor, step: Tensor, scale: Tensor, exponent: Tensor) -> Tens
     return torch.where(bent, curved, u + scale * step)
 
 
-def _newton_step(race: Race, ev: RaceEvaluation, grad: Tensor, free: Tensor, loss: Tensor,
-                 tol: float) -> tuple[Tensor, Tensor]:
+def _newton_step(
+    race: Race, ev: RaceEvaluation, grad: Tensor, free: Tensor, loss: Tensor, tol: float
+) -> tuple[Tensor, Tensor]:
     """Solve ``(H_ff + Lambda) d = -g`` on the free tokens (d = 0 elsewhere; Lambda: :func:`_damping`).
 
     Dense factorisation for small k; for large k, Jacobi-preconditioned conjugate gradients
@@ -126,7 +128,8 @@ def _newton_step(race: Race, ev: RaceEvaluation, grad: Tensor, free: Tensor, los
         damping = _damping(diag)
         mask = free[:, :, None] & free[:, None, :]
         system = torch.where(mask, H, torch.zeros_like(H)) + torch.diag_embed(
-            torch.where(free, damping, torch.ones_like(damping)))
+            torch.where(free, damping, torch.ones_like(damping))
+        )
         # solve_ex: no error check, hence no host synchronisation (the damped system is regular)
         return -torch.linalg.solve_ex(system, grad.unsqueeze(-1))[0].squeeze(-1), diag
     H = HessianOperator(race, ev)

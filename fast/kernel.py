@@ -26,6 +26,7 @@ Notation per race (one row, one system): ``m`` participating tokens with draft m
 ``qs`` (m,), utilities ``u`` (m,), targets ``t`` (m,), a baseline mass ``base`` that never
 wins, an optional reject competitor, and a cap on u (``+inf`` for none).
 """
+
 from __future__ import annotations
 
 import numba as nb
@@ -54,9 +55,21 @@ OUTER_CAP = 0.0
 
 #: The constants above by name, with the torch-path module that defines the same value.
 SHARED_CONSTANTS = {
-    "fit": ("ARMIJO", "LINE_SEARCH_STEPS", "CG_MAX_ITER", "CG_RTOL", "CG_FORCING_MAX", "CG_FINAL_SAFETY",
-            "DAMPING_RELATIVE", "DAMPING_FLOOR", "TINY", "CAP_TOL", "BARRIER_EXPONENT_MAX", "BARRIER_FLOOR",
-            "BARRIER_MIN_MOVE"),
+    "fit": (
+        "ARMIJO",
+        "LINE_SEARCH_STEPS",
+        "CG_MAX_ITER",
+        "CG_RTOL",
+        "CG_FORCING_MAX",
+        "CG_FINAL_SAFETY",
+        "DAMPING_RELATIVE",
+        "DAMPING_FLOOR",
+        "TINY",
+        "CAP_TOL",
+        "BARRIER_EXPONENT_MAX",
+        "BARRIER_FLOOR",
+        "BARRIER_MIN_MOVE",
+    ),
     "support": ("TIE_TOL", "OUTER_CAP"),
 }
 
@@ -91,9 +104,9 @@ def _grid(u, qs, base, reject):
     start = np.empty(m, dtype=np.int64)
     end = np.empty(m, dtype=np.int64)
     total = base + qs.sum()
-    i = 0        # next window start (in utility order)
-    j = 0        # next window end
-    c = 0        # next of the fixed breakpoints 0 and 1
+    i = 0  # next window start (in utility order)
+    j = 0  # next window end
+    c = 0  # next of the fixed breakpoints 0 and 1
     level = base
     slope = 0.0
     for pos in range(size):
@@ -139,8 +152,8 @@ def _evaluate(u, qs, base, reject, n, x, w):
     grid = _grid(u, qs, base, reject)
     bp, G, R, start, end, _ = grid
     P = bp.shape[0] - 1
-    law = np.zeros(P + 1)   # cumulative int G^(n-1) R
-    C = np.zeros(P + 1)     # cumulative n (n-1) int G^(n-2) R
+    law = np.zeros(P + 1)  # cumulative int G^(n-1) R
+    C = np.zeros(P + 1)  # cumulative n (n-1) int G^(n-2) R
     top = 0.0
     for j in range(P):
         width = bp[j + 1] - bp[j]
@@ -448,8 +461,7 @@ def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter, x, w):
 
 # ----------------------------------------------------------------------------- sampling
 @_jit
-def _race_rows(sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows, noise,
-               tokens, accepted):
+def _race_rows(sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio, ids, rows, noise, tokens, accepted):
     """The race and the accept test of :meth:`multidraft.fast.solver.Plan.sample`, per draft tuple.
 
     ``sorted_ids``/``slot_of_sorted`` (B, k) the support's sorted token ids and their slots,
@@ -656,7 +668,7 @@ def support_sizes(Q, blocks):
         row = Q[b]
         total = 0
         for j in range(full):
-            chunk = row[j * SCAN_BLOCK:(j + 1) * SCAN_BLOCK]
+            chunk = row[j * SCAN_BLOCK : (j + 1) * SCAN_BLOCK]
             count = 0
             for z in range(SCAN_BLOCK):  # a constant trip count: the loop vectorises
                 count += chunk[z] > 0
@@ -761,7 +773,7 @@ def _inner_start(reject_mass, q_mass, n):
     """Common starting utility of the inner race (support.py :func:`inner_start`)."""
     if q_mass <= 0:
         return 0.0
-    ratio = min(max((n + 1) * reject_mass / q_mass ** n, 0.0), 1.0)
+    ratio = min(max((n + 1) * reject_mass / q_mass**n, 0.0), 1.0)
     return 1.0 - ratio ** (1.0 / (n + 1))
 
 
@@ -872,19 +884,68 @@ def _solve_row(p, q, n, k, blocks, tol, max_iter, x, w, index, pk, qk, u, a, slo
 
 
 @_jit
-def _solve_rows(P, Q, counts, blocks, index, pk, qk, u, a, slot_of_sorted, k_min, alpha, q_inner, iterations, loss,
-                n, tol, max_iter, x, w):
+def _solve_rows(
+    P,
+    Q,
+    counts,
+    blocks,
+    index,
+    pk,
+    qk,
+    u,
+    a,
+    slot_of_sorted,
+    k_min,
+    alpha,
+    q_inner,
+    iterations,
+    loss,
+    n,
+    tol,
+    max_iter,
+    x,
+    w,
+):
     """:func:`_solve_row` for each row of (B, V) arrays (support sizes and block counts given),
     into (B, k_max) and (B,) outputs. Arrays first: :func:`_in_threads` hands it row blocks."""
     for b in range(P.shape[0]):
         k_min[b], alpha[b], q_inner[b], iterations[b], loss[b] = _solve_row(
-            P[b], Q[b], n, counts[b], blocks[b], tol, max_iter, x, w, index[b], pk[b], qk[b], u[b], a[b],
-            slot_of_sorted[b])
+            P[b],
+            Q[b],
+            n,
+            counts[b],
+            blocks[b],
+            tol,
+            max_iter,
+            x,
+            w,
+            index[b],
+            pk[b],
+            qk[b],
+            u[b],
+            a[b],
+            slot_of_sorted[b],
+        )
 
 
 @_jit
-def _plan_parts(index, pk, a, counts, k_min, vocab_size, valid, inner, outer, inner_active, acceptance,
-                accept_ratio, residual_on_support, sorted_ids, slot_of_sorted):
+def _plan_parts(
+    index,
+    pk,
+    a,
+    counts,
+    k_min,
+    vocab_size,
+    valid,
+    inner,
+    outer,
+    inner_active,
+    acceptance,
+    accept_ratio,
+    residual_on_support,
+    sorted_ids,
+    slot_of_sorted,
+):
     """The plan's parts of each row (solver.py :func:`~multidraft.fast.solver.plan_parts`),
     into the given (B, k) and (B,) outputs; ``slot_of_sorted`` comes in holding each row's
     first ``counts[b]`` entries (from :func:`_solve_row`)."""
@@ -928,8 +989,10 @@ def _in_threads(function, B: int, threads: int, arrays: tuple, scalars: tuple) -
     if threads not in _POOL:
         _POOL[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="multidraft-kernel")
     bounds = np.linspace(0, B, threads + 1).astype(np.int64)
-    jobs = [_POOL[threads].submit(function, *(x[lo:hi] for x in arrays), *scalars)
-            for lo, hi in zip(bounds[:-1], bounds[1:])]
+    jobs = [
+        _POOL[threads].submit(function, *(x[lo:hi] for x in arrays), *scalars)
+        for lo, hi in zip(bounds[:-1], bounds[1:])
+    ]
     for job in jobs:
         job.result()
 
@@ -960,20 +1023,61 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     blocks = np.empty((B, -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
     counts = support_sizes(Q, blocks)
     k_max = max(int(counts.max()), 1)
-    out = {name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)
-           for name in ("index", "p", "q", "u", "a")}
+    out = {
+        name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)
+        for name in ("index", "p", "q", "u", "a")
+    }
     out["slot_of_sorted"] = np.empty((B, k_max), dtype=np.int64)
     out["counts"] = counts
     out.update({name: np.zeros(B, dtype=np.int64) for name in ("k_min", "iterations")})
     out.update({name: np.zeros(B) for name in ("alpha", "q_inner", "loss")})
-    _in_threads(_solve_rows, B, threads, (P, Q, counts, blocks) + tuple(out[name] for name in (
-        "index", "p", "q", "u", "a", "slot_of_sorted", "k_min", "alpha", "q_inner", "iterations", "loss")),
-        (n, tol, max_iter, x, w))
+    _in_threads(
+        _solve_rows,
+        B,
+        threads,
+        (P, Q, counts, blocks)
+        + tuple(
+            out[name]
+            for name in (
+                "index",
+                "p",
+                "q",
+                "u",
+                "a",
+                "slot_of_sorted",
+                "k_min",
+                "alpha",
+                "q_inner",
+                "iterations",
+                "loss",
+            )
+        ),
+        (n, tol, max_iter, x, w),
+    )
     out.update({name: np.empty((B, k_max), dtype=np.bool_) for name in ("valid", "inner", "outer", "inner_active")})
     out.update({name: np.empty((B, k_max)) for name in ("accept_ratio", "residual_on_support")})
     out["sorted_ids"] = np.empty((B, k_max), dtype=np.int64)
     out["acceptance"] = np.empty(B)
-    _plan_parts(out["index"], out["p"], out["a"], counts, out["k_min"], P.shape[1], *(out[name] for name in (
-        "valid", "inner", "outer", "inner_active", "acceptance", "accept_ratio", "residual_on_support",
-        "sorted_ids", "slot_of_sorted")))
+    _plan_parts(
+        out["index"],
+        out["p"],
+        out["a"],
+        counts,
+        out["k_min"],
+        P.shape[1],
+        *(
+            out[name]
+            for name in (
+                "valid",
+                "inner",
+                "outer",
+                "inner_active",
+                "acceptance",
+                "accept_ratio",
+                "residual_on_support",
+                "sorted_ids",
+                "slot_of_sorted",
+            )
+        ),
+    )
     return out

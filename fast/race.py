@@ -32,6 +32,7 @@ Hessian. ``d a_i / d u_j = -n (n-1) q_i q_j int_{w_i cap w_j} G^(n-2) R ds`` for
 All functions are batched: tensors of shape (B, k) hold B independent races over k token
 slots (padding slots have ``q = 0``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,8 +63,10 @@ def legendre(m: int, like: Tensor) -> tuple[Tensor, Tensor]:
     key = (m, like.dtype, like.device)
     if key not in _NODE_TENSORS:
         x, w = legendre_nodes(m)
-        _NODE_TENSORS[key] = (torch.as_tensor(x, dtype=like.dtype, device=like.device),
-                              torch.as_tensor(w, dtype=like.dtype, device=like.device))
+        _NODE_TENSORS[key] = (
+            torch.as_tensor(x, dtype=like.dtype, device=like.device),
+            torch.as_tensor(w, dtype=like.dtype, device=like.device),
+        )
     return _NODE_TENSORS[key]
 
 
@@ -91,7 +94,7 @@ class Race:
     n: int
     reject: Tensor
 
-    def grid(self) -> "Grid":
+    def grid(self) -> Grid:
         return Grid.build(self)
 
 
@@ -110,7 +113,7 @@ class Grid:
     end: Tensor
 
     @staticmethod
-    def build(race: Race) -> "Grid":
+    def build(race: Race) -> Grid:
         u, q = race.u, race.q
         B, k = u.shape
         # breakpoints 0 and 1 (the reject window) are included in every race
@@ -200,7 +203,7 @@ def hessian(race: Race, ev: RaceEvaluation | None = None) -> Tensor:
     B, k = q.shape
     flat = C.gather(1, hi.reshape(B, -1)) - C.gather(1, torch.minimum(lo, hi).reshape(B, -1))
     H = -(q[:, :, None] * q[:, None, :]) * flat.reshape(B, k, k)
-    edge = grid.G**(n - 1) * grid.R
+    edge = grid.G ** (n - 1) * grid.R
     boundary = n * q * (torch.gather(edge, 1, grid.end) - torch.gather(edge, 1, grid.start))
     return H + torch.diag_embed(boundary)
 
@@ -232,9 +235,11 @@ def win_probabilities(u_drafts: Tensor, active: Tensor, reject: Tensor, n_nodes:
     m = n_nodes or (n // 2 + 1)  # integrand: product of n linear factors
     x, w = legendre(m, u_drafts)
     s = a[:, :, None] + (b - a)[:, :, None] * x  # (B, P, m)
-    F = ((s[..., None] - starts[:, None, None, :]).clamp(0.0, 1.0))  # (B, P, m, n+1) CDFs
+    F = (s[..., None] - starts[:, None, None, :]).clamp(0.0, 1.0)  # (B, P, m, n+1) CDFs
     F = torch.where(act[:, None, None, :], F, torch.ones_like(F))
-    density = ((s[..., None] >= starts[:, None, None, :]) & (s[..., None] <= starts[:, None, None, :] + 1.0)).to(F.dtype)
+    density = ((s[..., None] >= starts[:, None, None, :]) & (s[..., None] <= starts[:, None, None, :] + 1.0)).to(
+        F.dtype
+    )
     # product of the other competitors' CDFs: exclusive prefix/suffix products along the last axis
     ones = torch.ones_like(F[..., :1])
     prefix = torch.cumprod(torch.cat([ones, F[..., :-1]], dim=-1), dim=-1)
@@ -267,7 +272,7 @@ class HessianOperator:
         self.upper = torch.maximum(torch.searchsorted(s.contiguous(), e.contiguous(), side="left"), i + 1)
         self.lower = torch.minimum(torch.searchsorted(e.contiguous(), s.contiguous(), side="right"), i)
         self.q_sorted = torch.gather(q, 1, self.order)
-        edge = grid.G**(n - 1) * grid.R
+        edge = grid.G ** (n - 1) * grid.R
         boundary = n * q * (torch.gather(edge, 1, grid.end) - torch.gather(edge, 1, grid.start))
         self.diagonal = boundary - q * q * (torch.gather(C, 1, grid.end) - torch.gather(C, 1, grid.start))
         self.boundary_sorted = torch.gather(boundary, 1, self.order)

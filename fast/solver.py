@@ -18,6 +18,7 @@ residual ``r = (p - min(a, p)) / Z``, ``Z = sum (p - min(a, p))``. The output la
 acceptance is ``sum min(a, p)``, which equals alpha* when the fit has converged and
 falls short by at most the fit's measured loss otherwise (reported, never hidden).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,6 @@ from .base import Verifier, draft_id_rows, draft_id_tensor, in_drafts
 from .fit import fit_race
 from .race import win_probabilities
 from .support import OUTER_CAP, DraftSupport, draft_support, inner_start
-
 
 #: Newton iterations at most per system, by default.
 MAX_ITER = 100
@@ -75,8 +75,17 @@ class Plan:
     status : PlanStatus          per-row ``iterations``, ``loss``, ``gap``, ``success``
     """
 
-    def __init__(self, p: Tensor, support: DraftSupport, u: Tensor, a: Tensor, n: int, status_parts: dict,
-                 parts: dict | None = None, compiled: bool | None = None):
+    def __init__(
+        self,
+        p: Tensor,
+        support: DraftSupport,
+        u: Tensor,
+        a: Tensor,
+        n: int,
+        status_parts: dict,
+        parts: dict | None = None,
+        compiled: bool | None = None,
+    ):
         self.n = n
         self.vocab_size = p.shape[1]
         self.support = support
@@ -102,7 +111,9 @@ class Plan:
         self._sampler = parts.get("sampler")
         gap = self.alpha_star - self.kept
         self.status = PlanStatus(
-            iterations=status_parts["iterations"], loss=status_parts["loss"], gap=gap,
+            iterations=status_parts["iterations"],
+            loss=status_parts["loss"],
+            gap=gap,
             success=gap <= status_parts["tol"],
         )
 
@@ -157,8 +168,11 @@ class Plan:
         already there is checked there (:func:`~multidraft.fast.base.draft_id_tensor`), not
         through a host copy."""
         device = self.u.device
-        ids = draft_id_tensor(drafts, self.vocab_size, self.n) if (
-            isinstance(drafts, Tensor) and drafts.device == device) else None
+        ids = (
+            draft_id_tensor(drafts, self.vocab_size, self.n)
+            if (isinstance(drafts, Tensor) and drafts.device == device)
+            else None
+        )
         if ids is None:
             ids_np, rows_np = self._draft_arrays(drafts)
             return torch.as_tensor(ids_np, device=device), torch.as_tensor(rows_np, device=device)
@@ -170,8 +184,11 @@ class Plan:
         B, M = self.batch_size, ids.shape[0]
         if M != B and 1 not in (M, B):
             raise InvalidInputError(f"drafts: expected shape ({self.n},) or ({B}, {self.n}), got {tuple(ids.shape)}")
-        rows = torch.arange(M, device=ids.device) if M == B else torch.zeros(
-            max(M, B), dtype=torch.long, device=ids.device)
+        rows = (
+            torch.arange(M, device=ids.device)
+            if M == B
+            else torch.zeros(max(M, B), dtype=torch.long, device=ids.device)
+        )
         return (ids if M >= B else ids.expand(B, -1)), rows
 
     def _lookup(self, ids: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -246,8 +263,9 @@ class Plan:
             tokens[redraw] = self._sample_residual(rows[redraw], generator)
         return tokens, accepted
 
-    def _sample_compiled(self, ids: np.ndarray, rows: np.ndarray,
-                         generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _sample_compiled(
+        self, ids: np.ndarray, rows: np.ndarray, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
         """:meth:`sample` by the compiled kernel (CPU, float64) for validated ids (M, n) and
         plan rows (M,), numpy: the same random numbers, drawn in the same order, and the torch
         code's comparisons on them, so the same tokens (tested). Between the draws it stays
@@ -463,9 +481,15 @@ def _solve_batched(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
         n=n,
         reject=flags,
         target=torch.cat([support.p, support.p]),
-        u0=torch.cat([inner_start(1.0 - support.alpha_star, inner_mass, n)[:, None].expand_as(inner_q),
-                      torch.zeros_like(outer_q)]),
-        cap=torch.where(flags, torch.full_like(flags, float("inf"), dtype=p.dtype), torch.full_like(flags, OUTER_CAP, dtype=p.dtype)),
+        u0=torch.cat(
+            [
+                inner_start(1.0 - support.alpha_star, inner_mass, n)[:, None].expand_as(inner_q),
+                torch.zeros_like(outer_q),
+            ]
+        ),
+        cap=torch.where(
+            flags, torch.full_like(flags, float("inf"), dtype=p.dtype), torch.full_like(flags, OUTER_CAP, dtype=p.dtype)
+        ),
         tol=fit_tol,
         max_iter=max_iter,
     )
@@ -483,8 +507,12 @@ def _compile_notice() -> None:
         return
     _compile_notice.done = True
     if not any((Path(__file__).parent / "__pycache__").glob("kernel.*.nbi")):
-        print("multidraft: compiling the CPU kernel of global resolution with numba (once per environment, "
-              "20 s to a minute; cached on disk afterwards) ...", file=sys.stderr, flush=True)
+        print(
+            "multidraft: compiling the CPU kernel of global resolution with numba (once per environment, "
+            "20 s to a minute; cached on disk afterwards) ...",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
@@ -493,12 +521,20 @@ def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int)
     _compile_notice()
     from .kernel import solve_rows
 
-    out = {name: torch.from_numpy(value) for name, value in
-           solve_rows(p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter,
-                      threads=torch.get_num_threads()).items()}
+    out = {
+        name: torch.from_numpy(value)
+        for name, value in solve_rows(
+            p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter, threads=torch.get_num_threads()
+        ).items()
+    }
     support = DraftSupport(
-        index=out["index"], p=out["p"], q=out["q"], valid=out["valid"], inner=out["inner"],
-        alpha_star=out["alpha"], q_inner=out["q_inner"],
+        index=out["index"],
+        p=out["p"],
+        q=out["q"],
+        valid=out["valid"],
+        inner=out["inner"],
+        alpha_star=out["alpha"],
+        q_inner=out["q_inner"],
     )
     return support, out["u"], out["a"], out["iterations"], out["loss"], out
 
@@ -522,22 +558,27 @@ class GlobalResolution(Verifier):
     order_invariant = True
     cache_state = True
 
-    def __init__(self, tol: float = 1e-9, device: Any = None, dtype: torch.dtype = torch.float64,
-                 backend: str = "auto"):
+    def __init__(
+        self, tol: float = 1e-9, device: Any = None, dtype: torch.dtype = torch.float64, backend: str = "auto"
+    ):
         super().__init__(device=device, dtype=dtype)
         self.tol = check_positive_float(tol, "tol")
         self.backend = check_backend(backend)
 
     def _prepare(self, p: Tensor, q: Tensor, n: int) -> dict:
         # p, q validated by the interface (multidraft.fast.base): solved without a second check
-        return {"plan": solve_laws(p, q, check_n(n, maximum=MAX_DRAFTS), tol=self.tol, max_iter=MAX_ITER,
-                                   backend=self.backend)}
+        return {
+            "plan": solve_laws(
+                p, q, check_n(n, maximum=MAX_DRAFTS), tol=self.tol, max_iter=MAX_ITER, backend=self.backend
+            )
+        }
 
     def _conditional(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict) -> Tensor:
         return state["plan"]._conditional_rows(*state["plan"]._rows_of(drafts))
 
-    def _sample(self, p: Tensor, q: Tensor, drafts: Tensor, state: dict,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _sample(
+        self, p: Tensor, q: Tensor, drafts: Tensor, state: dict, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
         tokens, _ = state["plan"]._sample_validated(drafts, generator)
         return tokens, in_drafts(tokens, drafts)
 

@@ -13,6 +13,7 @@ Tokens outside K never enter H (their ratio is +inf).
 Shapes: problems are padded to a common k (``k_max`` of the batch); padding slots have
 ``q = p = 0`` and ``index = 0`` and are excluded by ``valid``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,8 +88,13 @@ def draft_support(p: Tensor, q: Tensor, n: int) -> DraftSupport:
     inner = torch.arange(k, device=q.device)[None, :] < k_min[:, None]
     best = best.clamp_min(0.0)
     return DraftSupport(
-        index=index, p=pk, q=qk, valid=valid, inner=inner,
-        alpha_star=1.0 - best, q_inner=torch.gather(Q, 1, k_min[:, None])[:, 0],
+        index=index,
+        p=pk,
+        q=qk,
+        valid=valid,
+        inner=inner,
+        alpha_star=1.0 - best,
+        q_inner=torch.gather(Q, 1, k_min[:, None])[:, 0],
     )
 
 

@@ -21,6 +21,7 @@ set (Plackett-Luce). :func:`sibling_orders` enumerates them with these weights (
 conditional averages over them); :func:`sample_order` draws one. A fixed order (say,
 sorted) is *not* the drafting law and biases order-dependent rules.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -68,8 +69,10 @@ def sibling_orders(tree: DraftTree, node: int, q: np.ndarray, law: str) -> list[
     if len(items) <= 1 or law == "top":
         return [(tuple(sorted(items)), 1.0)]
     if math.factorial(len(items)) > MAX_ORDERS:
-        raise TooLargeError(f"node {node} has {len(items)} drafted children; an order-dependent rule enumerates their "
-                            f"{math.factorial(len(items)):,} orders, above the limit of {MAX_ORDERS:,}")
+        raise TooLargeError(
+            f"node {node} has {len(items)} drafted children; an order-dependent rule enumerates their "
+            f"{math.factorial(len(items)):,} orders, above the limit of {MAX_ORDERS:,}"
+        )
     orders = _distinct_permutations(items)
     if law == "iid":
         return [(o, 1.0 / len(orders)) for o in orders]
@@ -91,7 +94,9 @@ def _plackett_luce(q: np.ndarray, order: tuple[int, ...]) -> float:
     return prob
 
 
-def sample_order(tree: DraftTree, node: int, q: np.ndarray, law: str, generator: torch.Generator | None) -> tuple[int, ...]:
+def sample_order(
+    tree: DraftTree, node: int, q: np.ndarray, law: str, generator: torch.Generator | None
+) -> tuple[int, ...]:
     """One draw order of the children of ``node`` from its law given the tree (see :func:`sibling_orders`)."""
     items = draws_at(tree, node)
     if len(items) <= 1 or law == "top":

@@ -32,6 +32,7 @@ the lower token); the chosen path is a chain drawn from the law this rule induce
 with m the number of paths through the chosen prefix and W(y) the q_v-mass of the tokens
 ranked below y (a small recursion over m, exact); then block verification against q'.
 """
+
 from __future__ import annotations
 
 import math
@@ -171,8 +172,14 @@ def _rank_masses(p_row: np.ndarray, q_row: np.ndarray) -> np.ndarray:
 
 def _greedy_child(tree, node: int, p_row: np.ndarray, q_row: np.ndarray) -> int:
     kids = tree.children(node)
-    ratio = [(-(p_row[tree.tokens[c]] / q_row[tree.tokens[c]]) if q_row[tree.tokens[c]] > 0 else np.inf,
-              int(tree.tokens[c]), int(c)) for c in kids]
+    ratio = [
+        (
+            -(p_row[tree.tokens[c]] / q_row[tree.tokens[c]]) if q_row[tree.tokens[c]] > 0 else np.inf,
+            int(tree.tokens[c]),
+            int(c),
+        )
+        for c in kids
+    ]
     return min(ratio)[2]
 
 

@@ -19,6 +19,7 @@ Built: ``token_chain`` (Leviathan's rule on a chain: single-draft steps), ``nss_
 ``spectr`` (K-SEQ at each node, n = the draws there), ``node_optimal`` (global resolution
 at each node: optimal per node, not optimal for the tree; the gap is measured in docs/trees.md).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -141,8 +142,9 @@ class SpecInfer(PerNode):
         if self.replacement:
             super().__init__(RecursiveRejection(replacement=True), "spec_infer", ("iid",))
         else:
-            super().__init__(RecursiveRejection(replacement=False), "spec_infer_without_replacement",
-                             ("without_replacement",))
+            super().__init__(
+                RecursiveRejection(replacement=False), "spec_infer_without_replacement", ("without_replacement",)
+            )
 
 
 class SpecTr(PerNode):

@@ -12,6 +12,7 @@ chain plan (:func:`multidraft.reference.optimal_block_efficiency`); the law of t
 (the ``q_i``) is the caller's, so a chain chosen from several paths is verified against the
 law its choice induces (greedy multi-path BV).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -103,8 +104,9 @@ def block_verification_law(tree: DraftTree, p: np.ndarray, q: np.ndarray) -> dic
     return chain_law(tree.tokens[nodes], h, emit)
 
 
-def block_verification_sample(tree: DraftTree, p: np.ndarray, q: np.ndarray,
-                              generator: torch.Generator | None) -> tuple[int, ...]:
+def block_verification_sample(
+    tree: DraftTree, p: np.ndarray, q: np.ndarray, generator: torch.Generator | None
+) -> tuple[int, ...]:
     """One run of block verification on a chain tree (its coins drawn from ``generator``)."""
     nodes = chain_nodes(tree)
     rows = np.array([0] + [n + 1 for n in nodes])

@@ -9,6 +9,7 @@ raised later (a file, a verifier) is reported the same way: exit status 2 and on
 stderr, ``multidraft COMMAND: error: ...`` naming the option or argument; with ``--json`` the
 same error is also printed on stdout as ``{"error": ..., "exit_status": 2}``.
 """
+
 from __future__ import annotations
 
 import argparse

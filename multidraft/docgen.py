@@ -3,6 +3,7 @@
 Run ``python -m multidraft.docgen`` after changing a public signature, docstring or
 command-line option; ``tests/test_docgen.py`` fails while the committed files are stale.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m multidraft.docgen",
         description="Regenerate docs/api.md (from the public docstrings) and docs/cli.md (from the "
-                    "command-line parsers) in the source checkout. Takes no options besides --help.")
+        "command-line parsers) in the source checkout. Takes no options besides --help.",
+    )
     parser.parse_args(argv)
     docs = Path(__file__).resolve().parents[1] / "docs"
     (docs / "api.md").write_text(api_markdown())

@@ -18,6 +18,7 @@ and sample. Enumeration refuses sizes above ``max_count`` with :class:`TooLargeE
 Use :func:`drafting_law` to turn the ``drafting=`` argument of the public functions
 (``"iid"``, ``"without_replacement"`` or a law object) into a law bound to its parameters.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -316,10 +317,14 @@ class Joint(DraftingLaw):
             raise InvalidInputError(f"table: expected a joint law of shape (V,)*n, got shape {shape}")
         self.table = arr.reshape(shape)
         super().__init__(shape[0], len(shape))
-        self.exchangeable = all(
-            np.array_equal(self.table, np.transpose(self.table, perm))
-            for perm in itertools.permutations(range(self.n))
-        ) if self.n <= 6 else False
+        self.exchangeable = (
+            all(
+                np.array_equal(self.table, np.transpose(self.table, perm))
+                for perm in itertools.permutations(range(self.n))
+            )
+            if self.n <= 6
+            else False
+        )
 
     @property
     def draft_argument(self) -> np.ndarray:
@@ -345,7 +350,8 @@ def check_greedy_support(nonzero: int, n: int) -> None:
     """
     if int(nonzero) < n:
         raise InvalidInputError(
-            f"draft: greedy drafting of n={n} drafts needs at least {n} tokens with q > 0, got {int(nonzero)}")
+            f"draft: greedy drafting of n={n} drafts needs at least {n} tokens with q > 0, got {int(nonzero)}"
+        )
 
 
 class GreedyDrafting(DraftingLaw):
@@ -405,8 +411,12 @@ def drafting_law(drafting: Any, draft: Any, n: Any) -> DraftingLaw:
         return drafting
     if drafting is None:
         drafting = "iid"
-    check_choice(drafting, "drafting", DRAFTING_NAMES,
-                 hint="or a DraftingLaw object (IID, WithoutReplacement, Independent, Joint)")
+    check_choice(
+        drafting,
+        "drafting",
+        DRAFTING_NAMES,
+        hint="or a DraftingLaw object (IID, WithoutReplacement, Independent, Joint)",
+    )
     return IID(draft, n) if drafting == "iid" else WithoutReplacement(draft, n)
 
 
@@ -431,7 +441,8 @@ def check_law(law: Any, vocab_size: int, n: int, name: str = "law", max_count: i
     if not isinstance(law, DraftingLaw):
         raise InvalidInputError(
             f"{name}: expected a DraftingLaw (IID, WithoutReplacement, Independent, Joint or a subclass), "
-            f"got {type(law).__name__}")
+            f"got {type(law).__name__}"
+        )
     if law.vocab_size != vocab_size:
         raise InvalidInputError(f"{name}: vocabulary size {law.vocab_size} does not match the target's {vocab_size}")
     if law.n != n:
@@ -441,7 +452,8 @@ def check_law(law: Any, vocab_size: int, n: int, name: str = "law", max_count: i
     if drafts.ndim != 2 or drafts.shape[1] != n or probs.shape != (drafts.shape[0],):
         raise InvalidInputError(
             f"{name}: tuples() must give drafts (M, {n}) and probabilities (M,), got shapes {drafts.shape} and "
-            f"{probs.shape}")
+            f"{probs.shape}"
+        )
     _check_tokens(drafts, vocab_size, f"{name}: tuples()")
     bad = ~np.isfinite(probs)
     if bad.any():
@@ -455,8 +467,9 @@ def check_law(law: Any, vocab_size: int, n: int, name: str = "law", max_count: i
         raise InvalidInputError(f"{name}: probabilities of the draft tuples sum to {total!r}, expected 1 (within 1e-9)")
     sampled = np.asarray(law.sample(LAW_SAMPLE_CHECK, np.random.default_rng(0)))
     if sampled.shape != (LAW_SAMPLE_CHECK, n):
-        raise InvalidInputError(f"{name}: sample({LAW_SAMPLE_CHECK}, rng) gave shape {sampled.shape}, "
-                                f"expected ({LAW_SAMPLE_CHECK}, {n})")
+        raise InvalidInputError(
+            f"{name}: sample({LAW_SAMPLE_CHECK}, rng) gave shape {sampled.shape}, expected ({LAW_SAMPLE_CHECK}, {n})"
+        )
     _check_tokens(sampled, vocab_size, f"{name}: sample()")
     return law
 
@@ -467,4 +480,5 @@ def _check_tokens(drafts: np.ndarray, vocab_size: int, where: str) -> None:
     outside = (drafts < 0) | (drafts >= vocab_size)
     if outside.any():
         raise InvalidInputError(
-            f"{where} gave token {int(drafts[outside][0])}, outside the vocabulary [0, {vocab_size})")
+            f"{where} gave token {int(drafts[outside][0])}, outside the vocabulary [0, {vocab_size})"
+        )

@@ -18,6 +18,7 @@ naming the limit and pointing to the statistical check. The conditionals are sum
 blocks of ``BLOCK_ENTRIES`` float64 entries, so memory stays ~32 MiB whatever V and the
 number of tuples are (time grows as tuples x V).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

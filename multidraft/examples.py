@@ -15,11 +15,13 @@ with ``row=None`` (the default), or as its row ``row`` (what ``solve --row`` pas
 
 Logits are not accepted here: pass laws (apply a softmax first).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,11 +38,15 @@ def _toy() -> tuple[np.ndarray, np.ndarray, int]:
 EXAMPLES: dict[str, tuple[str, Callable[[], tuple[np.ndarray, np.ndarray, int]]]] = {
     "toy": ("six tokens, hand-written p and q, n = 2", _toy),
     "llm-small": ("V = 64 LLM-like pair (temperature 1, seed 0), n = 3", lambda: (*llm_like(64, seed=0), 3)),
-    "llm-topk": ("V = 1000 LLM-like pair, q restricted to its top 10, n = 4",
-                 lambda: (*llm_like(1000, seed=1, top_k=10), 4)),
+    "llm-topk": (
+        "V = 1000 LLM-like pair, q restricted to its top 10, n = 4",
+        lambda: (*llm_like(1000, seed=1, top_k=10), 4),
+    ),
     "equal": ("p = q over 5 tokens (alpha* = 1), n = 2", lambda: (np.full(5, 0.2), np.full(5, 0.2), 2)),
-    "disjoint": ("disjoint supports (alpha* = 0), n = 3",
-                 lambda: (np.array([0.5, 0.5, 0, 0]), np.array([0, 0, 0.5, 0.5]), 3)),
+    "disjoint": (
+        "disjoint supports (alpha* = 0), n = 3",
+        lambda: (np.array([0.5, 0.5, 0, 0]), np.array([0, 0, 0.5, 0.5]), 3),
+    ),
 }
 
 
@@ -91,7 +97,9 @@ def _read_laws(path: Path, row: int | None) -> tuple[np.ndarray, np.ndarray, int
     elif suffix == ".npy":
         arr = np.load(path)
         if arr.ndim != 2 or arr.shape[0] != 2:
-            raise InvalidInputError(f"{path}: a .npy file must hold shape (2, V) (target row, draft row), got {arr.shape}")
+            raise InvalidInputError(
+                f"{path}: a .npy file must hold shape (2, V) (target row, draft row), got {arr.shape}"
+            )
         t, d, n = arr[0], arr[1], None
     elif suffix == ".json":
         t, d, n = _pick(json.loads(path.read_text()), path)

@@ -22,6 +22,7 @@ Built in:
 Adapters for the n-gram text models of the workloads live in the app layer
 (:mod:`multidraft.workloads`), since the core imports no app module.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
@@ -48,7 +49,9 @@ def check_context(context: Any, name: str = "context") -> tuple[int, ...]:
     out = []
     for token in context:
         if isinstance(token, bool) or not isinstance(token, (int, np.integer)) or int(token) < 0:
-            raise InvalidInputError(f"{name}: token ids must be non-negative integers, got {token!r} in {tuple(context)!r}")
+            raise InvalidInputError(
+                f"{name}: token ids must be non-negative integers, got {token!r} in {tuple(context)!r}"
+            )
         out.append(int(token))
     return tuple(out)
 
@@ -133,8 +136,16 @@ class TableLM:
     ((3,), True)
     """
 
-    def __init__(self, vocab_size: int, seed: int = 0, *, concentration: float = 1.0, sparsity: float = 0.0,
-                 ties: int | None = None, salt: int = 0):
+    def __init__(
+        self,
+        vocab_size: int,
+        seed: int = 0,
+        *,
+        concentration: float = 1.0,
+        sparsity: float = 0.0,
+        ties: int | None = None,
+        salt: int = 0,
+    ):
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
             raise InvalidInputError(f"vocab_size: expected an integer >= 1, got {vocab_size!r}")
         if not (np.isfinite(concentration) and concentration > 0):
@@ -150,8 +161,13 @@ class TableLM:
 
     def __repr__(self) -> str:
         extra = "".join(
-            f", {k}={v!r}" for k, v in (("concentration", self.concentration), ("sparsity", self.sparsity),
-                                        ("ties", self.ties), ("salt", self.salt))
+            f", {k}={v!r}"
+            for k, v in (
+                ("concentration", self.concentration),
+                ("sparsity", self.sparsity),
+                ("ties", self.ties),
+                ("salt", self.salt),
+            )
             if v != {"concentration": 1.0, "sparsity": 0.0, "ties": None, "salt": 0}[k]
         )
         return f"TableLM({self.vocab_size}, seed={self.seed}{extra})"
@@ -223,8 +239,15 @@ class ConstantLM:
         return self.law
 
 
-def table_pair(vocab_size: int, seed: int = 0, *, similarity: float = 0.0, concentration: float = 1.0,
-               sparsity: float = 0.0, ties: int | None = None) -> tuple[Any, Any]:
+def table_pair(
+    vocab_size: int,
+    seed: int = 0,
+    *,
+    similarity: float = 0.0,
+    concentration: float = 1.0,
+    sparsity: float = 0.0,
+    ties: int | None = None,
+) -> tuple[Any, Any]:
     """A (target, draft) pair of context-dependent table models from one seed.
 
     The draft is its own :class:`TableLM` (another salt), blended with the target by

@@ -23,6 +23,7 @@ each on the previous step's output). Probability vectors are accepted too
 >>> process_probs([0.5, 0.3, 0.2], top_p=0.7).round(12).tolist()
 [0.625, 0.375, 0.0]
 """
+
 from __future__ import annotations
 
 import math
@@ -87,8 +88,14 @@ def _process_row(z: np.ndarray, params: SamplingParams) -> np.ndarray:
     return probs
 
 
-def process_logits(logits: Any, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                   *, params: SamplingParams | None = None) -> np.ndarray:
+def process_logits(
+    logits: Any,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    *,
+    params: SamplingParams | None = None,
+) -> np.ndarray:
     """The law a serving engine samples from: (V,) or (B, V) logits -> float64 probabilities, same shape.
 
     ``-inf`` logits are allowed (probability 0); NaN and ``+inf`` are refused.
@@ -104,8 +111,14 @@ def process_logits(logits: Any, temperature: float = 1.0, top_k: int | None = No
     return out if z.ndim == 2 else out[0]
 
 
-def process_probs(probs: Any, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                  *, params: SamplingParams | None = None) -> np.ndarray:
+def process_probs(
+    probs: Any,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    *,
+    params: SamplingParams | None = None,
+) -> np.ndarray:
     """:func:`process_logits` of ``log probs`` (a zero stays zero): (V,) or (B, V) float64."""
     p = to_numpy(probs, "probs").astype(np.float64)
     if np.isnan(p).any() or (p < 0).any():
@@ -114,8 +127,9 @@ def process_probs(probs: Any, temperature: float = 1.0, top_k: int | None = None
         return process_logits(np.log(p), temperature, top_k, top_p, params=params)
 
 
-def process_pair(target: Any, draft: Any, params: SamplingParams, *, logits: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def process_pair(
+    target: Any, draft: Any, params: SamplingParams, *, logits: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The same step on the target and on the draft (laws, or logits with ``logits=True``)."""
     step = process_logits if logits else process_probs
     return step(target, params=params), step(draft, params=params)

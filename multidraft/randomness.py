@@ -4,6 +4,7 @@ All randomness of a sampling tree verifier comes from one ``torch.Generator`` (t
 token-level verifiers' convention), an int seed (a fresh generator seeded with it), or
 torch's global generator (None).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,7 +21,9 @@ def as_generator(generator: Any) -> torch.Generator | None:
         return generator
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         return torch.Generator().manual_seed(int(generator))
-    raise InvalidInputError(f"generator: expected a torch.Generator, an int seed or None, got {type(generator).__name__}")
+    raise InvalidInputError(
+        f"generator: expected a torch.Generator, an int seed or None, got {type(generator).__name__}"
+    )
 
 
 def uniforms(generator: torch.Generator | None, size: int) -> np.ndarray:

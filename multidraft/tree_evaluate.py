@@ -28,6 +28,7 @@ evaluation reports
 Cost: one call of f per tree (the structure refuses more than ``max_trees`` trees), and
 ``V + V^2 + ... + V^(L+1)`` prefixes for the condition (refused above ``max_prefixes``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -85,8 +86,10 @@ class TreeEvaluation:
         return self.violation <= tol and self.validity <= tol
 
     def summary(self) -> str:
-        return (f"E|O|={self.block_efficiency:.12f} violation={self.violation:.3e} at {self.worst_prefix} "
-                f"stream TV={self.stream_tv:.3e} validity={self.validity:.3e} ({self.trees} trees)")
+        return (
+            f"E|O|={self.block_efficiency:.12f} violation={self.violation:.3e} at {self.worst_prefix} "
+            f"stream TV={self.stream_tv:.3e} validity={self.validity:.3e} ({self.trees} trees)"
+        )
 
 
 def emitted_law(conditional: Any, tree: DraftTree, vocab_size: int, depth: int) -> tuple[dict, float]:
@@ -103,12 +106,16 @@ def emitted_law(conditional: Any, tree: DraftTree, vocab_size: int, depth: int) 
             o = tuple(int(t) for t in key)
             prob = float(value)
         except (TypeError, ValueError):
-            raise InvalidInputError(f"verifier: emitted {key!r} -> {value!r} is not a token tuple and a probability") from None
+            raise InvalidInputError(
+                f"verifier: emitted {key!r} -> {value!r} is not a token tuple and a probability"
+            ) from None
         if not np.isfinite(prob):
             return {}, float("inf")
         total += prob
         negative = max(negative, -prob)
-        admissible = 1 <= len(o) <= depth + 1 and all(0 <= t < vocab_size for t in o) and tree.node_of(o[:-1]) is not None
+        admissible = (
+            1 <= len(o) <= depth + 1 and all(0 <= t < vocab_size for t in o) and tree.node_of(o[:-1]) is not None
+        )
         if not admissible:
             bad += abs(prob)
             continue
@@ -121,8 +128,9 @@ def _prefix_count(V: int, depth: int) -> int:
     return sum(V**m for m in range(1, depth + 2))
 
 
-def stopped_prefix_check(law: dict, target_lm: Any, context: tuple[int, ...], V: int, depth: int,
-                         max_prefixes: int = MAX_PREFIXES) -> tuple[float, tuple, float]:
+def stopped_prefix_check(
+    law: dict, target_lm: Any, context: tuple[int, ...], V: int, depth: int, max_prefixes: int = MAX_PREFIXES
+) -> tuple[float, tuple, float]:
     """Section 2's condition on every prefix: ``(violation, worst prefix, stream TV)``.
 
     ``F`` is computed level by level as arrays of shape (V,)*m (index = the prefix).
@@ -196,7 +204,9 @@ def evaluate_tree(
     (1.0, True)
     """
     if not isinstance(structure, Branching):
-        raise InvalidInputError(f"structure: expected a draft structure (chain, paths, branching, delayed), got {structure!r}")
+        raise InvalidInputError(
+            f"structure: expected a draft structure (chain, paths, branching, delayed), got {structure!r}"
+        )
     context = check_context(context)
     V = vocab_size_of(target_lm, "target_lm", context)
     p_lm, q_lm = cached(target_lm, "target_lm", V), cached(draft_lm, "draft_lm", V)
@@ -215,6 +225,13 @@ def evaluate_tree(
             law[o] = law.get(o, 0.0) + weight * prob
     violation, where, tv = stopped_prefix_check(law, p_lm, context, V, structure.depth, max_prefixes)
     return TreeEvaluation(
-        law=law, violation=violation, worst_prefix=where, stream_tv=tv, validity=worst_validity, worst_tree=worst_tree,
-        block_efficiency=float(sum(prob * len(o) for o, prob in law.items())), trees=len(trees), depth=structure.depth,
+        law=law,
+        violation=violation,
+        worst_prefix=where,
+        stream_tv=tv,
+        validity=worst_validity,
+        worst_tree=worst_tree,
+        block_efficiency=float(sum(prob * len(o) for o, prob in law.items())),
+        trees=len(trees),
+        depth=structure.depth,
     )

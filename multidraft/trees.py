@@ -40,6 +40,7 @@ Tree verifiers (the two interfaces, mirroring :mod:`multidraft.verifiers`)
     and ``.sample(tree, target, draft, generator=None)`` instead of being callable, and
     declare ``accepts(structure) -> bool``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -227,9 +228,11 @@ class DraftTree:
 
     def key(self) -> tuple:
         """A hashable canonical form: equal for trees that differ only in node order."""
+
         def canon(i: int) -> tuple:
             kids = sorted(self._children[i + 1], key=lambda k: int(self.tokens[k]))
             return tuple((int(self.tokens[k]), int(self.counts[k]), int(self.draws[k]), canon(k)) for k in kids)
+
         return canon(-1)
 
     def __eq__(self, other: object) -> bool:
@@ -239,8 +242,10 @@ class DraftTree:
         return hash(self.key())
 
     def __repr__(self) -> str:
-        return (f"DraftTree(tokens={self.tokens.tolist()}, parents={self.parents.tolist()}, "
-                f"counts={self.counts.tolist()}, draws={self.draws.tolist()})")
+        return (
+            f"DraftTree(tokens={self.tokens.tolist()}, parents={self.parents.tolist()}, "
+            f"counts={self.counts.tolist()}, draws={self.draws.tolist()})"
+        )
 
     # ------------------------------------------------------------------ encodings
     def to_paths(self) -> np.ndarray:
@@ -298,7 +303,9 @@ class DraftTree:
                     parents.append(index[prefix[:-1]] if j else -1)
                     counts.append(0)
                 counts[node] += 1
-        return cls(np.array(tokens, dtype=np.int64), np.array(parents, dtype=np.int64), np.array(counts, dtype=np.int64))
+        return cls(
+            np.array(tokens, dtype=np.int64), np.array(parents, dtype=np.int64), np.array(counts, dtype=np.int64)
+        )
 
     @classmethod
     def from_eagle(cls, retrieve_indices: Any, tokens: Any) -> DraftTree:
@@ -315,8 +322,10 @@ class DraftTree:
         for r, row in enumerate(idx.tolist()):
             length = next((j for j, t in enumerate(row) if t < 0), len(row))
             if any(t >= 0 for t in row[length:]) or any(t >= M or t < -1 for t in row):
-                raise InvalidInputError(f"retrieve_indices: row {r} is {row}; expected indices into tokens "
-                                        f"(< {M}) padded on the right with -1")
+                raise InvalidInputError(
+                    f"retrieve_indices: row {r} is {row}; expected indices into tokens "
+                    f"(< {M}) padded on the right with -1"
+                )
             for j in range(1, length):
                 node, up = row[j], row[j - 1]
                 if parent[node] not in (-2, up):
@@ -407,8 +416,12 @@ class DraftTree:
             out_counts[node] += c
             out_draws[node] += d
             mapped[old] = node
-        return cls(np.array(out_tokens, dtype=np.int64), np.array(out_parents, dtype=np.int64),
-                   np.array(out_counts, dtype=np.int64), np.array(out_draws, dtype=np.int64))
+        return cls(
+            np.array(out_tokens, dtype=np.int64),
+            np.array(out_parents, dtype=np.int64),
+            np.array(out_counts, dtype=np.int64),
+            np.array(out_draws, dtype=np.int64),
+        )
 
     @staticmethod
     def _leaf_counts(parents: np.ndarray, N: int) -> np.ndarray:
@@ -445,7 +458,9 @@ def tree_inputs(tree: DraftTree, target_lm: Any, draft_lm: Any, context: Any = (
     target = tree_laws(target_lm, tree, context, name="target_lm")
     draft = tree_laws(draft_lm, tree, context, name="draft_lm")
     if target.shape != draft.shape:
-        raise InvalidInputError(f"draft_lm: vocabulary size {draft.shape[1]} does not match target_lm's {target.shape[1]}")
+        raise InvalidInputError(
+            f"draft_lm: vocabulary size {draft.shape[1]} does not match target_lm's {target.shape[1]}"
+        )
     return target, draft
 
 
@@ -467,7 +482,9 @@ def check_tree_laws(tree: Any, target: Any, draft: Any) -> tuple[np.ndarray, np.
     if p.shape != q.shape:
         raise InvalidInputError(f"draft: shape {q.shape} does not match target's {p.shape}")
     if tree.size and tree.tokens.max() >= p.shape[1]:
-        raise InvalidInputError(f"tree: token {int(tree.tokens.max())} is outside the vocabulary of {p.shape[1]} tokens")
+        raise InvalidInputError(
+            f"tree: token {int(tree.tokens.max())} is outside the vocabulary of {p.shape[1]} tokens"
+        )
     return p, q
 
 
@@ -602,8 +619,11 @@ class Branching:
             )
         out = []
         for nodes, prob in self._forests(q_lm, context, 1, 0):
-            tokens, parents, counts, draws = (np.array(col, dtype=np.int64).reshape(-1) for col in zip(*nodes)) if nodes \
+            tokens, parents, counts, draws = (
+                (np.array(col, dtype=np.int64).reshape(-1) for col in zip(*nodes))
+                if nodes
                 else (np.zeros(0, dtype=np.int64),) * 4
+            )
             out.append((DraftTree(tokens, parents, counts, draws), prob))
         return out
 
@@ -670,8 +690,12 @@ class Branching:
                 grow(ctx + (t,), here, m, level + 1)
 
         grow(context, -1, 1, 0)
-        return DraftTree(np.array(tokens, dtype=np.int64), np.array(parents, dtype=np.int64),
-                         np.array(counts, dtype=np.int64), np.array(draws, dtype=np.int64))
+        return DraftTree(
+            np.array(tokens, dtype=np.int64),
+            np.array(parents, dtype=np.int64),
+            np.array(counts, dtype=np.int64),
+            np.array(draws, dtype=np.int64),
+        )
 
 
 def _check_length(value: Any, name: str, minimum: int = 1) -> int:
@@ -738,13 +762,16 @@ def _method_or_callable(verifier: Any, method: str, expected: str) -> Callable[.
         return found
     if callable(verifier):
         return verifier
-    raise InvalidInputError(f"verifier: expected {expected} or an object with .{method}(...), got {type(verifier).__name__}")
+    raise InvalidInputError(
+        f"verifier: expected {expected} or an object with .{method}(...), got {type(verifier).__name__}"
+    )
 
 
 def tree_conditional_of(verifier: Any) -> Callable[[DraftTree, Any, Any], dict]:
     """The conditional function ``f(tree, target, draft) -> {tuple: prob}`` of a tree verifier."""
-    return _method_or_callable(verifier, "conditional",
-                               "a callable f(tree, target, draft) -> {emitted tuple: probability}")
+    return _method_or_callable(
+        verifier, "conditional", "a callable f(tree, target, draft) -> {emitted tuple: probability}"
+    )
 
 
 def tree_sampler_of(verifier: Any) -> Callable[..., Any]:

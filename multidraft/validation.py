@@ -19,6 +19,7 @@ A probability vector must sum to 1 within ``SUM_TOL[dtype]``:
 
 Laws are returned as float64 numpy arrays (for the exact oracles) unless stated otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,11 +32,29 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "InvalidInputError", "TooLargeError",
-    "check_choice", "check_int", "check_float", "check_positive_float", "check_probability", "check_range",
-    "check_same_vocab", "is_torch_tensor", "check_dtype", "check_device", "check_generator", "check_output_path",
-    "cli_type", "cli_int", "cli_float",
-    "check_distribution", "check_pair", "check_n", "check_drafts", "sum_tolerance", "to_numpy",
+    "InvalidInputError",
+    "TooLargeError",
+    "check_choice",
+    "check_int",
+    "check_float",
+    "check_positive_float",
+    "check_probability",
+    "check_range",
+    "check_same_vocab",
+    "is_torch_tensor",
+    "check_dtype",
+    "check_device",
+    "check_generator",
+    "check_output_path",
+    "cli_type",
+    "cli_int",
+    "cli_float",
+    "check_distribution",
+    "check_pair",
+    "check_n",
+    "check_drafts",
+    "sum_tolerance",
+    "to_numpy",
 ]
 
 SUM_TOL_FLOAT64 = 1e-9
@@ -112,8 +131,9 @@ def _bound_text(lo: Any, hi: Any, include_lo: bool, include_hi: bool) -> str:
     return ""
 
 
-def check_int(value: Any, name: str, *, min_value: int | None = None, max_value: int | None = None,
-              what: str = "an integer") -> int:
+def check_int(
+    value: Any, name: str, *, min_value: int | None = None, max_value: int | None = None, what: str = "an integer"
+) -> int:
     """Validate an integer in ``[min_value, max_value]`` (either bound optional); returns an ``int``.
 
     Accepts Python and numpy integers and integral floats (``3.0``); refuses strings, booleans,
@@ -137,8 +157,15 @@ def check_int(value: Any, name: str, *, min_value: int | None = None, max_value:
     return number
 
 
-def check_float(value: Any, name: str, *, min_value: float | None = None, max_value: float | None = None,
-                include_min: bool = True, include_max: bool = True) -> float:
+def check_float(
+    value: Any,
+    name: str,
+    *,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    include_min: bool = True,
+    include_max: bool = True,
+) -> float:
     """Validate a finite real number in a range (bounds optional, each open or closed); returns a ``float``.
 
     Accepts Python and numpy reals and decimal strings (``"1e-3"``); refuses booleans, NaN
@@ -211,7 +238,9 @@ def check_range(value: Any, name: str, *, min_value: int = 1, max_value: int | N
     elif isinstance(value, numbers.Real) and not isinstance(value, bool):
         value = (value, value)
     else:
-        raise InvalidInputError(f"{name}: expected an integer N, a pair (lo, hi) or a range LO-HI, got {_describe(spec)}")
+        raise InvalidInputError(
+            f"{name}: expected an integer N, a pair (lo, hi) or a range LO-HI, got {_describe(spec)}"
+        )
     lo = check_int(value[0], name, min_value=min_value, max_value=max_value)
     hi = check_int(value[1], name, min_value=min_value, max_value=max_value)
     if hi < lo:
@@ -257,9 +286,7 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         if isinstance(exc, InvalidInputError):
             raise
-        raise InvalidInputError(
-            f"{name}: could not read {_describe(x)} as an array of floats ({exc})"
-        ) from None
+        raise InvalidInputError(f"{name}: could not read {_describe(x)} as an array of floats ({exc})") from None
     return arr
 
 
@@ -322,8 +349,7 @@ def check_distribution(
     if (arr < 0).any():
         idx = tuple(int(i) for i in np.argwhere(arr < 0)[0])
         raise InvalidInputError(
-            f"{name}: entries must be non-negative, got {float(arr[idx])!r} at index "
-            f"{idx if arr.ndim > 1 else idx[0]}"
+            f"{name}: entries must be non-negative, got {float(arr[idx])!r} at index {idx if arr.ndim > 1 else idx[0]}"
         )
     sums = arr.sum(axis=-1)
     if (sums <= 0).any():
@@ -353,9 +379,7 @@ def check_pair(target: Any, draft: Any, *, normalize: bool = False) -> tuple[np.
     try:
         shape = np.broadcast_shapes(p.shape, q.shape)
     except ValueError:
-        raise InvalidInputError(
-            f"draft: batch shape {q.shape[:-1]} does not match target's {p.shape[:-1]}"
-        ) from None
+        raise InvalidInputError(f"draft: batch shape {q.shape[:-1]} does not match target's {p.shape[:-1]}") from None
     return np.broadcast_to(p, shape), np.broadcast_to(q, shape)
 
 
@@ -383,7 +407,9 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
         drafts = drafts.detach().to("cpu").numpy()
     arr = np.asarray(drafts)
     if arr.ndim == 0:
-        raise InvalidInputError(f"{name}: expected an array of token ids of shape (n,), got a scalar {_describe(drafts)}")
+        raise InvalidInputError(
+            f"{name}: expected an array of token ids of shape (n,), got a scalar {_describe(drafts)}"
+        )
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise InvalidInputError(f"{name}: token ids must be integers, got {_describe(drafts)}")
@@ -441,7 +467,9 @@ def check_device(device: Any, name: str = "device") -> Any:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise InvalidInputError(f"{name}: expected a torch device such as 'cpu' or 'cuda', got {_describe(device)}") from None
+        raise InvalidInputError(
+            f"{name}: expected a torch device such as 'cpu' or 'cuda', got {_describe(device)}"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError(f"{name}: {dev} requested but CUDA is not available (torch {torch.__version__})")
     if dev.type not in ("cpu", "cuda"):
@@ -465,8 +493,10 @@ def check_generator(generator: Any, name: str = "generator") -> Any:
         return generator
     if getattr(type(generator), "stands_in_for_torch_generator", False):
         return generator
-    raise InvalidInputError(f"{name}: expected a torch.Generator (e.g. torch.Generator().manual_seed(42)) or None, "
-                            f"got {type(generator).__name__} {_describe(generator)}")
+    raise InvalidInputError(
+        f"{name}: expected a torch.Generator (e.g. torch.Generator().manual_seed(42)) or None, "
+        f"got {type(generator).__name__} {_describe(generator)}"
+    )
 
 
 def _on(tensor: Any, device: Any, dtype: Any) -> Any:
@@ -501,10 +531,18 @@ def _numpy_float64_pair(target: Any, draft: Any, device: Any, dtype: Any, normal
 
     if normalize or dtype != torch.float64 or (device is not None and torch.device(device).type != "cpu"):
         return False
-    return all(
-        isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim in (1, 2) and x.size > 0
-        and x.flags.c_contiguous and x.flags.writeable for x in (target, draft)
-    ) and target.shape[-1] == draft.shape[-1]
+    return (
+        all(
+            isinstance(x, np.ndarray)
+            and x.dtype == np.float64
+            and x.ndim in (1, 2)
+            and x.size > 0
+            and x.flags.c_contiguous
+            and x.flags.writeable
+            for x in (target, draft)
+        )
+        and target.shape[-1] == draft.shape[-1]
+    )
 
 
 def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: Any = None, normalize: bool = False):
@@ -541,8 +579,7 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     if is_torch_tensor(target) and is_torch_tensor(draft) and not normalize:
         device = device if device is not None else target.device
         p, q = _on(target.detach(), device, dtype), _on(draft.detach(), device, dtype)
-        ok = (p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.numel() > 0
-              and q.numel() > 0)
+        ok = p.ndim in (1, 2) and q.ndim in (1, 2) and p.shape[-1] == q.shape[-1] and p.numel() > 0 and q.numel() > 0
         if ok:
             # min >= 0 and a finite sum within tolerance imply every entry is finite (a NaN
             # or an infinity makes the sum NaN or infinite, and comparisons with NaN fail)
@@ -552,10 +589,12 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
 
                 ok = rows_are_laws(p.numpy(), tol_p) and rows_are_laws(q.numpy(), tol_q)
             else:
-                checks = torch.stack([
-                    (p.amin() >= 0) & ((p.sum(-1) - 1).abs() <= tol_p).all(),
-                    (q.amin() >= 0) & ((q.sum(-1) - 1).abs() <= tol_q).all(),
-                ])
+                checks = torch.stack(
+                    [
+                        (p.amin() >= 0) & ((p.sum(-1) - 1).abs() <= tol_p).all(),
+                        (q.amin() >= 0) & ((q.sum(-1) - 1).abs() <= tol_q).all(),
+                    ]
+                )
                 ok = bool(checks.all())
         if ok:
             if tol_p > SUM_TOL_FLOAT64:  # low-precision input: the float64 law divided by its sum
@@ -578,8 +617,13 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
 # ----------------------------------------------------------------------------- command line
 
 
-def cli_type(check: Callable[..., Any], *args: Any, convert: Callable[[str], Any] | None = None,
-             keep_text: bool = False, **kwargs: Any) -> Callable[[str], Any]:
+def cli_type(
+    check: Callable[..., Any],
+    *args: Any,
+    convert: Callable[[str], Any] | None = None,
+    keep_text: bool = False,
+    **kwargs: Any,
+) -> Callable[[str], Any]:
     """An argparse ``type=`` built from a check of this module: options are validated as parsed.
 
     ``cli_type(check_int, min_value=1, convert=int)`` converts the option's text with
@@ -607,8 +651,9 @@ def cli_type(check: Callable[..., Any], *args: Any, convert: Callable[[str], Any
             result = check(value, "value", *args, **kwargs)
         except InvalidInputError as exc:
             message = str(exc)
-            raise argparse.ArgumentTypeError(message[len("value: "):] if message.startswith("value: ")
-                                             else message) from None
+            raise argparse.ArgumentTypeError(
+                message[len("value: ") :] if message.startswith("value: ") else message
+            ) from None
         return text if keep_text else result
 
     parse.__name__ = getattr(check, "__name__", "value")
@@ -620,11 +665,17 @@ def cli_int(*, min_value: int | None = None, max_value: int | None = None) -> Ca
     return cli_type(check_int, min_value=min_value, max_value=max_value, convert=int)
 
 
-def cli_float(*, min_value: float | None = None, max_value: float | None = None, include_min: bool = True,
-              include_max: bool = True) -> Callable[[str], float]:
+def cli_float(
+    *,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    include_min: bool = True,
+    include_max: bool = True,
+) -> Callable[[str], float]:
     """``type=`` for a real option in a range, each bound open or closed (see :func:`cli_type`)."""
-    return cli_type(check_float, min_value=min_value, max_value=max_value, include_min=include_min,
-                    include_max=include_max)
+    return cli_type(
+        check_float, min_value=min_value, max_value=max_value, include_min=include_min, include_max=include_max
+    )
 
 
 def check_output_path(path: Any, name: str, *, suffix: str | None = None, directory: bool = False) -> Path:

@@ -17,10 +17,12 @@ Both accept numpy arrays or torch tensors. Every verifier in the project (oracle
 global resolution, the baselines) exposes these interfaces, so the checker treats the
 project's own solvers exactly like a user's.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -77,15 +79,18 @@ def as_numpy_probs(values: Any) -> np.ndarray:
         ``"verifier: returned None, ..."`` or a value that is not numbers.
     """
     if values is None:
-        raise InvalidInputError("verifier: returned None, expected the output law (probabilities of shape (V,) "
-                                "per draft tuple); does the function return its result?")
+        raise InvalidInputError(
+            "verifier: returned None, expected the output law (probabilities of shape (V,) "
+            "per draft tuple); does the function return its result?"
+        )
     if is_torch_tensor(values):
         values = values.detach().to("cpu").double().numpy()
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"verifier: returned a {type(values).__name__}, expected the output law as an array "
-                                "of probabilities") from None
+        raise InvalidInputError(
+            f"verifier: returned a {type(values).__name__}, expected the output law as an array of probabilities"
+        ) from None
 
 
 # --------------------------------------------------------------------------- registry
@@ -130,7 +135,10 @@ def get_verifier(name: str) -> Any:
     points = _entry_points()
     if name not in points:
         known = sorted(set(_REGISTRY) | set(points))
-        hint = (", ".join(known) if known else
-                "none (the multidraft.verifiers entry points are missing: reinstall with pip install -e .)")
+        hint = (
+            ", ".join(known)
+            if known
+            else "none (the multidraft.verifiers entry points are missing: reinstall with pip install -e .)"
+        )
         raise InvalidInputError(f"verifier: no built-in verifier named {name!r}; known: {hint}")
     return points[name].load()()

@@ -17,6 +17,7 @@ harness in the checker), :mod:`.serving` (sampling parameters and dtypes of the 
 :mod:`.sequences` (the chain-rule G-test of token streams) and :mod:`.decoder` (the
 whole-decoder check behind ``multidraft check-decoder``).
 """
+
 from .checker import CheckConfig, check, verifier_suite
 from .decoder import DecoderCheckConfig, check_decoder
 from .exact_sampling import HarnessConditional
@@ -26,6 +27,21 @@ from .report import PropertyFailure, PropertyResult, Report
 from .strategies import problems
 from .tree_checker import TreeCheckConfig, TreeReport, check_tree
 
-__all__ = ["CheckConfig", "check", "verifier_suite", "Problem", "PropertyFailure", "PropertyResult", "Report",
-           "problems", "exact_law", "HarnessConditional", "UntraceableRandomness", "DecoderCheckConfig",
-           "check_decoder", "TreeCheckConfig", "TreeReport", "check_tree"]
+__all__ = [
+    "CheckConfig",
+    "check",
+    "verifier_suite",
+    "Problem",
+    "PropertyFailure",
+    "PropertyResult",
+    "Report",
+    "problems",
+    "exact_law",
+    "HarnessConditional",
+    "UntraceableRandomness",
+    "DecoderCheckConfig",
+    "check_decoder",
+    "TreeCheckConfig",
+    "TreeReport",
+    "check_tree",
+]

@@ -16,13 +16,15 @@ arguments), or a Python object. :func:`resolve` returns a :class:`VerifierSpec`:
   draft, n)`` (a claimed acceptance);
 * ``source``: how to obtain it in a reproduction snippet.
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from multidraft.validation import InvalidInputError, check_choice, to_numpy
 from multidraft.verifiers import conditional_of, get_verifier, is_batched, sampler_of
@@ -164,8 +166,13 @@ def definition_lines(obj: Any) -> list[str] | None:
             source = textwrap.dedent(inspect.getsource(item))
         except (OSError, TypeError):
             return False
-        functions = [item] if inspect.isfunction(item) else [
-            v for v in vars(item).values() if inspect.isfunction(v)] if inspect.isclass(item) else []
+        functions = (
+            [item]
+            if inspect.isfunction(item)
+            else [v for v in vars(item).values() if inspect.isfunction(v)]
+            if inspect.isclass(item)
+            else []
+        )
         scope = getattr(functions[0], "__globals__", {}) if functions else {}
         home = item.__module__
         for fn in functions:
@@ -177,7 +184,8 @@ def definition_lines(obj: Any) -> list[str] | None:
                     line = f"import {value.__name__}" + ("" if value.__name__ == name else f" as {name}")
                 elif getattr(value, "__module__", home) != home and hasattr(value, "__name__"):
                     line = f"from {value.__module__} import {value.__name__}" + (
-                        "" if value.__name__ == name else f" as {name}")
+                        "" if value.__name__ == name else f" as {name}"
+                    )
                 elif inspect.isfunction(value) or inspect.isclass(value):
                     if not visit(value):
                         return False
@@ -221,15 +229,20 @@ def verifier_traceback(exc: BaseException) -> str:
     """``"ZeroDivisionError: division by zero"`` and the traceback frames outside this toolkit
     (the user's code where the verifier raised), most recent call last."""
     import os
+    import sys
     import traceback
 
-    import sys
-
-    ours = [os.path.dirname(os.path.abspath(m.__file__)) + os.sep for name, m in list(sys.modules.items())
-            if name in ("multidraft", "multidraft.fast", "multidraft.properties", "multidraft.reference")
-            and getattr(m, "__file__", None)]
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not any(os.path.abspath(f.filename).startswith(d) for d in ours)]
+    ours = [
+        os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+        for name, m in list(sys.modules.items())
+        if name in ("multidraft", "multidraft.fast", "multidraft.properties", "multidraft.reference")
+        and getattr(m, "__file__", None)
+    ]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not any(os.path.abspath(f.filename).startswith(d) for d in ours)
+    ]
     lines = [f"{type(exc).__name__}: {exc}"]
     if frames:
         lines.append("traceback into the verifier (most recent call last):")
@@ -270,19 +283,24 @@ def resolve(target: Any, interface: str | None = None, *, name: str | None = Non
     if detected is None and not callable(obj):
         raise InvalidInputError(
             f"target: {label!r} is a {type(obj).__name__}, not a verifier: expected a callable f(target, draft, "
-            "drafts) or g(target, draft, drafts, generator), or an object with .conditional or .sample")
+            "drafts) or g(target, draft, drafts, generator), or an object with .conditional or .sample"
+        )
     if chosen is None:
         raise InvalidInputError(
             f"interface: cannot tell whether {label!r} is a conditional verifier f(target, draft, drafts) "
-            "or a sampling verifier g(target, draft, drafts, generator); pass --interface conditional|sampling")
+            "or a sampling verifier g(target, draft, drafts, generator); pass --interface conditional|sampling"
+        )
     if chosen == "both" and detected != "both":
         raise InvalidInputError(f"interface: {label!r} does not expose both .conditional and .sample")
     drafting = getattr(obj, "drafting", None)
     return VerifierSpec(
-        verifier=obj, interface=chosen, source=source,
+        verifier=obj,
+        interface=chosen,
+        source=source,
         optimal=bool(getattr(obj, "optimal", False)),
         order_invariant=bool(getattr(obj, "order_invariant", False)),
         label_equivariant=bool(getattr(obj, "label_equivariant", True)),
         drafting=drafting if isinstance(drafting, str) else None,
-        batched=is_batched(obj), name=str(label),
+        batched=is_batched(obj),
+        name=str(label),
     )

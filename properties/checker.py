@@ -21,16 +21,19 @@ minimum detectable TV of every problem and (after two calls) a time estimate are
 
 :func:`verifier_suite` is the entry point for users' pytest functions.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import Phase, Verbosity, given, seed, settings
 from hypothesis import target as hypothesis_target
 
+from multidraft.logits import SamplingParams
 from multidraft.reference import optimal_acceptance_for
 from multidraft.validation import (
     InvalidInputError,
@@ -45,15 +48,13 @@ from multidraft.validation import (
     to_numpy,
 )
 
-from multidraft.logits import SamplingParams
-
 from . import exact_sampling, serving
 from .adapters import VerifierSpec, resolve, verifier_traceback
 from .problem import DRAFTINGS, Problem
 from .progress import Progress, VerifierTimeout
 from .report import PropertyResult, Report
-from .slate import slate
 from .sampling import SAMPLING_BACKENDS, call_sizes, draw_outputs, measure_problem, reproducibility, test_names
+from .slate import slate
 from .stats import ALPHA, MIN_EXPECTED, detectable_tv, pool_cells
 from .strategies import MAX_TUPLES, PROFILES, feasible_ns, problems, profile_settings
 from .suite import EXACT_PROPERTIES, TOL, Measurement, ProblemContext, Property, snippet
@@ -141,18 +142,23 @@ def validate_config(config: CheckConfig) -> CheckConfig:
         an unknown ``profile`` or ``backend``.
     """
     return replace(
-        config, n=check_range(config.n, "n"), vocab=check_range(config.vocab, "vocab", min_value=2),
+        config,
+        n=check_range(config.n, "n"),
+        vocab=check_range(config.vocab, "vocab", min_value=2),
         examples=None if config.examples is None else check_int(config.examples, "examples", min_value=1),
         samples=check_int(config.samples, "samples", min_value=0),
         stat_problems=check_int(config.stat_problems, "stat_problems", min_value=1),
         profile=check_choice(config.profile, "profile", sorted(PROFILES)),
         seed=check_int(config.seed, "seed", min_value=0),
-        tol=check_positive_float(config.tol, "tol"), alpha=check_probability(config.alpha, "alpha"),
+        tol=check_positive_float(config.tol, "tol"),
+        alpha=check_probability(config.alpha, "alpha"),
         max_tuples=check_int(config.max_tuples, "max_tuples", min_value=1),
-        backend=check_choice(config.backend, "backend", SAMPLING_BACKENDS))
+        backend=check_choice(config.backend, "backend", SAMPLING_BACKENDS),
+    )
 
 
 # ----------------------------------------------------------------------------- exact mode
+
 
 def law_factory_of(spec: VerifierSpec, drafting: str) -> Any:
     """The verifier's own ``law(draft, n)`` when it declares a drafting law of its own."""
@@ -201,8 +207,9 @@ class _Worst:
             self.value, self.measurement, self.problem = m.value, m, problem
 
 
-def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckConfig, base: settings,
-            fixed: list[Problem]) -> tuple[_Worst, tuple[Problem, Measurement] | None]:
+def _search(
+    prop: Property, strategy: Any, contexts: _Contexts, config: CheckConfig, base: settings, fixed: list[Problem]
+) -> tuple[_Worst, tuple[Problem, Measurement] | None]:
     """The fixed problems, then a hypothesis search for a violation of ``prop``.
 
     Returns the worst seen and the failure: the first fixed problem that fails (the slate is
@@ -217,8 +224,9 @@ def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckCon
             return worst, (problem, m)
 
     @seed(config.seed)
-    @settings(base, verbosity=Verbosity.quiet, database=None,
-              **({"max_examples": config.examples} if config.examples else {}))
+    @settings(
+        base, verbosity=Verbosity.quiet, database=None, **({"max_examples": config.examples} if config.examples else {})
+    )
     @given(strategy)
     def search(problem: Problem) -> None:
         m = contexts.measure(prop, problem, config.tol)
@@ -236,17 +244,45 @@ def _search(prop: Property, strategy: Any, contexts: _Contexts, config: CheckCon
     return worst, (failure[-1] if failure else None)
 
 
-def _result(prop: Property, status: str, worst: _Worst, config: CheckConfig, spec: VerifierSpec,
-            failure: tuple[Problem, Measurement] | None) -> PropertyResult:
+def _result(
+    prop: Property,
+    status: str,
+    worst: _Worst,
+    config: CheckConfig,
+    spec: VerifierSpec,
+    failure: tuple[Problem, Measurement] | None,
+) -> PropertyResult:
     if failure is not None:
         problem, m = failure
         kind = "counterexample" if problem.origin.startswith("slate") else "minimal counterexample"
-        return PropertyResult(prop.name, "exact", "fail", prop.measure_label, worst.value, config.tol, worst.count,
-                              problem, f"{kind}: {m.detail}", snippet(spec, problem, m.call), m.extra)
+        return PropertyResult(
+            prop.name,
+            "exact",
+            "fail",
+            prop.measure_label,
+            worst.value,
+            config.tol,
+            worst.count,
+            problem,
+            f"{kind}: {m.detail}",
+            snippet(spec, problem, m.call),
+            m.extra,
+        )
     detail = worst.measurement.detail if worst.measurement else ""
     extra = worst.measurement.extra if worst.measurement else {}
-    return PropertyResult(prop.name, "exact", status, prop.measure_label, max(worst.value, 0.0), config.tol,
-                          worst.count, worst.problem, detail, None, extra)
+    return PropertyResult(
+        prop.name,
+        "exact",
+        status,
+        prop.measure_label,
+        max(worst.value, 0.0),
+        config.tol,
+        worst.count,
+        worst.problem,
+        detail,
+        None,
+        extra,
+    )
 
 
 def fixed_problems(config: CheckConfig, drafting: str, law_factory: Any) -> list[Problem]:
@@ -259,12 +295,17 @@ def fixed_problems(config: CheckConfig, drafting: str, law_factory: Any) -> list
     return serving.serving_problems(out, config)
 
 
-def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
-              extra: tuple[Property, ...] = ()) -> list[PropertyResult]:
+def run_exact(
+    spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool, extra: tuple[Property, ...] = ()
+) -> list[PropertyResult]:
     """All exact properties (and ``extra`` ones) on the fixed and the generated problems (see module doc)."""
     law_factory = law_factory_of(spec, drafting)
-    strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
-                                              max_tuples=config.max_tuples, law_factory=law_factory), config)
+    strategy = serving.wrap_strategy(
+        problems(
+            drafting=drafting, n=config.n, vocab=config.vocab, max_tuples=config.max_tuples, law_factory=law_factory
+        ),
+        config,
+    )
     fixed = fixed_problems(config, drafting, law_factory)
     base = profile_settings(config.profile)
     examples = config.examples or base.max_examples
@@ -295,8 +336,9 @@ def run_exact(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     return [r for r in results if r is not None]
 
 
-def run_exact_given(spec: VerifierSpec, config: CheckConfig, optimal: bool, plist: list[Problem]
-                    ) -> list[PropertyResult]:
+def run_exact_given(
+    spec: VerifierSpec, config: CheckConfig, optimal: bool, plist: list[Problem]
+) -> list[PropertyResult]:
     """All exact properties on the given problems (no search): the worst problem, or the first failing one."""
     contexts = [ProblemContext(spec, problem, max(config.max_tuples, 1)) for problem in plist]
     out = []
@@ -327,14 +369,26 @@ def stat_problem_list(config: CheckConfig, drafting: str, spec: VerifierSpec | N
     expected count ``samples * p >= MIN_EXPECTED`` (the output-law test's cells) are kept, in generation order among equals.
     """
     candidates: dict[tuple, tuple[int, int, Problem]] = {}
-    strategy = serving.wrap_strategy(problems(drafting=drafting, n=config.n, vocab=config.vocab,
-                                              max_tuples=config.max_tuples,
-                                              law_factory=law_factory_of(spec, drafting) if spec is not None else None),
-                                     config)
+    strategy = serving.wrap_strategy(
+        problems(
+            drafting=drafting,
+            n=config.n,
+            vocab=config.vocab,
+            max_tuples=config.max_tuples,
+            law_factory=law_factory_of(spec, drafting) if spec is not None else None,
+        ),
+        config,
+    )
 
     @seed(config.seed)
-    @settings(max_examples=CANDIDATES_PER_PROBLEM * config.stat_problems, phases=[Phase.generate], deadline=None, database=None,
-              verbosity=Verbosity.quiet, suppress_health_check=list(profile_settings("quick").suppress_health_check))
+    @settings(
+        max_examples=CANDIDATES_PER_PROBLEM * config.stat_problems,
+        phases=[Phase.generate],
+        deadline=None,
+        database=None,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(profile_settings("quick").suppress_health_check),
+    )
     @given(strategy)
     def collect(problem: Problem) -> None:
         cells = int(np.count_nonzero(max(config.samples, 1) * problem.target >= MIN_EXPECTED))
@@ -381,8 +435,10 @@ class _SampleClock:
                 # the first call of full size: the cost per row of large calls can differ (caches, threads)
                 self.revised = True
                 left = seconds / rows * (self.total - self.done)
-                self.progress.message(f"  sampling: {1e3 * seconds / rows:.3g} ms a row in calls of {rows} rows, "
-                                      f"so about {_duration(self.spent + left)} in all (revised)")
+                self.progress.message(
+                    f"  sampling: {1e3 * seconds / rows:.3g} ms a row in calls of {rows} rows, "
+                    f"so about {_duration(self.spent + left)} in all (revised)"
+                )
             return
         self.seen.append((rows, seconds))
         if len(self.seen) == 2 or len(self.calls) == 1:
@@ -391,16 +447,19 @@ class _SampleClock:
             per_row = max(per_row, 0.0)
             overhead = max(s1 - per_row * r1, 0.0)
             estimate = overhead * len(self.calls) + per_row * self.total
-            self.progress.message(f"  sampling: {1e3 * per_row:.3g} ms a row + {1e3 * overhead:.3g} ms a call, "
-                                  f"so about {_duration(estimate)} for {self.total} rows in {len(self.calls)} calls")
+            self.progress.message(
+                f"  sampling: {1e3 * per_row:.3g} ms a row + {1e3 * overhead:.3g} ms a call, "
+                f"so about {_duration(estimate)} for {self.total} rows in {len(self.calls)} calls"
+            )
 
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool,
-              problem_list: list[Problem] | None = None) -> list[PropertyResult]:
+def run_stats(
+    spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: bool, problem_list: list[Problem] | None = None
+) -> list[PropertyResult]:
     """The statistical tests on ``stat_problems`` problems, Bonferroni at ``config.alpha``."""
     plist = problem_list if problem_list is not None else stat_problem_list(config, drafting, spec)
     names = test_names(spec, optimal)
@@ -409,8 +468,10 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
     total = config.samples * (len(plist) + (1 if plist else 0))  # + the reproducibility rerun
     progress = Progress(config.progress, f"sampling {spec.name}", total, "rows")
     lo, hi = detectable_summary(plist, config.samples, level)
-    progress.message(f"multidraft check {spec.name}: {len(plist)} problems x {config.samples} samples, level "
-                     f"{level:.2g} per test; detectable TV (90% power) {lo:.2g}" + (f" .. {hi:.2g}" if hi > lo else ""))
+    progress.message(
+        f"multidraft check {spec.name}: {len(plist)} problems x {config.samples} samples, level "
+        f"{level:.2g} per test; detectable TV (90% power) {lo:.2g}" + (f" .. {hi:.2g}" if hi > lo else "")
+    )
     calls = call_sizes(config.samples) * (len(plist) + (1 if plist else 0))
     clock = _SampleClock(progress, total, calls)
     first_tokens = None
@@ -419,9 +480,17 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
             alpha_star = optimal_acceptance_for(problem.target, problem.law())
             try:
                 outputs = draw_outputs(spec, problem, config.samples, config.seed + i, config.backend, on_rows=clock)
-                measured = measure_problem(spec, problem, samples=config.samples, level=level, seed=config.seed + i,
-                                           optimal=optimal, alpha_star=alpha_star, backend=config.backend,
-                                           outputs=outputs)
+                measured = measure_problem(
+                    spec,
+                    problem,
+                    samples=config.samples,
+                    level=level,
+                    seed=config.seed + i,
+                    optimal=optimal,
+                    alpha_star=alpha_star,
+                    backend=config.backend,
+                    outputs=outputs,
+                )
             except (InvalidInputError, VerifierTimeout):
                 raise
             except Exception as exc:  # a crash of the verifier is a finding, reported once
@@ -432,8 +501,19 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
                 per_name[m.name].append((m, problem))
         repro = _reproducible(spec, plist[0], config, first_tokens, clock) if plist else None
     except VerifierTimeout as exc:
-        return [PropertyResult("timeout", "stat", "fail", "seconds per call", float(config.timeout or 0),
-                               float(config.timeout or 0), len(plist), None, str(exc))]
+        return [
+            PropertyResult(
+                "timeout",
+                "stat",
+                "fail",
+                "seconds per call",
+                float(config.timeout or 0),
+                float(config.timeout or 0),
+                len(plist),
+                None,
+                str(exc),
+            )
+        ]
     finally:
         progress.close()
     out = []
@@ -445,15 +525,33 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
         snip = None
         if failed:
             head = ["import numpy as np", "from multidraft.properties import verifier_suite"]
-            snip = "\n".join(head + [line for line in spec.source if line not in head] + problem.snippet_lines()
-                             + [f"# {name} failed at p = {m.p_value:.3g} < level {level:.3g} with {config.samples} "
-                                "samples; rerun the statistical check on this problem:",
-                                f"print(verifier_suite(verifier, interface={spec.interface!r}, problems=[(target, draft, "
-                                f"n)], drafting={problem.drafting!r}, samples={config.samples}, seed={config.seed}, "
-                                f"stat_seed_offset={plist.index(problem)}))"])
-        out.append(PropertyResult(name, "stat", "fail" if failed else "pass", "min p-value", m.p_value, level,
-                                  len(per_name[name]), problem, m.detail, snip,
-                                  {"estimate": m.estimate, "estimate_measure": m.measure, **m.detectable}))
+            snip = "\n".join(
+                head
+                + [line for line in spec.source if line not in head]
+                + problem.snippet_lines()
+                + [
+                    f"# {name} failed at p = {m.p_value:.3g} < level {level:.3g} with {config.samples} "
+                    "samples; rerun the statistical check on this problem:",
+                    f"print(verifier_suite(verifier, interface={spec.interface!r}, problems=[(target, draft, "
+                    f"n)], drafting={problem.drafting!r}, samples={config.samples}, seed={config.seed}, "
+                    f"stat_seed_offset={plist.index(problem)}))",
+                ]
+            )
+        out.append(
+            PropertyResult(
+                name,
+                "stat",
+                "fail" if failed else "pass",
+                "min p-value",
+                m.p_value,
+                level,
+                len(per_name[name]),
+                problem,
+                m.detail,
+                snip,
+                {"estimate": m.estimate, "estimate_measure": m.measure, **m.detectable},
+            )
+        )
     if repro is not None:
         out.append(repro)
     return out
@@ -461,45 +559,91 @@ def run_stats(spec: VerifierSpec, config: CheckConfig, drafting: str, optimal: b
 
 def _crashed(spec: VerifierSpec, problem: Problem, exc: Exception, config: CheckConfig) -> PropertyResult:
     """The one ``sampling`` failure of a sampling verifier that raised, with its traceback."""
-    snip = "\n".join(["import numpy as np", "from multidraft.properties.adapters import resolve",
-                       "from multidraft.properties.problem import Problem",
-                       "from multidraft.properties.sampling import draw_outputs"] + spec.source
-                      + problem.snippet_lines()
-                      + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
-                         f"{problem.drafting!r})",
-                         f"draw_outputs(spec, problem, {config.samples}, {config.seed}, {config.backend!r})"
-                         "  # raises"])
-    return PropertyResult("sampling", "stat", "fail", "crashed", math.inf, 0.0, 1, problem,
-                          f"the verifier raised {verifier_traceback(exc)}", snip)
+    snip = "\n".join(
+        [
+            "import numpy as np",
+            "from multidraft.properties.adapters import resolve",
+            "from multidraft.properties.problem import Problem",
+            "from multidraft.properties.sampling import draw_outputs",
+        ]
+        + spec.source
+        + problem.snippet_lines()
+        + [
+            f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, {problem.drafting!r})",
+            f"draw_outputs(spec, problem, {config.samples}, {config.seed}, {config.backend!r})  # raises",
+        ]
+    )
+    return PropertyResult(
+        "sampling",
+        "stat",
+        "fail",
+        "crashed",
+        math.inf,
+        0.0,
+        1,
+        problem,
+        f"the verifier raised {verifier_traceback(exc)}",
+        snip,
+    )
 
 
-def _reproducible(spec: VerifierSpec, problem: Problem, config: CheckConfig, first: np.ndarray | None = None,
-                  on_rows: Any = None) -> PropertyResult:
+def _reproducible(
+    spec: VerifierSpec, problem: Problem, config: CheckConfig, first: np.ndarray | None = None, on_rows: Any = None
+) -> PropertyResult:
     """Same seed, same output (see :func:`~multidraft.properties.sampling.reproducibility`)."""
     differing, compared = reproducibility(spec, problem, config.samples, config.seed, config.backend, first, on_rows)
-    generator = ("torch.Generator().manual_seed(seed)" if config.backend == "torch"
-                 else "numpy.random.default_rng([seed, 1])")
-    detail = (f"{differing} of {compared} outputs differ between two runs with the same drafts and a generator "
-              f"{generator}, seed {config.seed}")
+    generator = (
+        "torch.Generator().manual_seed(seed)" if config.backend == "torch" else "numpy.random.default_rng([seed, 1])"
+    )
+    detail = (
+        f"{differing} of {compared} outputs differ between two runs with the same drafts and a generator "
+        f"{generator}, seed {config.seed}"
+    )
     snip = None
     if differing:
-        head = ["import numpy as np", "from multidraft.properties.adapters import resolve",
-                "from multidraft.properties.problem import Problem",
-                "from multidraft.properties.sampling import draw_outputs"]
-        snip = "\n".join(head + [line for line in spec.source if line not in head] + problem.snippet_lines()
-                         + [f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
-                            f"{problem.drafting!r})",
-                            f"first = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
-                            f"second = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
-                            "print((first != second).sum())  # expected: 0 (same seed, same output)"])
-    return PropertyResult("reproducible", "stat", "fail" if differing else "pass", "outputs differing",
-                          float(differing), 0.0, 1, problem, detail, snip, {"compared": compared})
+        head = [
+            "import numpy as np",
+            "from multidraft.properties.adapters import resolve",
+            "from multidraft.properties.problem import Problem",
+            "from multidraft.properties.sampling import draw_outputs",
+        ]
+        snip = "\n".join(
+            head
+            + [line for line in spec.source if line not in head]
+            + problem.snippet_lines()
+            + [
+                f"spec, problem = resolve(verifier, {spec.interface!r}), Problem(target, draft, n, "
+                f"{problem.drafting!r})",
+                f"first = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
+                f"second = draw_outputs(spec, problem, {compared}, {config.seed}, {config.backend!r})[1]",
+                "print((first != second).sum())  # expected: 0 (same seed, same output)",
+            ]
+        )
+    return PropertyResult(
+        "reproducible",
+        "stat",
+        "fail" if differing else "pass",
+        "outputs differing",
+        float(differing),
+        0.0,
+        1,
+        problem,
+        detail,
+        snip,
+        {"compared": compared},
+    )
 
 
 # ----------------------------------------------------------------------------- entry points
 
-def check(target: Any, config: CheckConfig | None = None, *, interface: str | None = None,
-          problem_list: list[Problem] | None = None) -> Report:
+
+def check(
+    target: Any,
+    config: CheckConfig | None = None,
+    *,
+    interface: str | None = None,
+    problem_list: list[Problem] | None = None,
+) -> Report:
     """Check a verifier (name, ``module:object`` or object) and return a :class:`Report`."""
     config = validate_config(config or CheckConfig())
     harness = None
@@ -525,11 +669,15 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
         raise InvalidInputError("samples: a sampling verifier is checked statistically; pass samples > 0")
     results: list[PropertyResult] = []
     if spec.has_conditional:
-        results += (run_exact(spec, config, drafting, optimal, harness.extra_properties() if harness else ())
-                    if problem_list is None else run_exact_given(spec, config, optimal, problem_list))
+        results += (
+            run_exact(spec, config, drafting, optimal, harness.extra_properties() if harness else ())
+            if problem_list is None
+            else run_exact_given(spec, config, optimal, problem_list)
+        )
     if harness is not None and harness.exact and exact_sampling.untraceable_crash(results):
-        harness = exact_sampling.fallback(resolve(target, "sampling"), interface, config,
-                                          exact_sampling.untraceable_crash(results))
+        harness = exact_sampling.fallback(
+            resolve(target, "sampling"), interface, config, exact_sampling.untraceable_crash(results)
+        )
         spec, config, samples, results = harness.spec, harness.config, harness.config.samples, []
     if spec.has_sampling and samples > 0:
         results += run_stats(spec, config, drafting, optimal, problem_list)
@@ -547,15 +695,33 @@ def check(target: Any, config: CheckConfig | None = None, *, interface: str | No
     return Report(spec.name, results, settings_dict)
 
 
-def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str | None = None,
-                   optimal: bool | None = None, profile: str = "quick", n: Any = (1, 4), vocab: Any = (2, 6),
-                   examples: int | None = None, samples: int | None = None, stat_problems: int = 4,
-                   seed: int = 0, tol: float = TOL, alpha: float = ALPHA, backend: str = "torch",
-                   problems: list[tuple[Any, Any, int]] | None = None, stat_seed_offset: int = 0,
-                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                   dtype: str | None = None, dtype_tol: float | None = None,
-                   timeout: float | None = None, slate: bool = True,
-                   sources: tuple[Callable[..., list[Problem]], ...] = ()) -> Report:
+def verifier_suite(
+    verifier: Any,
+    *,
+    interface: str | None = None,
+    drafting: str | None = None,
+    optimal: bool | None = None,
+    profile: str = "quick",
+    n: Any = (1, 4),
+    vocab: Any = (2, 6),
+    examples: int | None = None,
+    samples: int | None = None,
+    stat_problems: int = 4,
+    seed: int = 0,
+    tol: float = TOL,
+    alpha: float = ALPHA,
+    backend: str = "torch",
+    problems: list[tuple[Any, Any, int]] | None = None,
+    stat_seed_offset: int = 0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    dtype: str | None = None,
+    dtype_tol: float | None = None,
+    timeout: float | None = None,
+    slate: bool = True,
+    sources: tuple[Callable[..., list[Problem]], ...] = (),
+) -> Report:
     """Run the property suite on ``verifier``; use inside a test: ``verifier_suite(f).raise_if_failed()``.
 
     Parameters
@@ -612,17 +778,35 @@ def verifier_suite(verifier: Any, *, interface: str | None = None, drafting: str
     if samples is None:
         spec_interface = interface or resolve(verifier, interface).interface
         samples = 100_000 if spec_interface == "sampling" else 0
-    config = validate_config(CheckConfig(
-        drafting=drafting, n=n, vocab=vocab, examples=examples, samples=samples, stat_problems=stat_problems,
-        profile=profile, seed=check_int(seed, "seed", min_value=0) + check_int(stat_seed_offset, "stat_seed_offset",
-                                                                             min_value=0),
-        optimal=optimal, tol=tol, alpha=alpha, backend=backend,
-        sampling=SamplingParams(temperature, top_k, top_p), dtype=dtype, dtype_tol=dtype_tol,
-        timeout=timeout, slate=slate, sources=tuple(sources)))
+    config = validate_config(
+        CheckConfig(
+            drafting=drafting,
+            n=n,
+            vocab=vocab,
+            examples=examples,
+            samples=samples,
+            stat_problems=stat_problems,
+            profile=profile,
+            seed=check_int(seed, "seed", min_value=0) + check_int(stat_seed_offset, "stat_seed_offset", min_value=0),
+            optimal=optimal,
+            tol=tol,
+            alpha=alpha,
+            backend=backend,
+            sampling=SamplingParams(temperature, top_k, top_p),
+            dtype=dtype,
+            dtype_tol=dtype_tol,
+            timeout=timeout,
+            slate=slate,
+            sources=tuple(sources),
+        )
+    )
     serving.torch_dtype(dtype)  # validates the name
     plist = None
     if problems is not None:
-        plist = [serving.serving_problem(given, config.sampling, dtype) for given in given_problems(problems, drafting or "iid")]
+        plist = [
+            serving.serving_problem(given, config.sampling, dtype)
+            for given in given_problems(problems, drafting or "iid")
+        ]
         if any(p is None for p in plist):
             raise InvalidInputError("problems: a given draft law leaves too few tokens after top-k/top-p for n drafts")
     return check(verifier, config, interface=interface, problem_list=plist)

@@ -28,6 +28,7 @@ sampling verifier, whose tokens are always a law) and a :attr:`Deviation.verdict
 an interval whose lower end clears what a perfect estimate shows), else ``lossless`` (exact)
 or ``no deviation detected`` (an estimate, at its sample size).
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -104,15 +105,19 @@ class Deviation:
         valid = "" if self.validity is None else f", validity error {self.validity:.1e}"
         verdict = self.verdict.upper() if self.found else self.verdict
         if self.verdict == "invalid":
-            return (f"{self.problem.describe()}: INVALID: the conditionals returned are not laws (validity error "
-                    f"max(-min f, |sum f - 1|) = {self.validity:.3e}; inf = NaN or infinite entries), so the TV "
-                    "is not measured")
+            return (
+                f"{self.problem.describe()}: INVALID: the conditionals returned are not laws (validity error "
+                f"max(-min f, |sum f - 1|) = {self.validity:.3e}; inf = NaN or infinite entries), so the TV "
+                "is not measured"
+            )
         if self.interval is None:
             return f"{self.problem.describe()}: exact TV = {self.tv:.3e}{valid}: {verdict}"
         lo, hi = self.interval
         null = "" if self.null_tv is None else f" (a perfect sampler gives ~{self.null_tv:.3e})"
-        return (f"{self.problem.describe()}: {self.method} TV = {self.tv:.3e} [{lo:.3e}, {hi:.3e}] "
-                f"with {self.samples} samples{null}{valid}: {verdict}")
+        return (
+            f"{self.problem.describe()}: {self.method} TV = {self.tv:.3e} [{lo:.3e}, {hi:.3e}] "
+            f"with {self.samples} samples{null}{valid}: {verdict}"
+        )
 
 
 def _tv(law: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -121,6 +126,7 @@ def _tv(law: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def _counted(fn: Any, progress: Progress | None, batched: bool = False) -> Any:
     """``fn`` reporting each call to ``progress`` (``batched`` kept for the evaluator)."""
+
     def call(*args: Any) -> Any:
         out = fn(*args)
         if progress is not None:
@@ -131,21 +137,31 @@ def _counted(fn: Any, progress: Progress | None, batched: bool = False) -> Any:
     return call
 
 
-def _averaged(spec: VerifierSpec, problem: Problem, samples: int, seed: int,
-              progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _averaged(
+    spec: VerifierSpec, problem: Problem, samples: int, seed: int, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     law = problem.law()
     drafts = law.sample(samples, np.random.default_rng([int(seed), 0]))
     unique, counts = np.unique(drafts, axis=0, return_counts=True)
-    conds = conditionals(_counted(spec.conditional(), progress), problem.target, law.draft_argument, unique,
-                         batched=spec.batched)
+    conds = conditionals(
+        _counted(spec.conditional(), progress), problem.target, law.draft_argument, unique, batched=spec.batched
+    )
     w = counts / samples
     mean = w @ conds
     var = w @ (conds - mean) ** 2
     return mean, np.sqrt(var / samples), float(validity_errors(conds).max(initial=0.0))
 
 
-def measure_deviation(spec: VerifierSpec, problem: Problem, *, samples: int = 100_000, seed: int = 0,
-                      max_count: int = 200_000, level: float = 0.95, progress: Progress | None = None) -> Deviation:
+def measure_deviation(
+    spec: VerifierSpec,
+    problem: Problem,
+    *,
+    samples: int = 100_000,
+    seed: int = 0,
+    max_count: int = 200_000,
+    level: float = 0.95,
+    progress: Progress | None = None,
+) -> Deviation:
     """The deviation of ``spec``'s output law from p on ``problem`` (see module doc).
 
     ``progress`` (optional) is told of every verifier call.
@@ -166,8 +182,9 @@ def measure_deviation(spec: VerifierSpec, problem: Problem, *, samples: int = 10
             law = problem.law()
             verifier = _counted(spec.conditional(), progress, spec.batched)
             ev = evaluate(verifier, p, law.draft_argument, problem.n, drafting=law, max_count=max_count)
-            return Deviation(problem, "exact", ev.tv, None, None, ev.marginal - p, None, ev.evaluated,
-                             ev.validity_error)
+            return Deviation(
+                problem, "exact", ev.tv, None, None, ev.marginal - p, None, ev.evaluated, ev.validity_error
+            )
         except TooLargeError:
             pass
         mean, se, validity = _averaged(spec, problem, samples, seed, progress)
@@ -211,16 +228,33 @@ def plot_deviations(deviations: list[Deviation], path: str, *, verifier: str = "
         tokens = np.arange(len(dev.deviation))
         finite = np.isfinite(dev.deviation).all()
         if finite:
-            ax.bar(tokens, dev.deviation, color="tab:red" if dev.found else "tab:blue",
-                   yerr=None if dev.stderr is None else 2 * dev.stderr, capsize=2)
+            ax.bar(
+                tokens,
+                dev.deviation,
+                color="tab:red" if dev.found else "tab:blue",
+                yerr=None if dev.stderr is None else 2 * dev.stderr,
+                capsize=2,
+            )
             spread = np.abs(dev.deviation) + (0 if dev.stderr is None else 2 * dev.stderr)
             if spread.max(initial=0.0) < LAW_TOL:
                 ax.set_ylim(-LAW_TOL, LAW_TOL)
-                ax.text(0.01, 0.9, f"all |output - p| < {LAW_TOL:g} (rounding level)", transform=ax.transAxes,
-                        fontsize=7, va="top")
+                ax.text(
+                    0.01,
+                    0.9,
+                    f"all |output - p| < {LAW_TOL:g} (rounding level)",
+                    transform=ax.transAxes,
+                    fontsize=7,
+                    va="top",
+                )
         else:
-            ax.text(0.5, 0.5, "invalid output: no law to compare with p", transform=ax.transAxes, ha="center",
-                    color="tab:red")
+            ax.text(
+                0.5,
+                0.5,
+                "invalid output: no law to compare with p",
+                transform=ax.transAxes,
+                ha="center",
+                color="tab:red",
+            )
         ax.axhline(0, color="black", linewidth=0.8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("output - p")

@@ -28,11 +28,13 @@ When the code uses randomness the harness cannot follow, the check says why (an 
 ``harness``) and falls back to the statistical mode (``samples`` per problem, default
 100,000), with the uniforms form drawing its uniforms from a seeded ``torch.Generator``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,8 +42,15 @@ import torch
 from multidraft.validation import InvalidInputError
 
 from .adapters import VerifierSpec, resolve
-from .harness import MAX_PATHS, ExplorationStats, HarnessGenerator, UntraceableRandomness, exact_law, \
-    reachable_outputs, uniforms_for
+from .harness import (
+    MAX_PATHS,
+    ExplorationStats,
+    HarnessGenerator,
+    UntraceableRandomness,
+    exact_law,
+    reachable_outputs,
+    uniforms_for,
+)
 from .problem import DRAFTINGS, Problem, array_literal
 from .report import PropertyResult
 from .suite import Measurement, ProblemContext, Property
@@ -56,6 +65,7 @@ FALLBACK_SAMPLES = 100_000
 #: uniform's dtype (1 - 2^-24 for float32).
 #: Draft tuples per problem run at the adversarial patterns (those holding a draft of p = 0 first).
 ADVERSARIAL_TUPLES = 32
+
 
 def _one_at(i: int, one: str, rest: str) -> Callable[[int, int], str]:
     """The pattern: uniform i takes ``one``, every other uniform ``rest``."""
@@ -102,8 +112,7 @@ class HarnessConditional:
         Cap on decision paths per draft tuple.
     """
 
-    def __init__(self, sampler: Any, form: str = "exact-sampling", backend: str = "torch",
-                 max_paths: int = MAX_PATHS):
+    def __init__(self, sampler: Any, form: str = "exact-sampling", backend: str = "torch", max_paths: int = MAX_PATHS):
         if form not in HARNESS_INTERFACES:
             raise InvalidInputError(f"interface: expected one of {HARNESS_INTERFACES}, got {form!r}")
         self.original, self.form, self.backend, self.max_paths = sampler, form, backend, int(max_paths)
@@ -122,8 +131,10 @@ class HarnessConditional:
         """``call(generator)``: one run of the sampler on one draft tuple (B = 1)."""
         x = np.asarray(drafts, np.int64)
         if self.backend == "torch" or self.form == "uniforms":  # torch inputs keep their dtype (serving dtypes)
-            t, d = (torch.as_tensor(a if isinstance(a, torch.Tensor) else np.asarray(a, np.float64))[None]
-                    for a in (target, draft))
+            t, d = (
+                torch.as_tensor(a if isinstance(a, torch.Tensor) else np.asarray(a, np.float64))[None]
+                for a in (target, draft)
+            )
             xs = torch.from_numpy(x)[None]
         else:
             t, d, xs = np.asarray(target, np.float64)[None], np.asarray(draft, np.float64)[None], x[None]
@@ -136,12 +147,16 @@ class HarnessConditional:
         """f(. | drafts): (V,) for drafts (n,), (M, V) for drafts (M, n); float64."""
         x = np.asarray(drafts, np.int64)
         if x.ndim == 2:
-            return np.stack([self.conditional(target, draft, row) for row in x]) if len(x) else \
-                np.zeros((0, tuple(np.shape(target))[-1]))
+            return (
+                np.stack([self.conditional(target, draft, row) for row in x])
+                if len(x)
+                else np.zeros((0, tuple(np.shape(target))[-1]))
+            )
         start = time.perf_counter()
         try:
-            return exact_law(self.call(target, draft, x), tuple(np.shape(target))[-1], max_paths=self.max_paths,
-                             stats=self.stats)
+            return exact_law(
+                self.call(target, draft, x), tuple(np.shape(target))[-1], max_paths=self.max_paths, stats=self.stats
+            )
         finally:
             self.seconds += time.perf_counter() - start
 
@@ -163,12 +178,14 @@ class UniformsAsSampler:
     def sample(self, target: Any, draft: Any, drafts: Any, generator: Any = None) -> Any:
         x = torch.as_tensor(drafts)
         rows = x.shape[0] if x.ndim == 2 else 1
-        u = torch.rand(rows, uniform_count(self.verifier, x.shape[-1]), generator=generator,
-                       dtype=_uniform_dtype(self.verifier))
+        u = torch.rand(
+            rows, uniform_count(self.verifier, x.shape[-1]), generator=generator, dtype=_uniform_dtype(self.verifier)
+        )
         return self.verifier(target, draft, drafts, u)
 
 
 # ----------------------------------------------------------------------------- adversarial uniforms
+
 
 def _measure_adversarial(ctx: ProblemContext, tol: float) -> Measurement:
     """Reachable outputs of zero target probability (or outside [0, V)) at fixed edge uniforms."""
@@ -194,23 +211,28 @@ def _measure_adversarial(ctx: ProblemContext, tol: float) -> Measurement:
         return Measurement(0.0, True, "no output of zero target probability at edge uniforms (0, 2^-24, 1 - ulp)", [])
     drafts, label, token = first
     where = f"p[{token}] = 0" if 0 <= token < V else f"outside [0, {V})"
-    return Measurement(float(bad), False,
-                       f"{bad} (tuple, pattern) outputs of target probability 0 (a float32 uniform is 0 with "
-                       f"probability 2^-24 = 6e-8); first: drafts "
-                       f"{tuple(int(t) for t in drafts)}, uniforms {label}: token {token} ({where})",
-                       ["from multidraft.properties.exact_sampling import ADVERSARIAL_PATTERNS",
-                        "from multidraft.properties.harness import reachable_outputs",
-                        f"call = verifier.call(target, draft, {array_literal(np.asarray(drafts))})",
-                        f"pattern = dict(ADVERSARIAL_PATTERNS)[{label!r}]",
-                        f"print(reachable_outputs(call, lambda k: pattern(k, {len(drafts)})))"
-                        f"  # expected: only tokens with target > 0"])
+    return Measurement(
+        float(bad),
+        False,
+        f"{bad} (tuple, pattern) outputs of target probability 0 (a float32 uniform is 0 with "
+        f"probability 2^-24 = 6e-8); first: drafts "
+        f"{tuple(int(t) for t in drafts)}, uniforms {label}: token {token} ({where})",
+        [
+            "from multidraft.properties.exact_sampling import ADVERSARIAL_PATTERNS",
+            "from multidraft.properties.harness import reachable_outputs",
+            f"call = verifier.call(target, draft, {array_literal(np.asarray(drafts))})",
+            f"pattern = dict(ADVERSARIAL_PATTERNS)[{label!r}]",
+            f"print(reachable_outputs(call, lambda k: pattern(k, {len(drafts)})))"
+            f"  # expected: only tokens with target > 0",
+        ],
+    )
 
 
-ADVERSARIAL_UNIFORMS = Property("adversarial_uniforms", "outputs with p = 0", _measure_adversarial,
-                                lambda s, o: True)
+ADVERSARIAL_UNIFORMS = Property("adversarial_uniforms", "outputs with p = 0", _measure_adversarial, lambda s, o: True)
 
 
 # ----------------------------------------------------------------------------- the check
+
 
 @dataclasses.dataclass
 class HarnessPlan:
@@ -229,15 +251,33 @@ class HarnessPlan:
         if self.exact:
             s = self.harness.stats
             per = s.paths / max(s.tuples, 1)
-            return PropertyResult("harness", "exact", "info", "paths explored", float(s.paths), 0.0, 0, None,
-                                  f"exact law of the sampler by the controlled-randomness harness: {s.paths} paths "
-                                  f"over {s.tuples} draft tuples ({per:.1f} per tuple, at most {s.max_paths}), "
-                                  f"{self.harness.seconds:.2f} s",
-                                  extra={"paths": s.paths, "tuples": s.tuples, "max_paths": s.max_paths,
-                                         "seconds": self.harness.seconds})
-        return PropertyResult("harness", "stat", "info", "fallback", 0.0, 0.0, 0, None,
-                              f"the harness cannot follow this sampler ({self.reason}); checked statistically "
-                              f"instead with {self.config.samples} samples per problem", extra={"reason": self.reason})
+            return PropertyResult(
+                "harness",
+                "exact",
+                "info",
+                "paths explored",
+                float(s.paths),
+                0.0,
+                0,
+                None,
+                f"exact law of the sampler by the controlled-randomness harness: {s.paths} paths "
+                f"over {s.tuples} draft tuples ({per:.1f} per tuple, at most {s.max_paths}), "
+                f"{self.harness.seconds:.2f} s",
+                extra={"paths": s.paths, "tuples": s.tuples, "max_paths": s.max_paths, "seconds": self.harness.seconds},
+            )
+        return PropertyResult(
+            "harness",
+            "stat",
+            "info",
+            "fallback",
+            0.0,
+            0.0,
+            0,
+            None,
+            f"the harness cannot follow this sampler ({self.reason}); checked statistically "
+            f"instead with {self.config.samples} samples per problem",
+            extra={"reason": self.reason},
+        )
 
 
 def _probe(harness: HarnessConditional, drafting: str) -> None:
@@ -255,9 +295,16 @@ def plan(target: Any, interface: str, config: Any) -> HarnessPlan:
     """Resolve ``target`` for a harness interface; probe the harness, else plan the statistical fallback."""
     base = resolve(target, "sampling")
     harness = HarnessConditional(base.verifier, interface, config.backend)
-    spec = dataclasses.replace(base, verifier=harness, interface="conditional",
-                               source=[*base.source, "from multidraft.properties.exact_sampling import HarnessConditional",
-                                       f"verifier = HarnessConditional(verifier, {interface!r})"])
+    spec = dataclasses.replace(
+        base,
+        verifier=harness,
+        interface="conditional",
+        source=[
+            *base.source,
+            "from multidraft.properties.exact_sampling import HarnessConditional",
+            f"verifier = HarnessConditional(verifier, {interface!r})",
+        ],
+    )
     try:
         _probe(harness, config.drafting or base.drafting or "iid")
     except UntraceableRandomness as exc:
@@ -282,6 +329,7 @@ def untraceable_crash(results: list[PropertyResult]) -> str | None:
 
 
 # ----------------------------------------------------------------------------- harness = conditional
+
 
 @dataclasses.dataclass
 class Agreement:
@@ -315,5 +363,11 @@ def compare_with_conditional(verifier: Any, target: Any, draft: Any, n: int, dra
     mid = time.perf_counter()
     own = np.asarray(verifier.conditional(p, law.draft_argument, tuples), dtype=np.float64).reshape(exact.shape)
     end = time.perf_counter()
-    return Agreement(float(np.abs(exact - own).max()), len(tuples), harness.stats.paths, harness.stats.max_paths,
-                     mid - start, end - mid)
+    return Agreement(
+        float(np.abs(exact - own).max()),
+        len(tuples),
+        harness.stats.paths,
+        harness.stats.max_paths,
+        mid - start,
+        end - mid,
+    )

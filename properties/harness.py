@@ -43,19 +43,29 @@ Continuous uniforms make ``u < t`` and ``u <= t`` equivalent. Real float32 unifo
 the grid ``k 2^-24`` and take the value 0 with probability 2^-24; the fixed-value mode
 (:func:`reachable_outputs`) runs the code on such adversarial values instead.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 __all__ = [
-    "UntraceableRandomness", "PathLimitExceeded", "HarnessGenerator", "SymbolicUniforms", "exact_law",
-    "reachable_outputs", "uniforms_for", "fixed_value", "MAX_PATHS", "ExplorationStats",
+    "UntraceableRandomness",
+    "PathLimitExceeded",
+    "HarnessGenerator",
+    "SymbolicUniforms",
+    "exact_law",
+    "reachable_outputs",
+    "uniforms_for",
+    "fixed_value",
+    "MAX_PATHS",
+    "ExplorationStats",
 ]
 
 #: Default cap on decision paths explored for one draft tuple.
@@ -79,8 +89,9 @@ class _Run:
     maps a uniform's draw index to its value; then uniforms are concrete numbers.
     """
 
-    def __init__(self, prefix: list[int], counts: list[int], max_decisions: int,
-                 fixed: Callable[[int], Any] | None = None):
+    def __init__(
+        self, prefix: list[int], counts: list[int], max_decisions: int, fixed: Callable[[int], Any] | None = None
+    ):
         self.prefix, self._counts, self.max_decisions, self.fixed = prefix, counts, max_decisions, fixed
         self.taken: list[tuple[int, int]] = []
         self.weight = 1.0
@@ -99,7 +110,8 @@ class _Run:
         if k < len(self.prefix) and self._counts[k] != len(probs):
             raise UntraceableRandomness(
                 "the code's random decisions differ between two runs with the same uniforms (does it use "
-                "randomness other than the harness generator, or state kept between calls?)")
+                "randomness other than the harness generator, or state kept between calls?)"
+            )
         self.taken.append((c, len(probs)))
         self.weight *= probs[c]
         return c
@@ -155,6 +167,7 @@ def _run() -> _Run:
 # ============================================================================ symbolic uniforms
 # A map is a tuple of ops applied in order to U: ("add", c), ("mul", c), ("neg",), ("log",),
 # ("exp",), ("rdiv", c) (c / x). Each is strictly monotone on the range it is applied to.
+
 
 def _pull_back(chain: tuple, t: float, below: bool) -> tuple[float, bool]:
     """``f(U) < t`` (below) or ``f(U) > t`` as ``U < tau`` / ``U > tau``: returns (tau, below)."""
@@ -238,7 +251,7 @@ def _race_rate(chain: tuple) -> tuple[str, float, float] | None:
     if op[0] != "log":
         return None
     s, c = 1.0, 0.0  # value = s log(k E) + c
-    for op in chain[i + 1:]:
+    for op in chain[i + 1 :]:
         if op[0] == "add":
             c += op[1]
         elif op[0] == "mul":
@@ -264,15 +277,18 @@ def _increasing(phi: str) -> bool:
 
 def _operand(value: Any) -> np.ndarray:
     if isinstance(value, SymbolicUniforms):
-        raise UntraceableRandomness("arithmetic between two harness uniforms (the harness follows comparisons of "
-                                    "one uniform with a threshold)")
+        raise UntraceableRandomness(
+            "arithmetic between two harness uniforms (the harness follows comparisons of one uniform with a threshold)"
+        )
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().to(torch.float64).numpy()
     return np.asarray(value, dtype=np.float64)
 
 
-_UNSUPPORTED_HELP = ("the harness follows comparisons of a uniform (or a monotone map of one) with a threshold, "
-                     "torch.searchsorted on uniforms, and exponential races (argmax/argmin)")
+_UNSUPPORTED_HELP = (
+    "the harness follows comparisons of a uniform (or a monotone map of one) with a threshold, "
+    "torch.searchsorted on uniforms, and exponential races (argmax/argmin)"
+)
 
 
 class SymbolicUniforms:
@@ -285,12 +301,14 @@ class SymbolicUniforms:
 
     __array_ufunc__ = None  # numpy defers `array < uniforms` to our reflected operators
 
-    def __init__(self, ids: np.ndarray, chains: np.ndarray, dtype: torch.dtype = torch.float64, run: _Run | None = None):
+    def __init__(
+        self, ids: np.ndarray, chains: np.ndarray, dtype: torch.dtype = torch.float64, run: _Run | None = None
+    ):
         self.ids, self.chains, self.dtype = ids, chains, dtype
         self._run = run if run is not None else _run()
 
     @classmethod
-    def fresh(cls, shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> "SymbolicUniforms":
+    def fresh(cls, shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> SymbolicUniforms:
         run = _run()
         count = int(np.prod(shape)) if shape else 1
         ids = run.new_uniforms(count).reshape(shape)
@@ -323,10 +341,10 @@ class SymbolicUniforms:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def _new(self, ids: np.ndarray, chains: np.ndarray) -> "SymbolicUniforms":
+    def _new(self, ids: np.ndarray, chains: np.ndarray) -> SymbolicUniforms:
         return SymbolicUniforms(np.asarray(ids), chains, self.dtype, self._run)
 
-    def __getitem__(self, index: Any) -> "SymbolicUniforms":
+    def __getitem__(self, index: Any) -> SymbolicUniforms:
         if isinstance(index, torch.Tensor):
             index = index.cpu().numpy()
         if isinstance(index, tuple):
@@ -337,34 +355,34 @@ class SymbolicUniforms:
             chains[()] = element
         return self._new(self.ids[index], chains)
 
-    def reshape(self, *shape: Any) -> "SymbolicUniforms":
+    def reshape(self, *shape: Any) -> SymbolicUniforms:
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else shape
         return self._new(self.ids.reshape(shape), self.chains.reshape(shape))
 
     view = reshape
 
-    def flatten(self) -> "SymbolicUniforms":
+    def flatten(self) -> SymbolicUniforms:
         return self.reshape(-1)
 
-    def squeeze(self, dim: int | None = None) -> "SymbolicUniforms":
+    def squeeze(self, dim: int | None = None) -> SymbolicUniforms:
         return self._new(np.squeeze(self.ids, dim), np.squeeze(self.chains, dim))
 
-    def unsqueeze(self, dim: int) -> "SymbolicUniforms":
+    def unsqueeze(self, dim: int) -> SymbolicUniforms:
         return self._new(np.expand_dims(self.ids, dim), np.expand_dims(self.chains, dim))
 
-    def _same(self, *args: Any, **kwargs: Any) -> "SymbolicUniforms":
+    def _same(self, *args: Any, **kwargs: Any) -> SymbolicUniforms:
         dtype = next((a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.dtype)), self.dtype)
         return SymbolicUniforms(self.ids, self.chains, dtype, self._run)
 
     to = clone = contiguous = cpu = _same
 
-    def double(self) -> "SymbolicUniforms":
+    def double(self) -> SymbolicUniforms:
         return SymbolicUniforms(self.ids, self.chains, torch.float64, self._run)
 
-    def float(self) -> "SymbolicUniforms":
+    def float(self) -> SymbolicUniforms:
         return SymbolicUniforms(self.ids, self.chains, torch.float32, self._run)
 
-    def astype(self, dtype: Any) -> "SymbolicUniforms":
+    def astype(self, dtype: Any) -> SymbolicUniforms:
         return self
 
     def __repr__(self) -> str:
@@ -396,7 +414,7 @@ class SymbolicUniforms:
         return self._refuse("numpy.asarray()")
 
     # ---------------------------------------------------------------- monotone maps
-    def _map(self, op: str, other: Any = None) -> "SymbolicUniforms":
+    def _map(self, op: str, other: Any = None) -> SymbolicUniforms:
         if other is None:
             chains = np.empty(self.chains.shape, dtype=object)
             flat = chains.reshape(-1)
@@ -414,38 +432,38 @@ class SymbolicUniforms:
             flat[i] = fb[i] + ((op, float(fc[i])),)
         return self._new(np.array(ids), chains)
 
-    def __add__(self, other: Any) -> "SymbolicUniforms":
+    def __add__(self, other: Any) -> SymbolicUniforms:
         return self._map("add", other)
 
     __radd__ = __add__
 
-    def __sub__(self, other: Any) -> "SymbolicUniforms":
+    def __sub__(self, other: Any) -> SymbolicUniforms:
         return self._map("add", -_operand(other))
 
-    def __rsub__(self, other: Any) -> "SymbolicUniforms":
+    def __rsub__(self, other: Any) -> SymbolicUniforms:
         return self._map("neg")._map("add", other)
 
-    def __mul__(self, other: Any) -> "SymbolicUniforms":
+    def __mul__(self, other: Any) -> SymbolicUniforms:
         return self._map("mul", other)
 
     __rmul__ = __mul__
 
-    def __truediv__(self, other: Any) -> "SymbolicUniforms":
+    def __truediv__(self, other: Any) -> SymbolicUniforms:
         c = _operand(other)
         if np.any(c == 0):
             raise UntraceableRandomness("a uniform was divided by 0")
         return self._map("mul", 1.0 / c)
 
-    def __rtruediv__(self, other: Any) -> "SymbolicUniforms":
+    def __rtruediv__(self, other: Any) -> SymbolicUniforms:
         return self._map("rdiv", other)
 
-    def __neg__(self) -> "SymbolicUniforms":
+    def __neg__(self) -> SymbolicUniforms:
         return self._map("neg")
 
-    def log(self) -> "SymbolicUniforms":
+    def log(self) -> SymbolicUniforms:
         return self._map("log")
 
-    def exp(self) -> "SymbolicUniforms":
+    def exp(self) -> SymbolicUniforms:
         return self._map("exp")
 
     # ---------------------------------------------------------------- comparisons
@@ -499,7 +517,8 @@ class SymbolicUniforms:
             offsets = {f[2] for f in forms if f is not None}
             if any(f is None for f in forms) or len(phis) != 1 or len(offsets) != 1:
                 raise UntraceableRandomness(
-                    "argmax/argmin over uniforms that are not an exponential race phi(r_i E_i), E_i = -log U_i")
+                    "argmax/argmin over uniforms that are not an exponential race phi(r_i E_i), E_i = -log U_i"
+                )
             if largest == _increasing(phis.pop()):
                 raise UntraceableRandomness("a race for the largest exponential (not a categorical law)")
             for uid in row_ids:
@@ -527,8 +546,7 @@ class SymbolicUniforms:
         if name in _REFLECTED and len(args) == 2 and not sym_first:
             return getattr(args[1], _REFLECTED[name])(args[0])
         if name == "searchsorted":
-            return _searchsorted(args[0], args[1], right=bool(kwargs.get("right", False)),
-                                 side=kwargs.get("side"))
+            return _searchsorted(args[0], args[1], right=bool(kwargs.get("right", False)), side=kwargs.get("side"))
         if name in ("log", "exp", "neg", "negative") and sym_first:
             return args[0]._map("neg" if name.startswith("neg") else name)
         if name in ("argmax", "argmin") and sym_first:
@@ -539,15 +557,43 @@ class SymbolicUniforms:
 
 
 #: torch names where the symbolic operand is second: ``tensor OP uniform`` -> ``uniform ROP tensor``.
-_REFLECTED = {"__lt__": "__gt__", "lt": "__gt__", "less": "__gt__", "__le__": "__ge__", "le": "__ge__",
-              "__gt__": "__lt__", "gt": "__lt__", "greater": "__lt__", "__ge__": "__le__", "ge": "__le__",
-              "__add__": "__radd__", "add": "__radd__", "__radd__": "__radd__", "__mul__": "__rmul__",
-              "mul": "__rmul__", "__rmul__": "__rmul__", "__sub__": "__rsub__", "sub": "__rsub__",
-              "__rsub__": "__sub__", "__truediv__": "__rtruediv__", "div": "__rtruediv__",
-              "true_divide": "__rtruediv__"}
-_SYMMETRIC = {"lt": "__lt__", "less": "__lt__", "le": "__le__", "gt": "__gt__", "greater": "__gt__",
-              "ge": "__ge__", "add": "__add__", "mul": "__mul__", "sub": "__sub__", "div": "__truediv__",
-              "true_divide": "__truediv__"}
+_REFLECTED = {
+    "__lt__": "__gt__",
+    "lt": "__gt__",
+    "less": "__gt__",
+    "__le__": "__ge__",
+    "le": "__ge__",
+    "__gt__": "__lt__",
+    "gt": "__lt__",
+    "greater": "__lt__",
+    "__ge__": "__le__",
+    "ge": "__le__",
+    "__add__": "__radd__",
+    "add": "__radd__",
+    "__radd__": "__radd__",
+    "__mul__": "__rmul__",
+    "mul": "__rmul__",
+    "__rmul__": "__rmul__",
+    "__sub__": "__rsub__",
+    "sub": "__rsub__",
+    "__rsub__": "__sub__",
+    "__truediv__": "__rtruediv__",
+    "div": "__rtruediv__",
+    "true_divide": "__rtruediv__",
+}
+_SYMMETRIC = {
+    "lt": "__lt__",
+    "less": "__lt__",
+    "le": "__le__",
+    "gt": "__gt__",
+    "greater": "__gt__",
+    "ge": "__ge__",
+    "add": "__add__",
+    "mul": "__mul__",
+    "sub": "__sub__",
+    "div": "__truediv__",
+    "true_divide": "__truediv__",
+}
 
 
 def _searchsorted(sorted_seq: Any, values: Any, right: bool = False, side: str | None = None) -> torch.Tensor:
@@ -572,10 +618,20 @@ def _searchsorted(sorted_seq: Any, values: Any, right: bool = False, side: str |
 
 
 # ============================================================================ generator shims
-_RNG_NAMES = ("rand", "rand_like", "randn", "randn_like", "randint", "randint_like", "randperm", "multinomial",
-              "bernoulli", "normal", "poisson")
-_TENSOR_RNG = ("uniform_", "normal_", "exponential_", "geometric_", "bernoulli_", "random_", "cauchy_",
-               "log_normal_")
+_RNG_NAMES = (
+    "rand",
+    "rand_like",
+    "randn",
+    "randn_like",
+    "randint",
+    "randint_like",
+    "randperm",
+    "multinomial",
+    "bernoulli",
+    "normal",
+    "poisson",
+)
+_TENSOR_RNG = ("uniform_", "normal_", "exponential_", "geometric_", "bernoulli_", "random_", "cauchy_", "log_normal_")
 
 
 class HarnessGenerator:
@@ -590,7 +646,7 @@ class HarnessGenerator:
     #: Accepted wherever a ``torch.Generator`` is (:func:`multidraft.validation.check_generator`).
     stands_in_for_torch_generator = True
 
-    def manual_seed(self, seed: Any) -> "HarnessGenerator":
+    def manual_seed(self, seed: Any) -> HarnessGenerator:
         return self
 
     def seed(self) -> int:
@@ -630,7 +686,7 @@ def fixed_value(name: Any, dtype: torch.dtype) -> float:
         return float(name)
     if name == "top":
         return 1.0 - torch.finfo(dtype).eps / 2
-    return {"zero": 0.0, "tiny": 2.0 ** -24, "half": 0.5}[name]
+    return {"zero": 0.0, "tiny": 2.0**-24, "half": 0.5}[name]
 
 
 def uniforms_for(shape: tuple[int, ...], dtype: torch.dtype = torch.float32, numpy: bool = False) -> Any:
@@ -658,8 +714,10 @@ def _patched(name: str, original: Callable[..., Any], generator: HarnessGenerato
         gen = kwargs.get("generator")
         if gen is not generator:
             if gen is None and _ACTIVE:
-                raise UntraceableRandomness(f"torch.{name} without the harness generator (the global RNG) inside "
-                                            "a harness run; pass the generator you were given")
+                raise UntraceableRandomness(
+                    f"torch.{name} without the harness generator (the global RNG) inside "
+                    "a harness run; pass the generator you were given"
+                )
             return original(*args, **kwargs)
         if name == "rand":
             return uniforms_for(_size(args, kwargs), kwargs.get("dtype") or torch.get_default_dtype())
@@ -674,15 +732,19 @@ def _patched(name: str, original: Callable[..., Any], generator: HarnessGenerato
             out = torch.tensor(picks, dtype=torch.long).reshape(w.shape[:-1] + (1,))
             return out
         raise UntraceableRandomness(f"torch.{name}(generator=...) is not followed by the harness; {_UNSUPPORTED_HELP}")
+
     return call
 
 
 def _tensor_patched(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _ACTIVE:
-            raise UntraceableRandomness(f"Tensor.{name} inside a harness run (in-place random fill cannot be "
-                                        f"followed); draw with torch.rand(..., generator=g) instead")
+            raise UntraceableRandomness(
+                f"Tensor.{name} inside a harness run (in-place random fill cannot be "
+                f"followed); draw with torch.rand(..., generator=g) instead"
+            )
         return original(self, *args, **kwargs)
+
     return call
 
 
@@ -730,8 +792,9 @@ def _token(out: Any) -> int:
     return int(arr.reshape(-1)[0])
 
 
-def _explore(call: Callable[[HarnessGenerator], Any], max_paths: int, fixed: Callable[[int], Any] | None
-             ) -> Iterator[tuple[int, float]]:
+def _explore(
+    call: Callable[[HarnessGenerator], Any], max_paths: int, fixed: Callable[[int], Any] | None
+) -> Iterator[tuple[int, float]]:
     """Yield ``(token, P(path))`` for every decision path of ``call(generator)``."""
     generator = HarnessGenerator()
     prefix: list[int] = []
@@ -741,8 +804,10 @@ def _explore(call: Callable[[HarnessGenerator], Any], max_paths: int, fixed: Cal
         while True:
             paths += 1
             if paths > max_paths:
-                raise PathLimitExceeded(f"more than {max_paths} decision paths for one draft tuple "
-                                        "(raise max_paths, or check this verifier statistically)")
+                raise PathLimitExceeded(
+                    f"more than {max_paths} decision paths for one draft tuple "
+                    "(raise max_paths, or check this verifier statistically)"
+                )
             run = _Run(prefix, counts, 10_000, fixed)
             _ACTIVE.append(run)
             try:
@@ -760,8 +825,13 @@ def _explore(call: Callable[[HarnessGenerator], Any], max_paths: int, fixed: Cal
             counts = counts[: k + 1]
 
 
-def exact_law(call: Callable[[HarnessGenerator], Any], vocab_size: int, *, max_paths: int = MAX_PATHS,
-              stats: ExplorationStats | None = None) -> np.ndarray:
+def exact_law(
+    call: Callable[[HarnessGenerator], Any],
+    vocab_size: int,
+    *,
+    max_paths: int = MAX_PATHS,
+    stats: ExplorationStats | None = None,
+) -> np.ndarray:
     """The exact law (V,) float64 of the token ``call(generator)`` returns.
 
     ``call`` runs the sampler once with the given :class:`HarnessGenerator` (or passes
@@ -787,8 +857,9 @@ def exact_law(call: Callable[[HarnessGenerator], Any], vocab_size: int, *, max_p
     return out
 
 
-def reachable_outputs(call: Callable[[HarnessGenerator], Any], values: Callable[[int], Any], *,
-                      max_paths: int = MAX_PATHS) -> set[int]:
+def reachable_outputs(
+    call: Callable[[HarnessGenerator], Any], values: Callable[[int], Any], *, max_paths: int = MAX_PATHS
+) -> set[int]:
     """Every token ``call`` can output when its k-th uniform takes the value ``values(k)``.
 
     ``values(k)`` is a number or a name of :func:`fixed_value` (``"zero"``, ``"tiny"``, ``"top"``,

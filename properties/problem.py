@@ -7,15 +7,16 @@ drafts), the number of drafts n and the drafting law's name. :meth:`Problem.snip
 it as Python one can paste: arrays are written with ``repr(float)`` per entry, which
 round-trips exactly, so the pasted problem is bit-for-bit the one that failed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from multidraft.drafting import DraftingLaw, Independent, check_law, drafting_law
-from multidraft.validation import InvalidInputError, check_choice
+from multidraft.validation import check_choice
 
 #: Drafting laws the strategies and the checker know by name.
 DRAFTINGS = ("iid", "without_replacement", "independent")
@@ -28,7 +29,7 @@ def array_literal(values: np.ndarray) -> str:
         if values.dtype.kind in "iu":
             return "np.array([" + ", ".join(str(int(v)) for v in values) + "])"
         return "np.array([" + ", ".join(repr(float(v)) for v in values) + "])"
-    rows = ",\n    ".join(array_literal(row)[len("np.array("):-1] for row in values)
+    rows = ",\n    ".join(array_literal(row)[len("np.array(") : -1] for row in values)
     return "np.array([\n    " + rows + ",\n])"
 
 
@@ -86,10 +87,16 @@ class Problem:
         """A hashable identity (exact bytes), used to cache evaluations."""
         return (self.target.tobytes(), self.draft.tobytes(), self.draft.shape, self.n, self.drafting)
 
-    def relabelled(self, perm: np.ndarray) -> "Problem":
+    def relabelled(self, perm: np.ndarray) -> Problem:
         """The same problem with token ``perm[j]`` renamed ``j`` (p' = p[perm], q' = q[..., perm])."""
-        return Problem(self.target[perm], self.draft[..., perm], self.n, self.drafting, self.origin + " relabelled",
-                       self.law_factory)
+        return Problem(
+            self.target[perm],
+            self.draft[..., perm],
+            self.n,
+            self.drafting,
+            self.origin + " relabelled",
+            self.law_factory,
+        )
 
     def snippet_lines(self) -> list[str]:
         """Python lines defining ``target``, ``draft`` and ``n`` (after ``import numpy as np``)."""
@@ -100,4 +107,6 @@ class Problem:
         ]
 
     def describe(self) -> str:
-        return f"V={self.vocab_size}, n={self.n}, drafting={self.drafting}" + (f" ({self.origin})" if self.origin else "")
+        return f"V={self.vocab_size}, n={self.n}, drafting={self.drafting}" + (
+            f" ({self.origin})" if self.origin else ""
+        )

@@ -11,6 +11,7 @@ call is interrupted: Python code at once, compiled code when it returns to Pytho
 the call runs in a daemon thread that is abandoned on timeout (it cannot be stopped, only
 left behind).
 """
+
 from __future__ import annotations
 
 import signal
@@ -38,8 +39,16 @@ class Progress:
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(desc=desc, total=total, unit=f" {unit}", file=sys.stderr, disable=None, leave=False,
-                            delay=1.0, dynamic_ncols=True)
+            self.bar = tqdm(
+                desc=desc,
+                total=total,
+                unit=f" {unit}",
+                file=sys.stderr,
+                disable=None,
+                leave=False,
+                delay=1.0,
+                dynamic_ncols=True,
+            )
 
     def advance(self, count: int = 1) -> None:
         if self.bar is not None:
@@ -92,6 +101,7 @@ def with_timeout(fn: Callable[..., Any], seconds: float | None, what: str = "ver
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         if _alarm_available():
+
             def expire(signum: int, frame: Any) -> None:
                 raise VerifierTimeout(message)
 

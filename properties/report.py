@@ -5,6 +5,7 @@ status (``pass``, ``fail``, or ``info`` -- measured but not required of this ver
 or test level, and on failure the (shrunk) problem and a Python snippet reproducing it.
 A :class:`Report` collects the rows of one check.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,12 +66,22 @@ class PropertyResult:
         return self.status != "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("name", "mode", "status", "measure", "threshold", "problems", "detail",
-                                             "snippet", "extra")}
+        out = {
+            k: getattr(self, k)
+            for k in ("name", "mode", "status", "measure", "threshold", "problems", "detail", "snippet", "extra")
+        }
         out["worst"] = self.worst if math.isfinite(self.worst) else str(self.worst)
-        out["problem"] = None if self.problem is None else {
-            "target": self.problem.target.tolist(), "draft": self.problem.draft.tolist(), "n": self.problem.n,
-            "drafting": self.problem.drafting, "origin": self.problem.origin}
+        out["problem"] = (
+            None
+            if self.problem is None
+            else {
+                "target": self.problem.target.tolist(),
+                "draft": self.problem.draft.tolist(),
+                "n": self.problem.n,
+                "drafting": self.problem.drafting,
+                "origin": self.problem.origin,
+            }
+        )
         return out
 
 
@@ -130,19 +141,26 @@ class Report:
         out = [f"multidraft check: {self.verifier}: {verdict}", "", self.table(), "", *self.notes(), ""]
         out += [f"  {r.name}: {r.detail}" for r in self.results if r.detail]
         for r in self.failures:
-            out += ["", f"--- counterexample for {r.name} ({r.problem.describe() if r.problem else 'no problem'}):",
-                    r.snippet or "(no snippet)"]
+            out += [
+                "",
+                f"--- counterexample for {r.name} ({r.problem.describe() if r.problem else 'no problem'}):",
+                r.snippet or "(no snippet)",
+            ]
         return "\n".join(out)
 
     def notes(self) -> list[str]:
         """What the ``problems`` column counts, and the numbers of drafts actually checked."""
-        lines = ["  problems = distinct problems a property was measured on: an exact property's hypothesis search "
-                 "stops once it has explored enough (at most the profile's examples), info properties count every "
-                 "problem the searches visited, statistical ones the --stat-problems problems."]
+        lines = [
+            "  problems = distinct problems a property was measured on: an exact property's hypothesis search "
+            "stops once it has explored enough (at most the profile's examples), info properties count every "
+            "problem the searches visited, statistical ones the --stat-problems problems."
+        ]
         asked, checked = self.settings.get("n"), self.settings.get("n_checked")
         if asked is not None and checked is not None and tuple(checked) != tuple(asked):
-            lines.append(f"  n: {asked[0]}-{asked[1]} requested, {checked[0]}-{checked[1]} checked: larger n enumerate "
-                         f"more than --max-tuples {self.settings.get('max_tuples')} draft tuples even at the smallest V.")
+            lines.append(
+                f"  n: {asked[0]}-{asked[1]} requested, {checked[0]}-{checked[1]} checked: larger n enumerate "
+                f"more than --max-tuples {self.settings.get('max_tuples')} draft tuples even at the smallest V."
+            )
         return lines
 
     def __str__(self) -> str:
@@ -154,8 +172,12 @@ class Report:
             raise PropertyFailure(self.render())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verifier": self.verifier, "passed": self.passed, "settings": self.settings,
-                "results": [r.to_dict() for r in self.results]}
+        return {
+            "verifier": self.verifier,
+            "passed": self.passed,
+            "settings": self.settings,
+            "results": [r.to_dict() for r in self.results],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)

@@ -73,7 +73,9 @@ def _tokens(values: Any, rows: int, V: int) -> np.ndarray:
         raise InvalidInputError(f"verifier: sample returned {bad} tokens, expected integer token ids")
     if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
         first = float(arr[arr != np.round(arr)][0])
-        raise InvalidInputError(f"verifier: sample returned the non-integer token {first!r}, expected integer token ids")
+        raise InvalidInputError(
+            f"verifier: sample returned the non-integer token {first!r}, expected integer token ids"
+        )
     arr = arr.astype(np.int64)
     if rows and (arr.min() < 0 or arr.max() >= V):
         raise InvalidInputError(
@@ -180,8 +182,11 @@ def _law_test(name: str, counts: np.ndarray, expected: np.ndarray, samples: int,
 
 
 #: What each side of a rate test looks for, in words (``"greater"`` reads wrongly next to a smaller estimate).
-_SIDES = {"greater": "one-sided test: is acceptance above {what}?", "less": "one-sided test: is acceptance below {what}?",
-          "two-sided": "two-sided test: does acceptance differ from {what}?"}
+_SIDES = {
+    "greater": "one-sided test: is acceptance above {what}?",
+    "less": "one-sided test: is acceptance below {what}?",
+    "two-sided": "two-sided test: does acceptance differ from {what}?",
+}
 
 
 def _rate_test(

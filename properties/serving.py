@@ -17,6 +17,7 @@ into the one a serving engine would hand the verifier:
   law error, worst over the problems: the deviation the dtype causes. It is an info row
   unless ``dtype_tol`` is given (then a failure above it).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -103,8 +104,9 @@ def _law_at_dtype(spec: VerifierSpec, problem: Problem, dtype: torch.dtype, max_
     """Exact evaluation of the verifier called with p, q rounded to ``dtype`` (torch tensors in that
     dtype, not renormalised), against the float64 law of those rounded values (divided by their sum)."""
     r_p, r_q = rounded(problem.target, dtype), rounded(problem.draft, dtype)
-    reference = Problem(_normalised(r_p), _normalised(r_q), problem.n, problem.drafting, problem.origin,
-                        problem.law_factory)
+    reference = Problem(
+        _normalised(r_p), _normalised(r_q), problem.n, problem.drafting, problem.origin, problem.law_factory
+    )
     law = reference.law()
     f = conditional_of(spec.verifier)
     p_in, q_in = torch.from_numpy(r_p).to(dtype), torch.from_numpy(r_q).to(dtype)
@@ -112,8 +114,9 @@ def _law_at_dtype(spec: VerifierSpec, problem: Problem, dtype: torch.dtype, max_
     def at_dtype(target: Any, draft: Any, drafts: Any) -> np.ndarray:
         return as_numpy_probs(f(p_in, q_in, drafts))
 
-    return evaluate(at_dtype, reference.target, law.draft_argument, problem.n, drafting=law, max_count=max_count,
-                    alpha_star=0.0)
+    return evaluate(
+        at_dtype, reference.target, law.draft_argument, problem.n, drafting=law, max_count=max_count, alpha_star=0.0
+    )
 
 
 def dtype_row(spec: VerifierSpec, config: Any, problems: list[Problem]) -> PropertyResult:
@@ -121,20 +124,48 @@ def dtype_row(spec: VerifierSpec, config: Any, problems: list[Problem]) -> Prope
     dtype = torch_dtype(config.dtype)
     tol = getattr(config, "dtype_tol", None)
     if not spec.has_conditional:
-        return PropertyResult("dtype_deviation", "exact", "skip", "TV at dtype inputs", 0.0, 0.0, 0, None,
-                              "needs a conditional interface (or --interface exact-sampling / uniforms)")
+        return PropertyResult(
+            "dtype_deviation",
+            "exact",
+            "skip",
+            "TV at dtype inputs",
+            0.0,
+            0.0,
+            0,
+            None,
+            "needs a conditional interface (or --interface exact-sampling / uniforms)",
+        )
     worst, where, detail = -1.0, None, ""
     for problem in problems:
         try:
             ev = _law_at_dtype(spec, problem, dtype, config.max_tuples)
         except Exception as exc:  # the verifier may refuse low-precision tensors: that is the finding
-            return PropertyResult("dtype_deviation", "exact", "fail", "TV at dtype inputs", float("inf"),
-                                  tol or 0.0, len(problems), problem,
-                                  f"the verifier raised {type(exc).__name__}: {exc} on {config.dtype} inputs")
+            return PropertyResult(
+                "dtype_deviation",
+                "exact",
+                "fail",
+                "TV at dtype inputs",
+                float("inf"),
+                tol or 0.0,
+                len(problems),
+                problem,
+                f"the verifier raised {type(exc).__name__}: {exc} on {config.dtype} inputs",
+            )
         if ev.tv > worst:
             worst, where = ev.tv, problem
-            detail = (f"TV(output at {config.dtype} inputs, float64 law of the rounded inputs) = {ev.tv:.3e}, "
-                      f"law error {ev.validity_error:.3e} (worst over {len(problems)} problems)")
+            detail = (
+                f"TV(output at {config.dtype} inputs, float64 law of the rounded inputs) = {ev.tv:.3e}, "
+                f"law error {ev.validity_error:.3e} (worst over {len(problems)} problems)"
+            )
     status = "info" if tol is None else ("pass" if worst <= tol else "fail")
-    return PropertyResult("dtype_deviation", "exact", status, "TV at dtype inputs", max(worst, 0.0),
-                          tol if tol is not None else 0.0, len(problems), where, detail)
+    return PropertyResult(
+        "dtype_deviation",
+        "exact",
+        status,
+        "TV at dtype inputs",
+        max(worst, 0.0),
+        tol if tol is not None else 0.0,
+        len(problems),
+        where,
+        detail,
+    )

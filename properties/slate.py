@@ -22,6 +22,7 @@ Every problem is valid for the drafting law (without replacement, and a verifier
 get q repaired to at least n positive tokens, as the strategies do; independent drafting
 stacks q). :func:`slate` returns the problems; the checker measures them before it searches.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -81,29 +82,40 @@ def regimes(V: int, tops: tuple[float, ...], tinies: tuple[float, ...]) -> list[
     out = []
     for t in tops:
         label = f"top=1-{1 - t:.0e}"
-        out += [(f"near_one_hot p {label}", _spread(V, t, 0), _uniform(V)),
-                (f"near_one_hot q {label}", _base(V), _spread(V, t, 0)),
-                (f"near_one_hot both {label}", _spread(V, t, 0), _spread(V, t, 0)),
-                (f"near_one_hot apart {label}", _spread(V, t, 0), _spread(V, t, V - 1))]
+        out += [
+            (f"near_one_hot p {label}", _spread(V, t, 0), _uniform(V)),
+            (f"near_one_hot q {label}", _base(V), _spread(V, t, 0)),
+            (f"near_one_hot both {label}", _spread(V, t, 0), _spread(V, t, 0)),
+            (f"near_one_hot apart {label}", _spread(V, t, 0), _spread(V, t, V - 1)),
+        ]
     p = _base(V)
     out += [("equal_ulp q=p", p, p.copy()), ("equal_ulp q=p+-ulp", p, _ulp_apart(p))]
     for value in tinies:
-        out += [(f"tiny p={value:g}", _with_tiny(_base(V), value), _uniform(V)),
-                (f"tiny q={value:g}", _uniform(V), _with_tiny(_base(V), value)),
-                (f"tiny both={value:g}", _with_tiny(_base(V), value), _with_tiny(_base(V), value))]
+        out += [
+            (f"tiny p={value:g}", _with_tiny(_base(V), value), _uniform(V)),
+            (f"tiny q={value:g}", _uniform(V), _with_tiny(_base(V), value)),
+            (f"tiny both={value:g}", _with_tiny(_base(V), value), _with_tiny(_base(V), value)),
+        ]
     zero_last = _base(V)
     zero_last[0] += zero_last[-1]
     zero_last[-1] = 0.0
     out += [("zeros p=0<q", zero_last, _uniform(V)), ("zeros q=0<p", _uniform(V), zero_last)]
     two_valued = np.where(np.arange(V) < (V + 1) // 2, 2.0, 1.0)
-    out += [("ties p=q uniform", _uniform(V), _uniform(V)),
-            ("ties tied ratios", two_valued / two_valued.sum(), _uniform(V))]
+    out += [
+        ("ties p=q uniform", _uniform(V), _uniform(V)),
+        ("ties tied ratios", two_valued / two_valued.sum(), _uniform(V)),
+    ]
     return out
 
 
-def slate(drafting: str = "iid", n: tuple[int, int] = (1, 4), vocab: tuple[int, int] = (2, 6),
-          max_tuples: int = 5000, law_factory: Callable[..., Any] | None = None,
-          profile: str = "quick") -> list[Problem]:
+def slate(
+    drafting: str = "iid",
+    n: tuple[int, int] = (1, 4),
+    vocab: tuple[int, int] = (2, 6),
+    max_tuples: int = 5000,
+    law_factory: Callable[..., Any] | None = None,
+    profile: str = "quick",
+) -> list[Problem]:
     """The slate's problems for these sizes and drafting law (module doc), simplest first."""
     profile_settings(profile)  # validates the name
     thorough = profile == "thorough"

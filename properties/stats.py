@@ -24,6 +24,7 @@ with power ``>= beta``, where ``lambda_beta`` solves ``P(ncx2(df, lambda) > chi2
 = beta`` (deviations hidden inside the pooled cell excepted). For acceptance (normal
 approximation to the binomial): ``delta_beta = (z_{1-level} + z_beta) sqrt(a(1-a)/N)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ MIN_EXPECTED = 5.0
 
 # ----------------------------------------------------------------------------- tests
 
+
 @dataclass
 class GTest:
     """A G-test result: statistic, degrees of freedom, p-value and impossible observations."""
@@ -49,8 +51,9 @@ class GTest:
     impossible: int
 
 
-def pool_cells(observed: np.ndarray, expected: np.ndarray, min_expected: float = MIN_EXPECTED
-               ) -> tuple[np.ndarray, np.ndarray]:
+def pool_cells(
+    observed: np.ndarray, expected: np.ndarray, min_expected: float = MIN_EXPECTED
+) -> tuple[np.ndarray, np.ndarray]:
     """Pool cells with ``0 < expected < min_expected`` (see module doc); drops ``expected == 0``."""
     observed, expected = np.asarray(observed, float), np.asarray(expected, float)
     live = expected > 0

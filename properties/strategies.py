@@ -30,6 +30,7 @@ built from them. The profiles ``quick`` (CI: few examples, no deadline, derandom
 ``thorough`` (many examples) are settings objects (:data:`PROFILES`); importing this module
 registers nothing: :func:`register_profiles` registers them with hypothesis by name.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,10 +53,10 @@ TINY = 1e-30
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
-QUICK = settings(max_examples=100, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=_HEALTH, print_blob=False)
-THOROUGH = settings(max_examples=1000, deadline=None, database=None,
-                    suppress_health_check=_HEALTH, print_blob=False)
+QUICK = settings(
+    max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=_HEALTH, print_blob=False
+)
+THOROUGH = settings(max_examples=1000, deadline=None, database=None, suppress_health_check=_HEALTH, print_blob=False)
 PROFILES = {"quick": QUICK, "thorough": THOROUGH}
 
 
@@ -71,6 +72,7 @@ def profile_settings(profile: str) -> settings:
 
 
 # ----------------------------------------------------------------------------- sizes
+
 
 def tuple_count(vocab_size: int, n: int, drafting: str) -> int:
     """Draft tuples the exact evaluator visits for a full-support draft law."""
@@ -94,8 +96,9 @@ def feasible_ns(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, dra
     return out
 
 
-def sizes_for(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, drafting: str,
-              law_factory: Any = None) -> list[int]:
+def sizes_for(
+    n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, drafting: str, law_factory: Any = None
+) -> list[int]:
     """The numbers of drafts in ``n`` that fit ``max_tuples`` with some V in ``vocab``.
 
     Raises InvalidInputError when none does.
@@ -104,16 +107,25 @@ def sizes_for(n: tuple[int, int], vocab: tuple[int, int], max_tuples: int, draft
     if not ns and drafting == "without_replacement" and n[0] > vocab[1]:
         raise InvalidInputError(
             f"n: drafting without replacement needs V >= n, got n >= {n[0]} with V <= {vocab[1]}; "
-            "lower n or raise the vocabulary")
+            "lower n or raise the vocabulary"
+        )
     if not ns:
         raise InvalidInputError(
             f"max_tuples: no n in {n} fits {max_tuples} tuples with V >= {vocab[0]}; "
-            "lower n or the vocabulary, or raise max_tuples")
+            "lower n or the vocabulary, or raise max_tuples"
+        )
     return ns
 
 
-def finish_problem(p: np.ndarray, q: np.ndarray, n: int, drafting: str, origin: str, law_factory: Any = None,
-                   stack: np.ndarray | None = None) -> Problem:
+def finish_problem(
+    p: np.ndarray,
+    q: np.ndarray,
+    n: int,
+    drafting: str,
+    origin: str,
+    law_factory: Any = None,
+    stack: np.ndarray | None = None,
+) -> Problem:
     """A :class:`Problem` from a pair made for ``drafting``: q repaired or stacked as the law needs.
 
     Without replacement (and a verifier's own law) q gets at least n positive tokens
@@ -124,8 +136,14 @@ def finish_problem(p: np.ndarray, q: np.ndarray, n: int, drafting: str, origin: 
         q = _repair_without_replacement(q, n)
     elif drafting == "independent":
         q = np.stack([q] * n) if stack is None else stack
-    return Problem(np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(q, dtype=np.float64),
-                   n, drafting, origin, law_factory)
+    return Problem(
+        np.ascontiguousarray(p, dtype=np.float64),
+        np.ascontiguousarray(q, dtype=np.float64),
+        n,
+        drafting,
+        origin,
+        law_factory,
+    )
 
 
 # ----------------------------------------------------------------------------- drawn randomness
@@ -188,6 +206,7 @@ def _source(rng: Any) -> Any:
 
 # ----------------------------------------------------------------------------- families
 
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     return x / x.sum()
 
@@ -223,8 +242,9 @@ def _dirichlet_family(draw, V: int, n: int) -> tuple[np.ndarray, np.ndarray, str
     return p, q, f"dirichlet conc_p={cp} conc_q={cq} mix={mix}"
 
 
-def llm_pair(V: int, seed: Any, *, temperature: float, tail: float, correlation: float,
-             top_k: int | None, top_p: float | None) -> tuple[np.ndarray, np.ndarray]:
+def llm_pair(
+    V: int, seed: Any, *, temperature: float, tail: float, correlation: float, top_k: int | None, top_p: float | None
+) -> tuple[np.ndarray, np.ndarray]:
     """An LLM-like pair: logits ``-tail*log(rank) + t_3 noise``, draft correlated, q truncated.
 
     Draft logits are ``c * z + sqrt(1-c^2) * z'`` with z' an independent copy; both are divided
@@ -267,8 +287,9 @@ def _llm_family(draw, V: int, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     return p, q, "llm " + " ".join(f"{k}={v}" for k, v in params.items())
 
 
-def tied_pair(V: int, n: int, seed: Any, *, split: tuple[int, int], inner: float, eps: float
-              ) -> tuple[np.ndarray, np.ndarray]:
+def tied_pair(
+    V: int, n: int, seed: Any, *, split: tuple[int, int], inner: float, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
     """A pair where two prefixes G1 and G1+G2 of the p/q order tie in ``psi``.
 
     q ~ Dirichlet(1); ``p(G1) = inner * q(G1)^n``, ``p(G2) = (q(G1)+q(G2))^n - q(G1)^n + eps``
@@ -325,8 +346,9 @@ def _modifier_names(modifiers: Any) -> tuple[str, ...]:
 
 
 @st.composite
-def _modify(draw, p: np.ndarray, q: np.ndarray, enabled: tuple[str, ...] = MODIFIERS
-            ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _modify(
+    draw, p: np.ndarray, q: np.ndarray, enabled: tuple[str, ...] = MODIFIERS
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Apply each enabled modifier with probability ~1/8; returns new laws and the names applied."""
     V = len(p)
     applied = []
@@ -383,9 +405,11 @@ def _independent_stack(draw, q: np.ndarray, n: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- composable strategies
 
+
 @st.composite
-def pairs(draw, vocab_size: int, n: int = 1, families: tuple[str, ...] = tuple(FAMILIES),
-          modifiers: Any = True) -> tuple[np.ndarray, np.ndarray]:
+def pairs(
+    draw, vocab_size: int, n: int = 1, families: tuple[str, ...] = tuple(FAMILIES), modifiers: Any = True
+) -> tuple[np.ndarray, np.ndarray]:
     """A pair (p, q) of float64 laws over ``vocab_size`` tokens: a family, then the modifiers.
 
     ``n`` tunes the ``tied`` family (its ties are between ``q(H)^n`` terms); ``modifiers``:
@@ -409,8 +433,9 @@ def _pair(draw, V: int, n: int, families: tuple[str, ...], modifiers: Any) -> tu
     return p, q, origin
 
 
-def laws(vocab_size: int, families: tuple[str, ...] = tuple(FAMILIES), modifiers: Any = True,
-         min_positive: int = 1) -> st.SearchStrategy[np.ndarray]:
+def laws(
+    vocab_size: int, families: tuple[str, ...] = tuple(FAMILIES), modifiers: Any = True, min_positive: int = 1
+) -> st.SearchStrategy[np.ndarray]:
     """One float64 law (V,): the target of :func:`pairs` (zeros, ties, tiny entries included).
 
     ``min_positive``: at least this many positive entries (1% uniform is mixed in otherwise).
@@ -501,8 +526,14 @@ def problems(
     return finish_problem(p, q, k, drafting, origin, law_factory, stack)
 
 
-def problem_tuples(n: tuple[int, int] | int = (1, 4), vocab: tuple[int, int] | int = (1, 6), *,
-                   drafting: str = "iid", max_tuples: int | None = None, **kwargs: Any) -> st.SearchStrategy:
+def problem_tuples(
+    n: tuple[int, int] | int = (1, 4),
+    vocab: tuple[int, int] | int = (1, 6),
+    *,
+    drafting: str = "iid",
+    max_tuples: int | None = None,
+    **kwargs: Any,
+) -> st.SearchStrategy:
     """:func:`problems` as plain ``(p, q, n)`` tuples (for tests of solvers rather than verifiers).
 
     ``max_tuples`` defaults to ``vocab_hi ** n_hi``: every size in the ranges is drawn.
@@ -510,4 +541,5 @@ def problem_tuples(n: tuple[int, int] | int = (1, 4), vocab: tuple[int, int] | i
     n_range, v_range = check_range(n, "n"), check_range(vocab, "vocab")
     cap = v_range[1] ** n_range[1] if max_tuples is None else max_tuples
     return problems(drafting=drafting, n=n_range, vocab=v_range, max_tuples=cap, **kwargs).map(
-        lambda pr: (pr.target, pr.draft, pr.n))
+        lambda pr: (pr.target, pr.draft, pr.n)
+    )

@@ -33,11 +33,13 @@ caches the tables; every property is a :class:`Property` whose ``measure(ctx)`` 
 :class:`Measurement` (the value, larger is worse; whether it is within tolerance; a detail
 line; the snippet lines that show the failing call).
 """
+
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -131,8 +133,7 @@ class ProblemContext:
     measures ``inf``).
     """
 
-    def __init__(self, spec: VerifierSpec, problem: Problem, max_count: int,
-                 on_call: Callable[[], None] | None = None):
+    def __init__(self, spec: VerifierSpec, problem: Problem, max_count: int, on_call: Callable[[], None] | None = None):
         self.spec, self.problem, self.max_count, self.on_call = spec, problem, max_count, on_call
         self.error: str | None = None
         self._base: SuiteTable | None = None
@@ -144,8 +145,15 @@ class ProblemContext:
         law = problem.law()
         if alpha_star is None:
             alpha_star = optimal_acceptance_for(problem.target, law)
-        ev = evaluate(rec, problem.target, law.draft_argument, problem.n, drafting=law,
-                      max_count=self.max_count, alpha_star=alpha_star)
+        ev = evaluate(
+            rec,
+            problem.target,
+            law.draft_argument,
+            problem.n,
+            drafting=law,
+            max_count=self.max_count,
+            alpha_star=alpha_star,
+        )
         tuples, conds = rec.table()
         probs = law.tuples(self.max_count)[1]  # the evaluator's order (it enumerates law.tuples)
         hazard = ~np.isfinite(conds).all(axis=1)
@@ -171,7 +179,8 @@ class ProblemContext:
         if self._relabelled is None and self.base is not None:
             perm = relabelling(self.problem)
             self._relabelled = self._guard(
-                lambda: self._evaluate(self.problem.relabelled(perm), self.base.evaluation.alpha_star))
+                lambda: self._evaluate(self.problem.relabelled(perm), self.base.evaluation.alpha_star)
+            )
         return self._relabelled
 
     @property
@@ -179,7 +188,8 @@ class ProblemContext:
         if self._claimed == "unset":
             law = self.problem.law()
             self._claimed = self._guard(
-                lambda: self.spec.claimed_acceptance(self.problem.target, law.draft_argument, self.problem.n))
+                lambda: self.spec.claimed_acceptance(self.problem.target, law.draft_argument, self.problem.n)
+            )
         return self._claimed
 
 
@@ -195,47 +205,68 @@ class Measurement:
 
 
 def _crash(ctx: ProblemContext) -> Measurement:
-    return Measurement(float("inf"), False, f"the verifier raised {ctx.error}",
-                       [f"ev = evaluate(verifier, target, draft, n, drafting={ctx.problem.drafting_argument()})"])
+    return Measurement(
+        float("inf"),
+        False,
+        f"the verifier raised {ctx.error}",
+        [f"ev = evaluate(verifier, target, draft, n, drafting={ctx.problem.drafting_argument()})"],
+    )
 
 
 def _evaluate_call(ctx: ProblemContext, comment: str) -> list[str]:
-    return [f"ev = evaluate(verifier, target, draft, n, drafting={ctx.problem.drafting_argument()})",
-            f"print(ev.summary())  # {comment}"]
+    return [
+        f"ev = evaluate(verifier, target, draft, n, drafting={ctx.problem.drafting_argument()})",
+        f"print(ev.summary())  # {comment}",
+    ]
 
 
 def _measure_law(ctx: ProblemContext, tol: float) -> Measurement:
     ev = ctx.base.evaluation
     x = array_literal(np.array(ev.worst_drafts, dtype=np.int64))
-    return Measurement(ev.validity_error, ev.validity_error <= tol,
-                       f"worst |sum f - 1| or -min f = {ev.validity_error:.3e} at drafts {tuple(int(t) for t in ev.worst_drafts)}",
-                       ["f = conditional_of(verifier)", f"probs = np.asarray(f(target, draft, {x}), dtype=float)",
-                        f"print(probs, probs.sum(), probs.min())  # expected: a law (sum 1 within {tol:g}, >= 0)"])
+    return Measurement(
+        ev.validity_error,
+        ev.validity_error <= tol,
+        f"worst |sum f - 1| or -min f = {ev.validity_error:.3e} at drafts {tuple(int(t) for t in ev.worst_drafts)}",
+        [
+            "f = conditional_of(verifier)",
+            f"probs = np.asarray(f(target, draft, {x}), dtype=float)",
+            f"print(probs, probs.sum(), probs.min())  # expected: a law (sum 1 within {tol:g}, >= 0)",
+        ],
+    )
 
 
 def _measure_lossless(ctx: ProblemContext, tol: float) -> Measurement:
     ev = ctx.base.evaluation
     worst = int(np.argmax(np.abs(ev.marginal - ctx.problem.target)))
-    return Measurement(ev.tv, ev.tv <= tol,
-                       f"TV(output, p) = {ev.tv:.3e}; worst token {worst}: output {ev.marginal[worst]:.6g} "
-                       f"vs p {ctx.problem.target[worst]:.6g}",
-                       _evaluate_call(ctx, f"expected: TV <= {tol:g}") +
-                       ["print(ev.marginal - target)  # per-token deviation of the output law"])
+    return Measurement(
+        ev.tv,
+        ev.tv <= tol,
+        f"TV(output, p) = {ev.tv:.3e}; worst token {worst}: output {ev.marginal[worst]:.6g} "
+        f"vs p {ctx.problem.target[worst]:.6g}",
+        _evaluate_call(ctx, f"expected: TV <= {tol:g}")
+        + ["print(ev.marginal - target)  # per-token deviation of the output law"],
+    )
 
 
 def _measure_bound(ctx: ProblemContext, tol: float) -> Measurement:
     ev = ctx.base.evaluation
     excess = ev.acceptance - ev.alpha_star
-    return Measurement(max(excess, 0.0), excess <= tol,
-                       f"acceptance {ev.acceptance:.12f} vs alpha* {ev.alpha_star:.12f} (excess {excess:.3e})",
-                       _evaluate_call(ctx, f"expected: acceptance <= alpha* + {tol:g}"))
+    return Measurement(
+        max(excess, 0.0),
+        excess <= tol,
+        f"acceptance {ev.acceptance:.12f} vs alpha* {ev.alpha_star:.12f} (excess {excess:.3e})",
+        _evaluate_call(ctx, f"expected: acceptance <= alpha* + {tol:g}"),
+    )
 
 
 def _measure_optimal(ctx: ProblemContext, tol: float) -> Measurement:
     ev = ctx.base.evaluation
-    return Measurement(max(ev.gap, 0.0), ev.gap <= tol,
-                       f"alpha* - acceptance = {ev.gap:.3e} (alpha* {ev.alpha_star:.12f})",
-                       _evaluate_call(ctx, f"expected: gap = alpha* - acceptance <= {tol:g}"))
+    return Measurement(
+        max(ev.gap, 0.0),
+        ev.gap <= tol,
+        f"alpha* - acceptance = {ev.gap:.3e} (alpha* {ev.alpha_star:.12f})",
+        _evaluate_call(ctx, f"expected: gap = alpha* - acceptance <= {tol:g}"),
+    )
 
 
 def _measure_claimed(ctx: ProblemContext, tol: float) -> Measurement:
@@ -244,9 +275,13 @@ def _measure_claimed(ctx: ProblemContext, tol: float) -> Measurement:
         return _crash(ctx) if ctx.error else Measurement(0.0, True, "no claimed acceptance", [])
     ev = ctx.base.evaluation
     diff = abs(claimed - ev.acceptance)
-    return Measurement(diff, diff <= tol, f"claimed {claimed:.12f} vs measured {ev.acceptance:.12f}",
-                       _evaluate_call(ctx, "measured acceptance") +
-                       ["print(verifier.acceptance(target, draft, n))  # claimed; expected equal"])
+    return Measurement(
+        diff,
+        diff <= tol,
+        f"claimed {claimed:.12f} vs measured {ev.acceptance:.12f}",
+        _evaluate_call(ctx, "measured acceptance")
+        + ["print(verifier.acceptance(target, draft, n))  # claimed; expected equal"],
+    )
 
 
 #: Hazard tuples listed in a result's ``extra`` (the count and Q(H) cover all of them).
@@ -262,17 +297,29 @@ def _measure_hazard(ctx: ProblemContext, tol: float) -> Measurement:
     x = tuple(int(t) for t in table.tuples[first])
     mass = table.hazard_probability
     values = np.array2string(table.conds[first], precision=4, max_line_width=200)
-    detail = (f"non-finite output on {len(rows)} of {len(table.hazard)} draft tuples of total probability "
-              f"Q(H) = {mass:.3e} under the drafting law; first at drafts {x}: f = {values}; away from its hazard "
-              f"paths TV(output, p) = {table.evaluation.tv:.3e}")
-    extra = {"hazard_probability": mass, "hazard_tuples": len(rows),
-             "hazard_drafts": [[int(t) for t in table.tuples[r]] for r in rows[:HAZARD_LISTED]],
-             "first_input": {"drafts": list(x), "output": [float(v) for v in table.conds[first]]},
-             "tv_away_from_hazards": table.evaluation.tv}
-    return Measurement(mass, False, detail,
-                       ["f = conditional_of(verifier)",
-                        f"print(np.asarray(f(target, draft, {array_literal(table.tuples[first])}), dtype=float))"
-                        "  # expected: finite"], extra)
+    detail = (
+        f"non-finite output on {len(rows)} of {len(table.hazard)} draft tuples of total probability "
+        f"Q(H) = {mass:.3e} under the drafting law; first at drafts {x}: f = {values}; away from its hazard "
+        f"paths TV(output, p) = {table.evaluation.tv:.3e}"
+    )
+    extra = {
+        "hazard_probability": mass,
+        "hazard_tuples": len(rows),
+        "hazard_drafts": [[int(t) for t in table.tuples[r]] for r in rows[:HAZARD_LISTED]],
+        "first_input": {"drafts": list(x), "output": [float(v) for v in table.conds[first]]},
+        "tv_away_from_hazards": table.evaluation.tv,
+    }
+    return Measurement(
+        mass,
+        False,
+        detail,
+        [
+            "f = conditional_of(verifier)",
+            f"print(np.asarray(f(target, draft, {array_literal(table.tuples[first])}), dtype=float))"
+            "  # expected: finite",
+        ],
+        extra,
+    )
 
 
 #: Draft reorderings checked by ``order_invariance``: swap of the first two, cyclic shift.
@@ -301,10 +348,16 @@ def _measure_order(ctx: ProblemContext, tol: float) -> Measurement:
     if where is None:
         return Measurement(0.0, True, "f(.|x) = f(.|sigma x) exactly", [])
     x, y = (array_literal(w) for w in where)
-    return Measurement(worst, worst <= tol, f"max |f(.|x) - f(.|sigma x)| = {worst:.3e} at x = {tuple(int(t) for t in where[0])}",
-                       ["f = conditional_of(verifier)",
-                        f"print(np.asarray(f(target, draft, {x})) - np.asarray(f(target, draft, {y})))"
-                        f"  # expected: 0 within {tol:g}"])
+    return Measurement(
+        worst,
+        worst <= tol,
+        f"max |f(.|x) - f(.|sigma x)| = {worst:.3e} at x = {tuple(int(t) for t in where[0])}",
+        [
+            "f = conditional_of(verifier)",
+            f"print(np.asarray(f(target, draft, {x})) - np.asarray(f(target, draft, {y})))"
+            f"  # expected: 0 within {tol:g}",
+        ],
+    )
 
 
 def _measure_relabel(ctx: ProblemContext, tol: float) -> Measurement:
@@ -320,12 +373,18 @@ def _measure_relabel(ctx: ProblemContext, tol: float) -> Measurement:
     m = int(np.argmax(diff)) if len(diff) else 0
     worst = float(diff[m]) if len(diff) else 0.0
     xr, xo = array_literal(other.tuples[m]), array_literal(original[m])
-    return Measurement(worst, worst <= tol,
-                       f"max |f'(j|x') - f(pi[j]|x)| = {worst:.3e} at x = {tuple(int(t) for t in original[m])}",
-                       ["f = conditional_of(verifier)", f"perm = {array_literal(perm)}",
-                        f"relabelled = np.asarray(f(target[perm], draft[..., perm], {xr}))",
-                        f"original = np.asarray(f(target, draft, {xo}))",
-                        f"print(relabelled - original[perm])  # expected: 0 within {tol:g}"])
+    return Measurement(
+        worst,
+        worst <= tol,
+        f"max |f'(j|x') - f(pi[j]|x)| = {worst:.3e} at x = {tuple(int(t) for t in original[m])}",
+        [
+            "f = conditional_of(verifier)",
+            f"perm = {array_literal(perm)}",
+            f"relabelled = np.asarray(f(target[perm], draft[..., perm], {xr}))",
+            f"original = np.asarray(f(target, draft, {xo}))",
+            f"print(relabelled - original[perm])  # expected: 0 within {tol:g}",
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -353,17 +412,23 @@ EXACT_PROPERTIES: tuple[Property, ...] = (
     Property("lossless", "TV(output, p)", _measure_lossless, lambda s, o: True),
     Property("acceptance_bound", "acceptance - alpha*", _measure_bound, lambda s, o: True),
     Property("optimal", "alpha* - acceptance", _measure_optimal, lambda s, o: o),
-    Property("claimed_acceptance", "|claimed - measured|", _measure_claimed,
-             lambda s, o: True if callable(getattr(s.verifier, "acceptance", None)) else None),
+    Property(
+        "claimed_acceptance",
+        "|claimed - measured|",
+        _measure_claimed,
+        lambda s, o: True if callable(getattr(s.verifier, "acceptance", None)) else None,
+    ),
     Property("order_invariance", "max |f(x) - f(sigma x)|", _measure_order, lambda s, o: s.order_invariant),
     Property("relabel_equivariance", "max |f' - f o pi|", _measure_relabel, lambda s, o: s.label_equivariant),
 )
 
 
 #: Imports a snippet may need, each added only when its name is used.
-_SNIPPET_IMPORTS = (("evaluate(", "from multidraft import evaluate"),
-                    ("Independent(", "from multidraft import Independent"),
-                    ("conditional_of(", "from multidraft.verifiers import conditional_of"))
+_SNIPPET_IMPORTS = (
+    ("evaluate(", "from multidraft import evaluate"),
+    ("Independent(", "from multidraft import Independent"),
+    ("conditional_of(", "from multidraft.verifiers import conditional_of"),
+)
 
 
 def snippet(spec: VerifierSpec, problem: Problem, call: list[str]) -> str:

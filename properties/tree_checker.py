@@ -28,6 +28,7 @@ family-wise false-alarm rate ``alpha`` (Bonferroni over structures and tests):
 
 Each statistical verdict states the stream TV detectable with 90% power at that size.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -120,12 +121,14 @@ class TreeCase:
 
     def snippet(self, source: list[str], comment: str) -> str:
         args = "".join(f", {k}={v!r}" for k, v in self.options.items())
-        lines = ["from multidraft import evaluate_tree",
-                 "from multidraft.trees import branching, parse_structure, table_pair",
-                 *source,
-                 f"target, draft = table_pair({self.V}, seed={self.seed}{args})",
-                 f"ev = evaluate_tree(verifier, target, draft, {structure_literal(self.structure)})",
-                 f"print(ev.summary())  # {comment}"]
+        lines = [
+            "from multidraft import evaluate_tree",
+            "from multidraft.trees import branching, parse_structure, table_pair",
+            *source,
+            f"target, draft = table_pair({self.V}, seed={self.seed}{args})",
+            f"ev = evaluate_tree(verifier, target, draft, {structure_literal(self.structure)})",
+            f"print(ev.summary())  # {comment}",
+        ]
         return "\n".join(lines)
 
 
@@ -166,8 +169,15 @@ class TreeReport:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        return json.dumps({"verifier": self.verifier, "passed": self.passed, "seconds": self.seconds,
-                           "results": [asdict(r) for r in self.results]}, indent=2)
+        return json.dumps(
+            {
+                "verifier": self.verifier,
+                "passed": self.passed,
+                "seconds": self.seconds,
+                "results": [asdict(r) for r in self.results],
+            },
+            indent=2,
+        )
 
 
 @dataclass
@@ -196,8 +206,13 @@ class TreeCheckConfig:
 def _measure(verifier: Any, case: TreeCase, optimal: bool) -> dict:
     target, draft = case.models()
     ev = evaluate_tree(verifier, target, draft, case.structure)
-    out = {"violation": ev.violation, "validity": ev.validity, "efficiency": ev.block_efficiency,
-           "summary": ev.summary(), "tree": ev.worst_tree}
+    out = {
+        "violation": ev.violation,
+        "validity": ev.validity,
+        "efficiency": ev.block_efficiency,
+        "summary": ev.summary(),
+        "tree": ev.worst_tree,
+    }
     if optimal:
         try:
             best = optimal_block_efficiency(target, draft, case.structure)
@@ -242,12 +257,17 @@ def _shrink(verifier: Any, failing: TreeCase, name: str, config: TreeCheckConfig
     return failing
 
 
-def exact_results(verifier: Any, source: list[str], structures: list[Branching], config: TreeCheckConfig,
-                  optimal: bool) -> list[TreeCheckResult]:
+def exact_results(
+    verifier: Any, source: list[str], structures: list[Branching], config: TreeCheckConfig, optimal: bool
+) -> list[TreeCheckResult]:
     """Run the exact properties on the slate; shrink the first failure of each property."""
     vocab = [V for V in range(config.vocab[0], config.vocab[1] + 1) if V <= EXACT_MAX_V]
-    cases = [TreeCase(V, s, model, config.seed + 10 * i)
-             for V in vocab for s in structures for i, (model, _) in enumerate(MODEL_KINDS)]
+    cases = [
+        TreeCase(V, s, model, config.seed + 10 * i)
+        for V in vocab
+        for s in structures
+        for i, (model, _) in enumerate(MODEL_KINDS)
+    ]
     names = ["lossless", "valid"] + (["optimal"] if optimal else [])
     worst = {n: (0.0, None, None) for n in names}
     skipped = 0
@@ -280,9 +300,11 @@ def exact_results(verifier: Any, source: list[str], structures: list[Branching],
         comment = sm["summary"] if n != "optimal" else f"E|O| below the optimum by {sm['gap']:.3e}"
         snippet = small.snippet(source, comment)
         if n == "valid" and sm["tree"] is not None:
-            snippet += ("\nfrom multidraft.trees import DraftTree, tree_inputs\n"
-                        f"tree = {sm['tree']!r}\n"
-                        "print(verifier.conditional(tree, *tree_inputs(tree, target, draft)))  # not a law")
+            snippet += (
+                "\nfrom multidraft.trees import DraftTree, tree_inputs\n"
+                f"tree = {sm['tree']!r}\n"
+                "print(verifier.conditional(tree, *tree_inputs(tree, target, draft)))  # not a law"
+            )
         results.append(TreeCheckResult(n, False, float(value), detail, len(cases), small.describe(), snippet))
     if efficiencies:
         mean = ", ".join(f"{k} {np.mean(v):.4f}" for k, v in efficiencies.items())
@@ -300,8 +322,9 @@ def _continue(out: tuple, target: Any, length: int, rng: np.random.Generator) ->
     return tuple(stream[:length])
 
 
-def statistical_results(verifier: Any, source: list[str], structures: list[Branching], config: TreeCheckConfig,
-                        samples: int, reference: Any) -> list[TreeCheckResult]:
+def statistical_results(
+    verifier: Any, source: list[str], structures: list[Branching], config: TreeCheckConfig, samples: int, reference: Any
+) -> list[TreeCheckResult]:
     """Run the statistical tests of the module docstring on every structure."""
     import torch
 
@@ -336,38 +359,67 @@ def statistical_results(verifier: Any, source: list[str], structures: list[Branc
                     exp_corr[len(o), o[-1]] += prob
         label = f"{structure.name}, V={V}, {samples} blocks"
         if bad is not None:
-            results.append(TreeCheckResult(f"valid[{structure.name}]", False, 1.0,
-                                           f"emitted {bad[1]} on a tree where it is not a path plus one token", samples,
-                                           label, f"tree = {bad[0]!r}"))
+            results.append(
+                TreeCheckResult(
+                    f"valid[{structure.name}]",
+                    False,
+                    1.0,
+                    f"emitted {bad[1]} on a tree where it is not a path plus one token",
+                    samples,
+                    label,
+                    f"tree = {bad[0]!r}",
+                )
+            )
         seq = sequence_g_test(streams, target, (), L + 1, vocab_size=V)
         where = seq.worst[0].describe() if seq.worst else "no prefix tested"
-        detail = (f"{label}: G = {seq.statistic:.1f} (df {seq.df}), p = {seq.p_value:.3g} vs level {level:.1e}; "
-                  f"detects stream TV >= {seq.detectable(level):.3f} with 90% power; worst {where}")
-        results.append(TreeCheckResult(f"stream[{structure.name}]", seq.p_value >= level, seq.p_value, detail,
-                                       samples, label if seq.p_value < level else "",
-                                       _stat_snippet(source, structure, V, config.seed, samples)
-                                       if seq.p_value < level else ""))
+        detail = (
+            f"{label}: G = {seq.statistic:.1f} (df {seq.df}), p = {seq.p_value:.3g} vs level {level:.1e}; "
+            f"detects stream TV >= {seq.detectable(level):.3f} with 90% power; worst {where}"
+        )
+        results.append(
+            TreeCheckResult(
+                f"stream[{structure.name}]",
+                seq.p_value >= level,
+                seq.p_value,
+                detail,
+                samples,
+                label if seq.p_value < level else "",
+                _stat_snippet(source, structure, V, config.seed, samples) if seq.p_value < level else "",
+            )
+        )
         if ref is not None:
-            for name, observed, expected in (("accept_length", lengths, exp_len),
-                                             ("correction_token", corrections.ravel(), exp_corr.ravel())):
+            for name, observed, expected in (
+                ("accept_length", lengths, exp_len),
+                ("correction_token", corrections.ravel(), exp_corr.ravel()),
+            ):
                 test = g_test(observed, expected)
-                results.append(TreeCheckResult(
-                    f"{name}[{structure.name}]", test.p_value >= level, test.p_value,
-                    f"{label}: G = {test.statistic:.1f} (df {test.df}), p = {test.p_value:.3g} vs level {level:.1e}"
-                    + (f"; {test.impossible} impossible outputs" if test.impossible else ""), samples,
-                    label if test.p_value < level else ""))
+                results.append(
+                    TreeCheckResult(
+                        f"{name}[{structure.name}]",
+                        test.p_value >= level,
+                        test.p_value,
+                        f"{label}: G = {test.statistic:.1f} (df {test.df}), p = {test.p_value:.3g} vs level {level:.1e}"
+                        + (f"; {test.impossible} impossible outputs" if test.impossible else ""),
+                        samples,
+                        label if test.p_value < level else "",
+                    )
+                )
     return results
 
 
 def _stat_snippet(source: list[str], structure: Branching, V: int, seed: int, samples: int) -> str:
-    return "\n".join([
-        "from multidraft.properties.tree_checker import TreeCheckConfig, check_tree",
-        "from multidraft.trees import branching, parse_structure",
-        *source,
-        (f"config = TreeCheckConfig(structures=[{structure_literal(structure)}], vocab=(2, 2), stat_vocab={V}, "
-         f"seed={seed}, samples={samples})"),
-        "print(check_tree(verifier, config).render())",
-    ])
+    return "\n".join(
+        [
+            "from multidraft.properties.tree_checker import TreeCheckConfig, check_tree",
+            "from multidraft.trees import branching, parse_structure",
+            *source,
+            (
+                f"config = TreeCheckConfig(structures=[{structure_literal(structure)}], vocab=(2, 2), stat_vocab={V}, "
+                f"seed={seed}, samples={samples})"
+            ),
+            "print(check_tree(verifier, config).render())",
+        ]
+    )
 
 
 # ============================================================================ entry point
@@ -378,12 +430,14 @@ def _interfaces(verifier: Any) -> tuple[bool, bool]:
     if kind is None:
         raise InvalidInputError(
             "verifier: cannot tell whether it is a conditional tree verifier f(tree, target, draft) or a sampling one "
-            "g(tree, target, draft, generator); give it .conditional / .sample methods")
+            "g(tree, target, draft, generator); give it .conditional / .sample methods"
+        )
     return kind in ("conditional", "both"), kind in ("sampling", "both")
 
 
-def check_tree(verifier: Any, config: TreeCheckConfig | None = None, *, name: str | None = None,
-               source: list[str] | None = None) -> TreeReport:
+def check_tree(
+    verifier: Any, config: TreeCheckConfig | None = None, *, name: str | None = None, source: list[str] | None = None
+) -> TreeReport:
     """Check a tree verifier (see the module docstring); returns a :class:`TreeReport`.
 
     Parameters
@@ -407,8 +461,10 @@ def check_tree(verifier: Any, config: TreeCheckConfig | None = None, *, name: st
     if has_conditional and lo <= EXACT_MAX_V:
         report.results.extend(exact_results(verifier, source, structures, config, optimal))
     elif optimal:
-        raise InvalidInputError("optimal: checking a claim of optimal block efficiency needs a conditional "
-                                f"interface and a vocabulary <= {EXACT_MAX_V}")
+        raise InvalidInputError(
+            "optimal: checking a claim of optimal block efficiency needs a conditional "
+            f"interface and a vocabulary <= {EXACT_MAX_V}"
+        )
     samples = config.samples
     if samples is None:
         samples = 0 if has_conditional and hi <= EXACT_MAX_V else 20_000
@@ -416,11 +472,14 @@ def check_tree(verifier: Any, config: TreeCheckConfig | None = None, *, name: st
         reference = config.reference if config.reference is not None else (verifier if has_conditional else None)
         report.results.extend(statistical_results(verifier, source, structures, config, int(samples), reference))
     elif samples and not has_sampling:
-        raise InvalidInputError("samples: statistical mode needs a sampling interface (.sample or g(tree, target, "
-                                "draft, generator))")
+        raise InvalidInputError(
+            "samples: statistical mode needs a sampling interface (.sample or g(tree, target, draft, generator))"
+        )
     if not report.results:
-        raise InvalidInputError(f"vocab: exact mode needs V <= {EXACT_MAX_V} (got {lo}-{hi}); for larger V give "
-                                "--samples N for the statistical mode")
+        raise InvalidInputError(
+            f"vocab: exact mode needs V <= {EXACT_MAX_V} (got {lo}-{hi}); for larger V give "
+            "--samples N for the statistical mode"
+        )
     report.seconds = time.perf_counter() - start
     return report
 

@@ -2,7 +2,15 @@
 
 Slow by nature, exact by construction, cross-checked against each other in the tests.
 """
-from .blocks import BlockEfficiency, ChainPlan, TreeLPPlan, chain_block_efficiency, optimal_block_efficiency, solve_tree_lp
+
+from .blocks import (
+    BlockEfficiency,
+    ChainPlan,
+    TreeLPPlan,
+    chain_block_efficiency,
+    optimal_block_efficiency,
+    solve_tree_lp,
+)
 from .closed_form import OptimalAcceptance, optimal_acceptance, optimal_acceptance_bruteforce
 from .lp import LPResult, solve_lp
 from .maxflow import MaxFlowResult, solve_maxflow
@@ -10,7 +18,19 @@ from .optimum import optimal_acceptance_for
 from .plan import TransportPlan
 
 __all__ = [
-    "OptimalAcceptance", "optimal_acceptance", "optimal_acceptance_bruteforce",
-    "LPResult", "solve_lp", "MaxFlowResult", "solve_maxflow", "TransportPlan", "optimal_acceptance_for",
-    "BlockEfficiency", "ChainPlan", "TreeLPPlan", "chain_block_efficiency", "optimal_block_efficiency", "solve_tree_lp",
+    "OptimalAcceptance",
+    "optimal_acceptance",
+    "optimal_acceptance_bruteforce",
+    "LPResult",
+    "solve_lp",
+    "MaxFlowResult",
+    "solve_maxflow",
+    "TransportPlan",
+    "optimal_acceptance_for",
+    "BlockEfficiency",
+    "ChainPlan",
+    "TreeLPPlan",
+    "chain_block_efficiency",
+    "optimal_block_efficiency",
+    "solve_tree_lp",
 ]

@@ -28,6 +28,7 @@ the K! orderings of a path multiset are one variable block. HiGHS (dual simplex)
 cvxpy. Sizes above ``max_variables`` (counted on the y variables) are refused, with the
 size, before the LP is built (limits measured in docs/trees.md).
 """
+
 from __future__ import annotations
 
 import time
@@ -88,8 +89,9 @@ class BlockEfficiency:
     primal_violation: float = 0.0
 
 
-def chain_block_efficiency(target_lm: Any, draft_lm: Any, L: int, context: Any = (), *,
-                           max_prefixes: int = MAX_PREFIXES) -> float:
+def chain_block_efficiency(
+    target_lm: Any, draft_lm: Any, L: int, context: Any = (), *, max_prefixes: int = MAX_PREFIXES
+) -> float:
     """Block verification's E|O| on a chain of length L (the closed form above); any V.
 
     Examples
@@ -108,8 +110,10 @@ def chain_block_efficiency(target_lm: Any, draft_lm: Any, L: int, context: Any =
     for _ in range(L):
         visited += len(prefixes) * V
         if visited > max_prefixes:
-            raise TooLargeError(f"the chain closed form visits more than {max_prefixes:,} prefixes here; "
-                                "use a smaller vocabulary, sparser laws or a shorter chain")
+            raise TooLargeError(
+                f"the chain closed form visits more than {max_prefixes:,} prefixes here; "
+                "use a smaller vocabulary, sparser laws or a shorter chain"
+            )
         P = np.stack([p_lm.probs(context + pre) for pre in prefixes])
         Q = np.stack([q_lm.probs(context + pre) for pre in prefixes])
         q_next = qprob[:, None] * Q
@@ -149,8 +153,10 @@ class TreeLPPlan:
     def conditional(self, tree: DraftTree, target: Any, draft: Any) -> dict:
         p, _ = check_tree_laws(tree, target, draft)
         if p.shape[1] != self._root_law.shape[0] or np.abs(p[0] - self._root_law).max() > 1e-12:
-            raise InvalidInputError("target: row 0 is not the law this plan was solved for (a plan is bound to its "
-                                    "target, draft, structure and context)")
+            raise InvalidInputError(
+                "target: row 0 is not the law this plan was solved for (a plan is bound to its "
+                "target, draft, structure and context)"
+            )
         law = self._laws.get(tree.key())
         if law is None:
             raise InvalidInputError(f"tree: {tree!r} is not a tree of {self.structure.name} with positive probability")
@@ -197,9 +203,16 @@ def _floored(law: np.ndarray) -> np.ndarray:
     return kept / kept.sum()
 
 
-def solve_tree_lp(target_lm: Any, draft_lm: Any, structure: Branching, context: Any = (), *,
-                  max_variables: int = MAX_TREE_LP_VARIABLES, max_trees: int = MAX_TREES,
-                  time_limit: float | None = None) -> BlockEfficiency:
+def solve_tree_lp(
+    target_lm: Any,
+    draft_lm: Any,
+    structure: Branching,
+    context: Any = (),
+    *,
+    max_variables: int = MAX_TREE_LP_VARIABLES,
+    max_trees: int = MAX_TREES,
+    time_limit: float | None = None,
+) -> BlockEfficiency:
     """Solve the block-efficiency LP of the module docstring (HiGHS dual simplex via cvxpy)."""
     import cvxpy as cp
 
@@ -255,8 +268,13 @@ def solve_tree_lp(target_lm: Any, draft_lm: Any, structure: Branching, context: 
     gain = np.concatenate([np.array([len(o) for _, o in keys], dtype=np.float64), np.zeros(n_f)])
     x = cp.Variable(n_y + n_f, nonneg=True)
     problem = cp.Problem(cp.Maximize(gain @ x), [flow @ x == rhs, per_tree @ x == q_tree])
-    options = {"primal_feasibility_tolerance": HIGHS_TOL, "dual_feasibility_tolerance": HIGHS_TOL,
-               "small_matrix_value": SMALL_PROBABILITY, "solver": "simplex", "simplex_strategy": 1}
+    options = {
+        "primal_feasibility_tolerance": HIGHS_TOL,
+        "dual_feasibility_tolerance": HIGHS_TOL,
+        "small_matrix_value": SMALL_PROBABILITY,
+        "solver": "simplex",
+        "simplex_strategy": 1,
+    }
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
     problem.solve(solver=cp.HIGHS, highs_options=options)
@@ -279,13 +297,28 @@ def solve_tree_lp(target_lm: Any, draft_lm: Any, structure: Branching, context: 
         else:
             laws[tree.key()] = {keys[col][1]: float(clipped[col]) / mass for col in by_tree[t] if clipped[col] > 0}
     plan = TreeLPPlan(structure, laws, root)
-    return BlockEfficiency(value=float(problem.value), plan=plan, method="lp", num_trees=len(trees),
-                           num_variables=n_y + n_f, solve_time=time.perf_counter() - start, primal_violation=violation)
+    return BlockEfficiency(
+        value=float(problem.value),
+        plan=plan,
+        method="lp",
+        num_trees=len(trees),
+        num_variables=n_y + n_f,
+        solve_time=time.perf_counter() - start,
+        primal_violation=violation,
+    )
 
 
-def optimal_block_efficiency(target_lm: Any, draft_lm: Any, structure: Branching, context: Any = (), *,
-                             method: str = "auto", max_variables: int = MAX_TREE_LP_VARIABLES,
-                             max_trees: int = MAX_TREES, time_limit: float | None = None) -> BlockEfficiency:
+def optimal_block_efficiency(
+    target_lm: Any,
+    draft_lm: Any,
+    structure: Branching,
+    context: Any = (),
+    *,
+    method: str = "auto",
+    max_variables: int = MAX_TREE_LP_VARIABLES,
+    max_trees: int = MAX_TREES,
+    time_limit: float | None = None,
+) -> BlockEfficiency:
     """The best block efficiency E|O| of any lossless verifier of ``structure``, and a verifier reaching it.
 
     Parameters
@@ -314,15 +347,23 @@ def optimal_block_efficiency(target_lm: Any, draft_lm: Any, structure: Branching
     ('closed_form', 'lp', True)
     """
     if not isinstance(structure, Branching):
-        raise InvalidInputError(f"structure: expected a draft structure (chain, paths, branching, delayed), got {structure!r}")
+        raise InvalidInputError(
+            f"structure: expected a draft structure (chain, paths, branching, delayed), got {structure!r}"
+        )
     if method not in ("auto", "closed_form", "lp"):
         raise InvalidInputError(f"method: expected 'auto', 'closed_form' or 'lp', got {method!r}")
     if method == "closed_form" and not structure.is_chain:
         raise InvalidInputError(f"method: the closed form is for chains; {structure.name} is a tree (use method='lp')")
     if method == "lp" or (method == "auto" and not structure.is_chain):
-        return solve_tree_lp(target_lm, draft_lm, structure, context, max_variables=max_variables,
-                             max_trees=max_trees, time_limit=time_limit)
+        return solve_tree_lp(
+            target_lm,
+            draft_lm,
+            structure,
+            context,
+            max_variables=max_variables,
+            max_trees=max_trees,
+            time_limit=time_limit,
+        )
     start = time.perf_counter()
     value = chain_block_efficiency(target_lm, draft_lm, structure.depth, context)
-    return BlockEfficiency(value=value, plan=ChainPlan(), method="closed_form",
-                           solve_time=time.perf_counter() - start)
+    return BlockEfficiency(value=value, plan=ChainPlan(), method="closed_form", solve_time=time.perf_counter() - start)

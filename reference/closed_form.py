@@ -23,6 +23,7 @@ good. Null tokens never change f. Hence:
 Every maximiser H satisfies ``H_min <= H <= H_max`` (they form a lattice). Cost O(V log V).
 Ties in the maximum are decided with the tolerance ``tie_tol`` (absolute, on f).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -163,7 +164,9 @@ def optimal_acceptance_bruteforce(
     p = check_distribution(target, "target", batched=False)
     check_same_vocab(p.shape[0], "target", law.vocab_size, "the drafting law")
     if p.shape[0] > BRUTE_FORCE_MAX_V:
-        raise TooLargeError(f"brute force enumerates 2^V subsets and is limited to V <= {BRUTE_FORCE_MAX_V}, got V={p.shape[0]}")
+        raise TooLargeError(
+            f"brute force enumerates 2^V subsets and is limited to V <= {BRUTE_FORCE_MAX_V}, got V={p.shape[0]}"
+        )
     subsets = all_subsets(p.shape[0])
     values = cut_values(p, law, subsets)
     best = values.min()

@@ -24,6 +24,7 @@ Cost: HiGHS primal simplex on a sparse LP; the sets form has ``sum_S |S|`` varia
 (``~ n * C(k, n)`` for k draft tokens), the tuples form ``k^n * V``. Sizes above
 ``max_variables`` are refused before anything is built (limits measured in docs/oracles.md).
 """
+
 from __future__ import annotations
 
 import time
@@ -200,8 +201,12 @@ def solve_lp(
     build = _sets_problem if form == "sets" else _tuples_problem
     problem, x, accepted_of = build(support, p)
     # HiGHS options forwarded by cvxpy ("solver" clashes with cvxpy's own keyword, hence highs_options)
-    options = {"primal_feasibility_tolerance": HIGHS_TOL, "dual_feasibility_tolerance": HIGHS_TOL,
-               "solver": "simplex", "simplex_strategy": 4}  # primal simplex: fastest measured, a vertex
+    options = {
+        "primal_feasibility_tolerance": HIGHS_TOL,
+        "dual_feasibility_tolerance": HIGHS_TOL,
+        "solver": "simplex",
+        "simplex_strategy": 4,
+    }  # primal simplex: fastest measured, a vertex
     if time_limit is not None:
         options["time_limit"] = check_positive_float(time_limit, "time_limit")
     problem.solve(solver=cp.HIGHS, verbose=verbose, highs_options=options)

@@ -24,6 +24,7 @@ the most distinct tokens a key can hold (checked).
 Cost: push-relabel on ``K + V + 2`` nodes and ``E + K + V`` arcs (E = sum_S |S|),
 independent of the scale; enumeration of the K sets dominates for large problems.
 """
+
 from __future__ import annotations
 
 import time

@@ -21,6 +21,7 @@ rounding) whose acceptance is ``sum a``.
 The set reduction (why the LP over sets has the optimum of the LP over tuples) and the
 preparation shared by the oracles live in :mod:`multidraft.reference.support`.
 """
+
 from __future__ import annotations
 
 import math
@@ -153,7 +154,7 @@ class TransportPlan:
         self._finish()
 
     @classmethod
-    def from_edges(cls, target: np.ndarray, law: DraftingLaw, support: Support, values: np.ndarray) -> "TransportPlan":
+    def from_edges(cls, target: np.ndarray, law: DraftingLaw, support: Support, values: np.ndarray) -> TransportPlan:
         """A plan from accepted mass given on ``support``'s pairs (float64 (E,))."""
         return cls(target, law, support.keys, support.probs, support.edge_matrix(values), form=support.form)
 
@@ -170,7 +171,9 @@ class TransportPlan:
         pattern = support.edge_matrix(np.ones(support.num_edges))
         outside = a - a.multiply(pattern)
         if outside.count_nonzero() and np.abs(outside.data).max() > 0:
-            raise InvalidInputError("accepted: has mass on a token that is not in its key (only y in key can be accepted)")
+            raise InvalidInputError(
+                "accepted: has mass on a token that is not in its key (only y in key can be accepted)"
+            )
         return sp.csr_matrix(a.multiply(pattern))
 
     def _repair(self, a: sp.csr_matrix) -> sp.csr_matrix:
@@ -218,7 +221,7 @@ class TransportPlan:
         out[found] = self._accept_cond[k].toarray() + self.reject[k, None] * self.residual
         return out[0] if single else out
 
-    def as_verifier(self) -> "PlanVerifier":
+    def as_verifier(self) -> PlanVerifier:
         """This plan as a conditional verifier ``f(target, draft, drafts)`` (see :mod:`multidraft.verifiers`)."""
         return PlanVerifier(self)
 

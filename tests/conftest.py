@@ -6,6 +6,7 @@ derandomised, no example database, no deadline), loaded before any test module b
 is deterministic. A test's own ``max_examples`` still sets its count. Long randomised runs are
 ``multidraft check --profile thorough``, not part of the test suite.
 """
+
 from hypothesis import settings
 
 from multidraft.properties.strategies import register_profiles

@@ -173,7 +173,17 @@ CASES = [
     (TEXT, "--summary-rows", ["0"]),
 ]
 #: Options that take no value (flags) or print and exit: nothing bad to give them.
-NO_VALUE = {"--help", "--version", "--json", "--no-progress", "--quick", "--optimal", "--no-summary", "--quiet", "--no-slate"}
+NO_VALUE = {
+    "--help",
+    "--version",
+    "--json",
+    "--no-progress",
+    "--quick",
+    "--optimal",
+    "--no-summary",
+    "--quiet",
+    "--no-slate",
+}
 
 
 def _walk(prefix: list[str]) -> tuple[tuple[str, ...], argparse.ArgumentParser]:

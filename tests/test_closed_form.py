@@ -1,7 +1,8 @@
 """Closed-form alpha* and its minimising cuts against brute force over all subsets."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 from multidraft.drafting import Independent, Joint
 from multidraft.properties.strategies import MODIFIERS, problem_tuples
@@ -16,11 +17,13 @@ def laws(max_vocab=7):
     and q = 1e-30 lowers psi(H) by 1e-30, which the brute force's float sums lose, so its
     minimiser sets (not alpha*) then differ by rounding.
     """
+
     def no_tiny(t):
         return all(not ((x > 0) & (x < 1e-20)).any() for x in t[:2])
 
-    return problem_tuples(n=(1, 5), vocab=(1, max_vocab),
-                          modifiers=tuple(m for m in MODIFIERS if m != "tiny")).filter(no_tiny)
+    return problem_tuples(n=(1, 5), vocab=(1, max_vocab), modifiers=tuple(m for m in MODIFIERS if m != "tiny")).filter(
+        no_tiny
+    )
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -65,7 +68,8 @@ def test_brute_force_for_other_laws():
     p, q1, q2 = np.array([0.4, 0.2, 0.4]), np.array([0.7, 0.3, 0.0]), np.array([0.1, 0.1, 0.8])
     by_hand = min(
         p[list(h)].sum() + 1 - q1[list(h)].sum() * q2[list(h)].sum()
-        for r in range(4) for h in itertools.combinations(range(3), r)
+        for r in range(4)
+        for h in itertools.combinations(range(3), r)
     )
     alpha, _ = optimal_acceptance_bruteforce(p, drafting=Independent([q1, q2]))
     assert alpha == pytest.approx(by_hand, abs=1e-14)

@@ -1,4 +1,5 @@
 """docs/api.md and docs/cli.md are generated; they must match the code (run python -m multidraft.docgen)."""
+
 from pathlib import Path
 
 from multidraft.docgen import api_markdown, cli_markdown

@@ -14,6 +14,7 @@
 * no doc hides a snippet in a form the tests above would not collect (```py, ```pycon,
   ``>>>`` outside api.md).
 """
+
 import doctest
 import importlib
 import inspect

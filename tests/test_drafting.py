@@ -1,12 +1,21 @@
 """Drafting laws: exact supports sum to 1, agree with each other and with sampling."""
+
 import math
 
 import numpy as np
 import pytest
 
 from multidraft.drafting import (
-    COUNT_CAP, IID, Independent, Joint, WithoutReplacement, capped_comb, capped_perm, capped_power,
-    drafting_law, format_count,
+    COUNT_CAP,
+    IID,
+    Independent,
+    Joint,
+    WithoutReplacement,
+    capped_comb,
+    capped_perm,
+    capped_power,
+    drafting_law,
+    format_count,
 )
 from multidraft.validation import InvalidInputError, TooLargeError
 
@@ -27,8 +36,12 @@ def test_iid_tuples_multisets_and_sets_agree():
 
 def test_prob_all_in_matches_enumeration_for_every_law():
     rng = np.random.default_rng(0)
-    laws = [IID(Q, 2), WithoutReplacement(Q, 2), Independent([Q, [0.1, 0.2, 0.3, 0.4]]),
-            Joint(rng.dirichlet(np.ones(16)).reshape(4, 4))]
+    laws = [
+        IID(Q, 2),
+        WithoutReplacement(Q, 2),
+        Independent([Q, [0.1, 0.2, 0.3, 0.4]]),
+        Joint(rng.dirichlet(np.ones(16)).reshape(4, 4)),
+    ]
     subsets = rng.random((10, 4)) < 0.5
     for law in laws:
         tuples, probs = law.tuples()

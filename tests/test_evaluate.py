@@ -1,4 +1,5 @@
 """The exact evaluator: marginal, acceptance, TV, alpha*, gap and validity of a conditional verifier."""
+
 import math
 
 import numpy as np
@@ -120,11 +121,15 @@ def test_torch_and_batched_verifiers_give_the_same_result():
         assert ev.acceptance == pytest.approx(reference.acceptance, abs=1e-15)
 
 
-@pytest.mark.parametrize("law", [
-    WithoutReplacement(Q, 2),
-    Independent(np.stack([Q, np.full(5, 0.2)])),
-    Joint(np.outer(Q, Q[::-1])),
-], ids=lambda law: law.name)
+@pytest.mark.parametrize(
+    "law",
+    [
+        WithoutReplacement(Q, 2),
+        Independent(np.stack([Q, np.full(5, 0.2)])),
+        Joint(np.outer(Q, Q[::-1])),
+    ],
+    ids=lambda law: law.name,
+)
 def test_every_drafting_law(law):
     ev = md.evaluate(p_sampling, P, drafting=law, alpha_star=optimal_acceptance_for(P, law))
     assert ev.is_lossless(1e-15)

@@ -4,6 +4,7 @@ OR-Tools bundles its own libhighs.so.1; if highspy carries a different HiGHS, wh
 imported second fails with an undefined-symbol ImportError. Each order runs in a fresh
 interpreter, since a process can only load the library once.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -28,8 +29,9 @@ assert smf.solve(0, 1) == smf.OPTIMAL and smf.optimal_flow() == 3
 """
 
 
-@pytest.mark.parametrize("first, second", [(CVXPY_HIGHS, ORTOOLS), (ORTOOLS, CVXPY_HIGHS)],
-                         ids=["cvxpy-then-ortools", "ortools-then-cvxpy"])
+@pytest.mark.parametrize(
+    "first, second", [(CVXPY_HIGHS, ORTOOLS), (ORTOOLS, CVXPY_HIGHS)], ids=["cvxpy-then-ortools", "ortools-then-cvxpy"]
+)
 def test_both_import_orders_work(first, second):
     out = subprocess.run([sys.executable, "-c", first + second], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

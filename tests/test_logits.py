@@ -1,4 +1,5 @@
 """The sampling-parameter step: temperature, top-k, top-p on logits and on laws."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,9 +61,16 @@ def test_pair_applies_the_same_step_to_both():
     assert np.array_equal(pp, process_probs(p, 0.5, 2)) and np.array_equal(qq, process_probs(q, 0.5, 2))
 
 
-@pytest.mark.parametrize("kwargs, name", [({"temperature": -1.0}, "temperature"), ({"temperature": float("nan")},
-                                          "temperature"), ({"top_k": 1.5}, "top_k"), ({"top_p": 0.0}, "top_p"),
-                                          ({"top_p": 1.5}, "top_p")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"temperature": -1.0}, "temperature"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"top_k": 1.5}, "top_k"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+    ],
+)
 def test_bad_parameters_name_the_argument(kwargs, name):
     with pytest.raises(InvalidInputError, match=name):
         process_logits([0.0, 1.0], **kwargs)

@@ -1,27 +1,37 @@
 """Validation: every bad input raises InvalidInputError naming the argument and the expectation."""
+
 import numpy as np
 import pytest
 import torch
 
 from multidraft.validation import (
-    InvalidInputError, check_distribution, check_drafts, check_n, check_pair, check_pair_tensors,
-    check_positive_float, sum_tolerance,
+    InvalidInputError,
+    check_distribution,
+    check_drafts,
+    check_n,
+    check_pair,
+    check_pair_tensors,
+    check_positive_float,
+    sum_tolerance,
 )
 
 
-@pytest.mark.parametrize("value, message", [
-    ([0.5, float("nan")], "target: entries must be finite, got nan at index 1"),
-    ([0.5, float("inf")], "target: entries must be finite"),
-    ([1.5, -0.5], "target: entries must be non-negative, got -0.5 at index 1"),
-    ([0.5, 0.6], "target: entries must sum to 1 within 1e-09, got sum 1.1"),
-    ([0.0, 0.0], "target: has no support"),
-    ([], "target: expected at least one token"),
-    (0.5, "target: expected a 1-D probability vector, got a scalar"),
-    ("abc", "target: could not read"),
-    (np.array([0.5 + 1j, 0.5]), "target: entries must be real"),
-    (torch.tensor([0.5 + 1j, 0.5]), "target: entries must be real"),
-    ([[0.5, 0.5], [1.0]], "target: could not read"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ([0.5, float("nan")], "target: entries must be finite, got nan at index 1"),
+        ([0.5, float("inf")], "target: entries must be finite"),
+        ([1.5, -0.5], "target: entries must be non-negative, got -0.5 at index 1"),
+        ([0.5, 0.6], "target: entries must sum to 1 within 1e-09, got sum 1.1"),
+        ([0.0, 0.0], "target: has no support"),
+        ([], "target: expected at least one token"),
+        (0.5, "target: expected a 1-D probability vector, got a scalar"),
+        ("abc", "target: could not read"),
+        (np.array([0.5 + 1j, 0.5]), "target: entries must be real"),
+        (torch.tensor([0.5 + 1j, 0.5]), "target: entries must be real"),
+        ([[0.5, 0.5], [1.0]], "target: could not read"),
+    ],
+)
 def test_bad_distributions(value, message):
     with pytest.raises(InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_distribution(value, "target")
@@ -54,10 +64,15 @@ def test_torch_fast_path_and_its_errors():
     assert p.shape == (1, 2) and not batched
 
 
-@pytest.mark.parametrize("bad, message", [
-    ([0.5, 0.6, -0.1], "non-negative"), ([0.5, 0.5, float("nan")], "finite"),
-    ([0.5, 0.5, float("inf")], "finite"), ([0.5, 0.4, 0.0], "sum to 1"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([0.5, 0.6, -0.1], "non-negative"),
+        ([0.5, 0.5, float("nan")], "finite"),
+        ([0.5, 0.5, float("inf")], "finite"),
+        ([0.5, 0.4, 0.0], "sum to 1"),
+    ],
+)
 @pytest.mark.parametrize("batched", [False, True])
 def test_compiled_cpu_check_refuses_what_the_detailed_checks_refuse(bad, message, batched):
     """CPU float64 tensors are checked in one compiled pass (multidraft/law_checks.py)."""
@@ -78,10 +93,17 @@ def test_compiled_cpu_check_accepts_laws_and_negative_zero():
     assert p.shape == (1, 2)
 
 
-@pytest.mark.parametrize("value, message", [
-    (0, "n: expected an integer number of drafts >= 1, got 0"), (-3, "got -3"), (2.5, "got 2.5"),
-    ("2", "got '2'"), (True, "got True"), (None, "got None"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (0, "n: expected an integer number of drafts >= 1, got 0"),
+        (-3, "got -3"),
+        (2.5, "got 2.5"),
+        ("2", "got '2'"),
+        (True, "got True"),
+        (None, "got None"),
+    ],
+)
 def test_bad_n(value, message):
     with pytest.raises(InvalidInputError, match=message):
         check_n(value)

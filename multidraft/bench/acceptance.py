@@ -11,6 +11,7 @@ Then, for each registered baseline verifier (``multidraft.list_verifiers()``), o
 (workload, T, k) configuration: the share of rows where its exact acceptance
 (``.acceptance(target, draft, n)``) reaches alpha* within 1e-6, and its mean acceptance / mean alpha*.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,17 @@ from .options import float_list, int_list, k_list, names, resolve
 HELP = "optimal acceptance alpha* vs top-k, n and temperature (Fig. 1 analogue); baselines vs alpha*"
 DESCRIPTION = __doc__.split("\n", 2)[2]
 
-FULL = dict(vocab=32000, rows=64, text_rows=256, ks="10,100,1000,V", ns="1-8", temperatures="0.2,0.6,1.0",
-            workloads="llm,text", correlation=0.9, baselines="all")
+FULL = dict(
+    vocab=32000,
+    rows=64,
+    text_rows=256,
+    ks="10,100,1000,V",
+    ns="1-8",
+    temperatures="0.2,0.6,1.0",
+    workloads="llm,text",
+    correlation=0.9,
+    baselines="all",
+)
 QUICK = dict(vocab=500, rows=4, text_rows=4, ks="10,V", ns="1,2", temperatures="1.0")
 WORKLOADS = ("llm", "text")
 
@@ -32,20 +42,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     positive = cli_int(min_value=1)
     parser.add_argument("--vocab", type=positive, help=f"V of the LLM-like workload (default {FULL['vocab']})")
     parser.add_argument("--rows", type=positive, help=f"rows of the LLM-like workload (default {FULL['rows']})")
-    parser.add_argument("--text-rows", type=positive,
-                        help=f"rows (held-out positions) of the text workload (default {FULL['text_rows']})")
-    parser.add_argument("--ks", type=cli_type(k_list, 1, keep_text=True),
-                        help=f"top-k values, V = no cut (default {FULL['ks']})")
-    parser.add_argument("--ns", type=cli_type(int_list, keep_text=True), help=f"numbers of drafts (default {FULL['ns']})")
-    parser.add_argument("--temperatures", type=cli_type(float_list, keep_text=True),
-                        help=f"temperatures (default {FULL['temperatures']})")
-    parser.add_argument("--workloads", type=cli_type(names, WORKLOADS, keep_text=True),
-                        help=f"comma-separated subset of {','.join(WORKLOADS)} (default {FULL['workloads']})")
-    parser.add_argument("--correlation", type=cli_float(min_value=0, max_value=1),
-                        help=f"draft/target correlation of the LLM-like pairs, in [0, 1] (default {FULL['correlation']})")
-    parser.add_argument("--baselines", help="comma-separated baselines to compare with alpha*, or 'all' (default all; "
-                        "canonical and rrs_without_replacement enumerate draft multisets or tuples and take most "
-                        "of the time at large n)")
+    parser.add_argument(
+        "--text-rows",
+        type=positive,
+        help=f"rows (held-out positions) of the text workload (default {FULL['text_rows']})",
+    )
+    parser.add_argument(
+        "--ks", type=cli_type(k_list, 1, keep_text=True), help=f"top-k values, V = no cut (default {FULL['ks']})"
+    )
+    parser.add_argument(
+        "--ns", type=cli_type(int_list, keep_text=True), help=f"numbers of drafts (default {FULL['ns']})"
+    )
+    parser.add_argument(
+        "--temperatures",
+        type=cli_type(float_list, keep_text=True),
+        help=f"temperatures (default {FULL['temperatures']})",
+    )
+    parser.add_argument(
+        "--workloads",
+        type=cli_type(names, WORKLOADS, keep_text=True),
+        help=f"comma-separated subset of {','.join(WORKLOADS)} (default {FULL['workloads']})",
+    )
+    parser.add_argument(
+        "--correlation",
+        type=cli_float(min_value=0, max_value=1),
+        help=f"draft/target correlation of the LLM-like pairs, in [0, 1] (default {FULL['correlation']})",
+    )
+    parser.add_argument(
+        "--baselines",
+        help="comma-separated baselines to compare with alpha*, or 'all' (default all; "
+        "canonical and rrs_without_replacement enumerate draft multisets or tuples and take most "
+        "of the time at large n)",
+    )
 
 
 def resolve_options(args: argparse.Namespace) -> None:
@@ -92,10 +120,14 @@ def run(args: argparse.Namespace, report) -> int:
     ns = int_list(args.ns, "ns")
     temps = float_list(args.temperatures, "temperatures")
     baselines = _chosen_baselines(args.baselines, baseline_names())
-    configs = [(w, T, k) for w in workloads for T in temps
-               for k in k_list(args.ks, "ks", args.vocab if w == "llm" else 3000)]
-    alpha_table = Table("acceptance_alpha", "Mean optimal acceptance alpha* (exact, closed form)",
-                        ["workload", "V", "rows", "T", "k", *[f"n={n}" for n in ns]])
+    configs = [
+        (w, T, k) for w in workloads for T in temps for k in k_list(args.ks, "ks", args.vocab if w == "llm" else 3000)
+    ]
+    alpha_table = Table(
+        "acceptance_alpha",
+        "Mean optimal acceptance alpha* (exact, closed form)",
+        ["workload", "V", "rows", "T", "k", *[f"n={n}" for n in ns]],
+    )
     # baseline results: {(baseline, workload, n): [hits, rows, sum of acceptances, sum of alpha*]}
     base: dict[tuple[str, str, int], list] = {}
     curves: dict[tuple[str, float], dict[int, list]] = {}
@@ -125,8 +157,10 @@ def run(args: argparse.Namespace, report) -> int:
         "T applies to both laws; top-k only to the draft; k = V: no cut.",
     ]
     report.table(alpha_table)
-    panels = [(f"{w}, T={T}", [Series(f"n={n}", [x for x, _ in pts], [y for _, y in pts])
-                               for n, pts in by_n.items()]) for (w, T), by_n in curves.items()]
+    panels = [
+        (f"{w}, T={T}", [Series(f"n={n}", [x for x, _ in pts], [y for _, y in pts]) for n, pts in by_n.items()])
+        for (w, T), by_n in curves.items()
+    ]
     report.plot("acceptance_alpha", panels, xlabel="top-k of the draft", ylabel="mean alpha*")
 
     cols = ["baseline", "n"]
@@ -145,15 +179,24 @@ def run(args: argparse.Namespace, report) -> int:
                 hits, rows, acc_sum, alpha_sum = base.get((name, w, n), (0, 0, 0.0, 0.0))
                 cells += [f"{hits / rows:.0%}" if rows else "-", acc_sum / alpha_sum if alpha_sum > 0 else float("nan")]
             btable.add(drafting_label(name, drafting), n, *cells)
-    btable.notes.append(f"rows at alpha*: alpha* - acceptance <= {OPTIMAL_TOL:g}; pooled over every T and k above. "
-                        "The ratio is of the means (a mean of per-row ratios is dominated by rows with alpha* near 0).")
-    btable.notes.append("alpha* is the optimum for n i.i.d. drafts; a baseline with another drafting law "
-                        "(marked) is compared with that same number, so its ratio can exceed 1.")
+    btable.notes.append(
+        f"rows at alpha*: alpha* - acceptance <= {OPTIMAL_TOL:g}; pooled over every T and k above. "
+        "The ratio is of the means (a mean of per-row ratios is dominated by rows with alpha* near 0)."
+    )
+    btable.notes.append(
+        "alpha* is the optimum for n i.i.d. drafts; a baseline with another drafting law "
+        "(marked) is compared with that same number, so its ratio can exceed 1."
+    )
     if skipped:
-        btable.notes.append("not measured (no closed form and too many draft tuples to enumerate) for some (k, T) at: "
-                            + ", ".join(f"{b} n={n}" for b, n in sorted(skipped)) + "; pooled over the rest.")
+        btable.notes.append(
+            "not measured (no closed form and too many draft tuples to enumerate) for some (k, T) at: "
+            + ", ".join(f"{b} n={n}" for b, n in sorted(skipped))
+            + "; pooled over the rest."
+        )
     if not baselines:
-        btable.notes.append("no baseline verifiers are registered yet (multidraft.list_verifiers() has none besides "
-                            "global_resolution): table left empty.")
+        btable.notes.append(
+            "no baseline verifiers are registered yet (multidraft.list_verifiers() has none besides "
+            "global_resolution): table left empty."
+        )
     report.table(btable)
     return 0

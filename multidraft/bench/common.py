@@ -8,15 +8,17 @@
 * :class:`BenchReport` -- prints each table to stdout and writes it (with the command line and
   the machine line) to ``<out>/<name>.md``; writes PNG plots with :meth:`BenchReport.plot`.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -127,22 +129,41 @@ class BenchReport:
 
     def table(self, table: Table) -> Path:
         """Print ``table`` (with its provenance) and write it to ``<out>/<name>.md``."""
-        text = "\n".join([
-            f"### {table.title}", "",
-            f"command: `{self.command}`", "",
-            machine_line(self.device), "",
-            table.markdown(), "",
-            *[f"- {note}" for note in table.notes],
-        ]).rstrip() + "\n"
+        text = (
+            "\n".join(
+                [
+                    f"### {table.title}",
+                    "",
+                    f"command: `{self.command}`",
+                    "",
+                    machine_line(self.device),
+                    "",
+                    table.markdown(),
+                    "",
+                    *[f"- {note}" for note in table.notes],
+                ]
+            ).rstrip()
+            + "\n"
+        )
         print(text, flush=True)
         path = self.out / f"{table.name}.md"
         path.write_text(text)
         self.written.append(path)
         return path
 
-    def plot(self, name: str, panels: Sequence[tuple[str, Sequence[Series]]], *, xlabel: str, ylabel: str,
-             logx: bool = False, logy: bool = False, hlines: Sequence[float] = (), vlines: Sequence[float] = (),
-             vline_label: str = "") -> Path:
+    def plot(
+        self,
+        name: str,
+        panels: Sequence[tuple[str, Sequence[Series]]],
+        *,
+        xlabel: str,
+        ylabel: str,
+        logx: bool = False,
+        logy: bool = False,
+        hlines: Sequence[float] = (),
+        vlines: Sequence[float] = (),
+        vline_label: str = "",
+    ) -> Path:
         """Write ``<out>/<name>.png``: one panel per ``(title, series)``, one line per series.
 
         ``vline_label`` (a format with ``{x}``) labels each vertical line; a series' ``notes``
@@ -179,8 +200,16 @@ class BenchReport:
             for x in vlines:
                 ax.axvline(x, color="grey", linestyle=":", linewidth=1)
                 if vline_label:
-                    ax.annotate(vline_label.format(x=x), (x, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                                va="top", ha="right", fontsize=7, color="grey")
+                    ax.annotate(
+                        vline_label.format(x=x),
+                        (x, 1.0),
+                        xycoords=("data", "axes fraction"),
+                        rotation=90,
+                        va="top",
+                        ha="right",
+                        fontsize=7,
+                        color="grey",
+                    )
             ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
             if logx and not categories:
                 ax.set_xscale("log")
@@ -189,13 +218,14 @@ class BenchReport:
             ax.grid(True, alpha=0.3)
             if not shared_legend:
                 ax.legend(fontsize=7)
-        for ax in axes.ravel()[len(panels):]:
+        for ax in axes.ravel()[len(panels) :]:
             ax.axis("off")
         fig.tight_layout()
         path = self.out / f"{name}.png"
         if shared_legend:
-            fig.legend(*axes.ravel()[0].get_legend_handles_labels(), loc="center left",
-                       bbox_to_anchor=(1.0, 0.5), fontsize=8)
+            fig.legend(
+                *axes.ravel()[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8
+            )
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         self.written.append(path)

@@ -13,10 +13,12 @@ the non-drafted tokens. For every method here the output on those tokens comes f
 residual that equals p there up to a constant factor, so none is missed -- but a verifier
 that distorted them would need the full-V evaluation ("full V" in the tables).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import comb
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -43,9 +45,17 @@ def enumerated(k: int, n: int, order_invariant: bool) -> int:
     return comb(k + n - 1, n) if order_invariant else k**n
 
 
-def exact_tv(verifier_for: Callable[[np.ndarray, np.ndarray], Any], target: np.ndarray, draft: np.ndarray,
-             n: int, *, alpha_star: float, order_invariant: bool, drafting: str = "iid",
-             max_cells: int = MAX_CELLS) -> tuple[float | None, str]:
+def exact_tv(
+    verifier_for: Callable[[np.ndarray, np.ndarray], Any],
+    target: np.ndarray,
+    draft: np.ndarray,
+    n: int,
+    *,
+    alpha_star: float,
+    order_invariant: bool,
+    drafting: str = "iid",
+    max_cells: int = MAX_CELLS,
+) -> tuple[float | None, str]:
     """``(TV, how)`` with ``how`` one of ``"full V"``, ``"lumped k+1"`` or why it was not measured.
 
     ``verifier_for(p, q)`` returns a conditional verifier for the problem ``(p, q)`` (for the
@@ -62,6 +72,7 @@ def exact_tv(verifier_for: Callable[[np.ndarray, np.ndarray], Any], target: np.n
         return None, f"not measured ({count:,} tuples)"
     verifier = verifier_for(p, q)
     law = verifier.law(q, n) if hasattr(verifier, "law") else drafting  # e.g. greedy drafting
-    ev = evaluate(verifier, p, q, n, drafting=law, order_invariant=order_invariant,
-                  max_count=max(count, 1), alpha_star=alpha_star)
+    ev = evaluate(
+        verifier, p, q, n, drafting=law, order_invariant=order_invariant, max_count=max(count, 1), alpha_star=alpha_star
+    )
     return float(max(ev.tv, ev.validity_error)), how

@@ -6,11 +6,13 @@ sends back a small picklable result. If no answer arrives within the limit the c
 killed and the outcome is ``"> limit"``. A refusal by an oracle's size guard
 (:class:`~multidraft.validation.TooLargeError`) is reported as ``"refused"``.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from multidraft.validation import TooLargeError
 

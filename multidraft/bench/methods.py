@@ -15,11 +15,13 @@ lossless but not optimal, so their success rate is the share of rows where they 
 optimal. Acceptance is exact for every method (the plan's acceptance, or the baseline's
 ``.acceptance``), never sampled.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -239,7 +241,9 @@ class BaselineMethod(Method):
         from multidraft.validation import TooLargeError
 
         try:
-            _, seconds = timed(lambda: self.verifier.sample(target[None], draft[None], drafts[None], generator=self.generator))
+            _, seconds = timed(
+                lambda: self.verifier.sample(target[None], draft[None], drafts[None], generator=self.generator)
+            )
         except TooLargeError:  # e.g. canonical's exact enumeration of draft multisets
             return RowResult(None, "refused", message="size guard: too many draft multisets")
         acceptance = baseline_acceptance(self.name, target[None], draft[None], n)
@@ -309,8 +313,17 @@ def alpha_stars(target: np.ndarray, draft: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(optimal_acceptance(target, draft, n).alpha_star, dtype=np.float64).reshape(-1)
 
 
-def measure(method: Method, target: np.ndarray, draft: np.ndarray, drafts: np.ndarray, n: int, alpha: np.ndarray,
-            *, deviation_rows: int = 0, progress: Callable[[Any], Any] = lambda it: it) -> MethodStats:
+def measure(
+    method: Method,
+    target: np.ndarray,
+    draft: np.ndarray,
+    drafts: np.ndarray,
+    n: int,
+    alpha: np.ndarray,
+    *,
+    deviation_rows: int = 0,
+    progress: Callable[[Any], Any] = lambda it: it,
+) -> MethodStats:
     """Time ``method`` on every row (after one untimed warm-up call on row 0) and measure the
     exact deviation on the first ``deviation_rows`` rows that finished."""
     stats = MethodStats(method.name)
@@ -321,8 +334,15 @@ def measure(method: Method, target: np.ndarray, draft: np.ndarray, drafts: np.nd
         worst, how, done = 0.0, "-", 0
         for b in range(min(deviation_rows, target.shape[0])):
             try:
-                tv, how = exact_tv(method.verifier_for(n), target[b], draft[b], n, alpha_star=float(alpha[b]),
-                                   order_invariant=method.order_invariant, drafting=method.drafting)
+                tv, how = exact_tv(
+                    method.verifier_for(n),
+                    target[b],
+                    draft[b],
+                    n,
+                    alpha_star=float(alpha[b]),
+                    order_invariant=method.order_invariant,
+                    drafting=method.drafting,
+                )
             except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
                 how = f"error: {type(exc).__name__}"
                 break

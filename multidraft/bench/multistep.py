@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from multidraft.validation import cli_float, cli_int
-from multidraft.validation import InvalidInputError
+from multidraft.validation import InvalidInputError, cli_float, cli_int
 
 from .common import Series, Table, fmt
 from .options import float_list, int_list, resolve
@@ -88,10 +87,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from multidraft.workloads.textlm import DRAFTS
 
     parser.add_argument("--draft", choices=sorted(DRAFTS), help=f"draft model (default {FULL['draft']})")
-    parser.add_argument("--temperature", type=cli_float(min_value=0, include_min=False), help="sampling temperature of both models (default 1)")
-    parser.add_argument("--bpe-vocab", type=cli_int(min_value=2), help=f"BPE vocabulary size V (default {FULL['bpe_vocab']})")
-    parser.add_argument("--contexts", type=cli_int(min_value=1), help=f"held-out text contexts (default {FULL['contexts']})")
-    parser.add_argument("--trees", type=cli_int(min_value=1), help=f"draft trees per context and structure (default {FULL['trees']})")
+    parser.add_argument(
+        "--temperature",
+        type=cli_float(min_value=0, include_min=False),
+        help="sampling temperature of both models (default 1)",
+    )
+    parser.add_argument(
+        "--bpe-vocab", type=cli_int(min_value=2), help=f"BPE vocabulary size V (default {FULL['bpe_vocab']})"
+    )
+    parser.add_argument(
+        "--contexts", type=cli_int(min_value=1), help=f"held-out text contexts (default {FULL['contexts']})"
+    )
+    parser.add_argument(
+        "--trees", type=cli_int(min_value=1), help=f"draft trees per context and structure (default {FULL['trees']})"
+    )
     parser.add_argument("--chain-lengths", help=f"chain lengths L (default {FULL['chain_lengths']})")
     parser.add_argument("--paths-k", help=f"K of paths:KxL (default {FULL['paths_k']}; K = 1 is the chain)")
     parser.add_argument("--paths-l", help=f"L of paths:KxL (default {FULL['paths_l']})")
@@ -100,17 +109,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--delayed", help=f"delayed trees L1xKxL2, comma-separated (default {FULL['delayed']})")
     parser.add_argument("--verifiers", help="comma-separated tree verifiers of multidraft.fast, or all (default all)")
-    parser.add_argument("--cost-ratio", type=cli_float(min_value=0, include_min=False), help="assumed target/draft cost ratio (default 70/8)")
-    parser.add_argument("--target-ms", type=cli_float(min_value=0, include_min=False), help="assumed target call, ms (default 30)")
+    parser.add_argument(
+        "--cost-ratio",
+        type=cli_float(min_value=0, include_min=False),
+        help="assumed target/draft cost ratio (default 70/8)",
+    )
+    parser.add_argument(
+        "--target-ms", type=cli_float(min_value=0, include_min=False), help="assumed target call, ms (default 30)"
+    )
     parser.add_argument("--ratios", help=f"cost ratios of the speed-up plot (default {FULL['ratios']})")
     parser.add_argument(
         "--decode-structure", help=f"structure of the decoding check (default {FULL['decode_structure']})"
     )
     parser.add_argument(
-        "--decode-prompts", type=cli_int(min_value=1), help=f"prompts of the decoding check (default {FULL['decode_prompts']})"
+        "--decode-prompts",
+        type=cli_int(min_value=1),
+        help=f"prompts of the decoding check (default {FULL['decode_prompts']})",
     )
     parser.add_argument(
-        "--decode-tokens", type=cli_int(min_value=1), help=f"tokens per prompt in the decoding check (default {FULL['decode_tokens']})"
+        "--decode-tokens",
+        type=cli_int(min_value=1),
+        help=f"tokens per prompt in the decoding check (default {FULL['decode_tokens']})",
     )
 
 

@@ -4,6 +4,7 @@ Every parser here has the signature ``parse(text, name)`` of the checks in
 :mod:`multidraft.validation`, so ``cli_type(parse, keep_text=True)`` validates an option
 while the command line is parsed; :func:`check_cases_fit` checks what needs two options.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ def int_list(text: str, name: str) -> list[int]:
             return list(range(lo, hi + 1))
         values = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise InvalidInputError(f"{name}: expected comma-separated integers like 1,2,4 or a range 1-8, got {text!r}") from None
+        raise InvalidInputError(
+            f"{name}: expected comma-separated integers like 1,2,4 or a range 1-8, got {text!r}"
+        ) from None
     if not values or min(values) < 1:
         raise InvalidInputError(f"{name}: expected positive integers, got {text!r}")
     return values
@@ -103,8 +106,10 @@ def check_cases_fit(pairs: list[tuple[int, int]], vocab: int, option: str, vocab
     """
     for k, n in pairs:
         if k > vocab:
-            raise InvalidInputError(f"{option}: top-k {k} of ({k}, {n}) exceeds --{vocab_option.replace('_', '-')} "
-                                    f"{vocab}; lower k or raise V")
+            raise InvalidInputError(
+                f"{option}: top-k {k} of ({k}, {n}) exceeds --{vocab_option.replace('_', '-')} "
+                f"{vocab}; lower k or raise V"
+            )
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -5,6 +5,7 @@ restricted to its top k tokens, temperature 1, a fixed draft/target correlation 
 0.9: mean single-draft acceptance about 0.7 at V = 128,256), row b drawn from seed
 ``[seed, b]``, so each row is a different problem and every run sees the same rows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,8 +53,9 @@ class Problems:
         return f"LLM-like V={self.vocab_size}, top-k={self.k}, c={self.correlation}, seed={self.seed}"
 
 
-def llm_problems(rows: int, vocab_size: int, k: int, *, seed: int, correlation: float = 0.9,
-                 temperature: float = 1.0) -> Problems:
+def llm_problems(
+    rows: int, vocab_size: int, k: int, *, seed: int, correlation: float = 0.9, temperature: float = 1.0
+) -> Problems:
     """``rows`` LLM-like problems over ``vocab_size`` tokens with the draft restricted to its top k."""
     top_k = None if k >= vocab_size else k
     w = llm_like_batch(rows, vocab_size, correlation=correlation, top_k=top_k, seed=seed, temperature=temperature)

@@ -10,6 +10,7 @@ Run::
     python -m multidraft.bench.scaling                # prints a markdown table
     python -m multidraft.bench.scaling --budget 10
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,7 +70,15 @@ def measure_scaling(ns=(2, 3, 4), oracles=ORACLES, budget: float = 10.0, grid=GR
                 res = _run_one(oracle, V, n, budget)
                 if verbose:
                     took = time.perf_counter() - started
-                    print(f"  {oracle:9s} n={n} V={V:5d}: " + (f"{res['time']:.2f} s, size {res['size']:,}" if res else f"over budget/failed ({took:.1f} s)"), file=sys.stderr)
+                    print(
+                        f"  {oracle:9s} n={n} V={V:5d}: "
+                        + (
+                            f"{res['time']:.2f} s, size {res['size']:,}"
+                            if res
+                            else f"over budget/failed ({took:.1f} s)"
+                        ),
+                        file=sys.stderr,
+                    )
                 if res is None or res["time"] > budget:
                     break
                 best.update(V=V, size=res["size"], time=res["time"])

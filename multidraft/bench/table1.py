@@ -9,6 +9,7 @@ output-law deviation ``max(TV, validity error)`` by exact enumeration on the fir
 ``--deviation-rows`` rows (:mod:`multidraft.bench.deviation`: the full V where the tuples x V
 table fits, else the lumped (k + 1)-token problem), next to the published Table 1 figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,14 @@ from .options import cases, check_cases_fit, resolve
 HELP = "time per token, success and exact deviation of LP, max-flow, GR and baselines (Table 1 analogue)"
 DESCRIPTION = __doc__.split("\n", 2)[2]
 
-FULL = dict(vocab=128256, rows=20, cases="10:2,10:4,10:5,100:2,1000:2", limit=10.0, deviation_rows=3,
-            methods="lp,maxflow,global_resolution,baselines")
+FULL = dict(
+    vocab=128256,
+    rows=20,
+    cases="10:2,10:4,10:5,100:2,1000:2",
+    limit=10.0,
+    deviation_rows=3,
+    methods="lp,maxflow,global_resolution,baselines",
+)
 QUICK = dict(vocab=500, rows=3, cases="10:2,10:4", limit=5.0, deviation_rows=1)
 
 
@@ -29,11 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab", type=cli_int(min_value=1), help=f"vocabulary size V (default {FULL['vocab']})")
     parser.add_argument("--rows", type=cli_int(min_value=1), help=f"problems R per (k, n) (default {FULL['rows']})")
     parser.add_argument("--cases", type=cli_type(cases, keep_text=True), help=f"k:n pairs (default {FULL['cases']})")
-    parser.add_argument("--limit", type=cli_float(min_value=0, include_min=False),
-                        help=f"seconds per oracle call (default {FULL['limit']:g})")
-    parser.add_argument("--deviation-rows", type=cli_int(min_value=0),
-                        help=f"rows evaluated exactly per method (default {FULL['deviation_rows']})")
-    parser.add_argument("--methods", help=f"comma-separated methods; 'baselines' = every registered baseline (default {FULL['methods']})")
+    parser.add_argument(
+        "--limit",
+        type=cli_float(min_value=0, include_min=False),
+        help=f"seconds per oracle call (default {FULL['limit']:g})",
+    )
+    parser.add_argument(
+        "--deviation-rows",
+        type=cli_int(min_value=0),
+        help=f"rows evaluated exactly per method (default {FULL['deviation_rows']})",
+    )
+    parser.add_argument(
+        "--methods",
+        help=f"comma-separated methods; 'baselines' = every registered baseline (default {FULL['methods']})",
+    )
 
 
 def resolve_options(args: argparse.Namespace) -> None:
@@ -60,8 +76,10 @@ def build_methods(text: str, limit_s: float, seed: int) -> list:
         elif name in baseline_names():
             out.append(BaselineMethod(name, seed))
         else:
-            raise InvalidInputError(f"methods: unknown method {name!r}; known: lp, maxflow, global_resolution, "
-                                    f"baselines, {', '.join(baseline_names()) or '(no baselines registered)'}")
+            raise InvalidInputError(
+                f"methods: unknown method {name!r}; known: lp, maxflow, global_resolution, "
+                f"baselines, {', '.join(baseline_names()) or '(no baselines registered)'}"
+            )
     return out
 
 
@@ -75,9 +93,11 @@ def method_label(method) -> str:
     return drafting_label(method.name, getattr(method, "drafting", "iid"))
 
 
-DRAFTING_NOTE = ("alpha* is the optimum for n i.i.d. drafts; a method marked with another drafting law draws its drafts "
-                 "its own way and is compared with that same number, so its acceptance / alpha* can exceed 1 and its "
-                 "'success' only means acceptance >= alpha*(i.i.d.) - 1e-6, not that it is optimal for its own law.")
+DRAFTING_NOTE = (
+    "alpha* is the optimum for n i.i.d. drafts; a method marked with another drafting law draws its drafts "
+    "its own way and is compared with that same number, so its acceptance / alpha* can exceed 1 and its "
+    "'success' only means acceptance >= alpha*(i.i.d.) - 1e-6, not that it is optimal for its own law."
+)
 
 
 def published_cell(method: str, k: int, n: int) -> str:
@@ -103,9 +123,20 @@ def run(args: argparse.Namespace, report) -> int:
     from .problems import draw_drafts, llm_problems
 
     methods = build_methods(args.methods, args.limit, args.seed)
-    table = Table("table1", "Time per token, success and deviation of each method (Table 1 analogue)",
-                  ["(k, n)", "method", "median ms", "p99 ms", "success", "mean acc / alpha*", "deviation (exact)",
-                   "published ms (success)"])
+    table = Table(
+        "table1",
+        "Time per token, success and deviation of each method (Table 1 analogue)",
+        [
+            "(k, n)",
+            "method",
+            "median ms",
+            "p99 ms",
+            "success",
+            "mean acc / alpha*",
+            "deviation (exact)",
+            "published ms (success)",
+        ],
+    )
     curves: dict[str, list] = {}
     grid = cases(args.cases)
     for k, n in progress_bar(grid, enabled=not args.no_progress, desc="table1"):
@@ -114,8 +145,16 @@ def run(args: argparse.Namespace, report) -> int:
         alpha = alpha_stars(probs.target, probs.draft, n)
         for method in methods:
             stats = measure(method, probs.target, probs.draft, drafts, n, alpha, deviation_rows=args.deviation_rows)
-            table.add(f"({k}, {n})", method_label(method), stats.time_cell("median", args.limit), stats.time_cell("p99", args.limit),
-                      f"{stats.success_rate:.0%}", stats.mean_ratio, stats.deviation_cell(), published_cell(method.name, k, n))
+            table.add(
+                f"({k}, {n})",
+                method_label(method),
+                stats.time_cell("median", args.limit),
+                stats.time_cell("p99", args.limit),
+                f"{stats.success_rate:.0%}",
+                stats.mean_ratio,
+                stats.deviation_cell(),
+                published_cell(method.name, k, n),
+            )
             curves.setdefault(method_label(method), []).append((f"({k},{n})", stats.median_ms))
     table.notes += [
         f"Workload: LLM-like pairs, V={args.vocab}, draft cut to top k, correlation 0.9, seed {args.seed}, {args.rows} rows "
@@ -132,6 +171,11 @@ def run(args: argparse.Namespace, report) -> int:
     if not any(m.name not in ("lp", "maxflow", "global_resolution") for m in methods):
         table.notes.append("no baseline verifiers were registered when this ran (multidraft.list_verifiers()).")
     report.table(table)
-    panels = [("median time per token", [Series(name, [x for x, _ in pts], [y for _, y in pts]) for name, pts in curves.items()])]
+    panels = [
+        (
+            "median time per token",
+            [Series(name, [x for x, _ in pts], [y for _, y in pts]) for name, pts in curves.items()],
+        )
+    ]
     report.plot("table1", panels, xlabel="(k, n)", ylabel="ms per token", logy=True)
     return 0

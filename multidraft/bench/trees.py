@@ -4,6 +4,7 @@ and the block efficiency of every built-in tree verifier against the optimum.
 Run ``python -m multidraft.bench.trees [--quick] [--tables checks,oracle,slate]``; it prints
 markdown tables (medians of ``--repeats`` runs, measured in this process).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,16 @@ from multidraft.reference.blocks import MAX_TREE_LP_VARIABLES
 from multidraft.trees import Branching, parse_structure, table_pair
 from multidraft.validation import TooLargeError
 
-CHECK_CASES = [(V, s) for V in (2, 3, 4) for s in ("chain:2", "chain:3", "paths:2x2", "paths:3x2", "paths:2x3",
-                                                    "paths:3x3", "branching:2,2")]
-ORACLE_CASES = [(V, s) for V in (2, 3, 4) for s in ("paths:2x2", "paths:3x2", "paths:2x3", "paths:3x3",
-                                                    "branching:2,2", "delayed:1x2x1")]
+CHECK_CASES = [
+    (V, s)
+    for V in (2, 3, 4)
+    for s in ("chain:2", "chain:3", "paths:2x2", "paths:3x2", "paths:2x3", "paths:3x3", "branching:2,2")
+]
+ORACLE_CASES = [
+    (V, s)
+    for V in (2, 3, 4)
+    for s in ("paths:2x2", "paths:3x2", "paths:2x3", "paths:3x3", "branching:2,2", "delayed:1x2x1")
+]
 SLATE_STRUCTURES = ("chain:3", "paths:2x2", "paths:3x2", "paths:2x3", "delayed:1x2x1", "branching:2,2")
 SLATE_MODELS = [("dirichlet", {}), ("close", {"similarity": 0.6})]
 
@@ -56,7 +63,9 @@ def checks_table(repeats: int, quick: bool) -> str:
                 continue
             evaluate_tree(verifier, target, draft, structure, trees=trees)  # warm caches (numba, plans)
             runs = 1 if len(trees) > 10_000 else repeats  # the largest cases: one timed run
-            seconds, _ = _median_time(lambda v=verifier, t=target, d=draft, s=structure: evaluate_tree(v, t, d, s), runs)
+            seconds, _ = _median_time(
+                lambda v=verifier, t=target, d=draft, s=structure: evaluate_tree(v, t, d, s), runs
+            )
             cells.append(f"{seconds:.3f} s")
         lines.append(f"| {V} | {spec} | {len(trees):,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -70,7 +79,9 @@ def oracle_table(repeats: int, quick: bool) -> str:
         structure = parse_structure(spec)
         target, draft = table_pair(V, seed=0)
         try:
-            seconds, res = _median_time(lambda t=target, d=draft, s=structure: optimal_block_efficiency(t, d, s), repeats)
+            seconds, res = _median_time(
+                lambda t=target, d=draft, s=structure: optimal_block_efficiency(t, d, s), repeats
+            )
             lines.append(f"| {V} | {spec} | {res.num_trees:,} | {res.num_variables:,} | {seconds:.2f} s |")
         except TooLargeError as exc:
             lines.append(f"| {V} | {spec} | | refused | {str(exc).split(', above')[0].split('would have ')[-1]} |")
@@ -111,19 +122,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few cells only")
     args = parser.parse_args(argv)
     tables = args.tables.split(",")
-    print(f"<!-- python -m multidraft.bench.trees {' '.join(argv if argv is not None else sys.argv[1:])}; "
-          f"{platform.processor() or platform.machine()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"LP limit {MAX_TREE_LP_VARIABLES:,} variables -->")
+    print(
+        f"<!-- python -m multidraft.bench.trees {' '.join(argv if argv is not None else sys.argv[1:])}; "
+        f"{platform.processor() or platform.machine()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"LP limit {MAX_TREE_LP_VARIABLES:,} variables -->"
+    )
     if "checks" in tables:
-        print(f"\n### Exact evaluation time (one verifier, one case; median of {args.repeats} runs, "
-              "one run above 10,000 trees)\n")
+        print(
+            f"\n### Exact evaluation time (one verifier, one case; median of {args.repeats} runs, "
+            "one run above 10,000 trees)\n"
+        )
         print(checks_table(args.repeats, args.quick))
     if "oracle" in tables:
         print("\n### The oracle: LP size and time (median of", args.repeats, "runs)\n")
         print(oracle_table(args.repeats, args.quick))
     if "slate" in tables:
-        print(f"\n### Block efficiency on {len(SLATE_MODELS) * (2 if args.quick else args.seeds)} random models "
-              "(V = 3; gap to the optimum, % of it)\n")
+        print(
+            f"\n### Block efficiency on {len(SLATE_MODELS) * (2 if args.quick else args.seeds)} random models "
+            "(V = 3; gap to the optimum, % of it)\n"
+        )
         print(slate_table(2 if args.quick else args.seeds))
     return 0
 

@@ -3,6 +3,7 @@
 Each benchmark lives in :mod:`multidraft.bench` (one module each) and defines ``HELP``,
 ``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args, report) -> int``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,18 @@ def add_parser(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name in BENCHMARKS:
         module = _module(name)
-        bench = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
-        bench.add_argument("--out", default="results", type=cli_type(check_output_path, directory=True, keep_text=True),
-                           help="folder for the .md tables and .png plots (default results/)")
-        bench.add_argument("--seed", type=cli_int(min_value=0), default=0,
-                           help="seed of the workloads and of the samplers (default 0)")
+        bench = sub.add_parser(
+            name, help=module.HELP, description=module.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        bench.add_argument(
+            "--out",
+            default="results",
+            type=cli_type(check_output_path, directory=True, keep_text=True),
+            help="folder for the .md tables and .png plots (default results/)",
+        )
+        bench.add_argument(
+            "--seed", type=cli_int(min_value=0), default=0, help="seed of the workloads and of the samplers (default 0)"
+        )
         bench.add_argument("--quick", action="store_true", help="a seconds-long smoke run (small sizes)")
         bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
         module.add_arguments(bench)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from multidraft.validation import cli_float, cli_int
 from multidraft.properties.decoder import ALPHA, DecoderCheckConfig, check_decoder
-from multidraft.validation import InvalidInputError, check_positive_float, check_range
+from multidraft.validation import InvalidInputError, check_positive_float, check_range, cli_float, cli_int
 
 EPILOG = """\
 the test: on generated context-dependent (target, draft) pairs, --streams independent decodes of
@@ -50,11 +49,22 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--vocab", default="2-3", help="vocabulary sizes of the generated models, V or LO-HI (default 2-3)"
     )
-    parser.add_argument("--models", type=cli_int(min_value=1), default=3, help="generated (target, draft) pairs (default 3)")
+    parser.add_argument(
+        "--models", type=cli_int(min_value=1), default=3, help="generated (target, draft) pairs (default 3)"
+    )
     parser.add_argument("--streams", type=cli_int(min_value=1), default=4000, help="decodes per pair (default 4000)")
-    parser.add_argument("--tokens", type=cli_int(min_value=1), default=4, help="M: tokens tested per stream (default 4)")
-    parser.add_argument("--alpha", type=cli_float(min_value=0, max_value=1, include_min=False, include_max=False), default=ALPHA, help=f"family-wise false-alarm rate (default {ALPHA:g})")
-    parser.add_argument("--seed", type=cli_int(min_value=0), default=0, help="seed of the models and the streams (default 0)")
+    parser.add_argument(
+        "--tokens", type=cli_int(min_value=1), default=4, help="M: tokens tested per stream (default 4)"
+    )
+    parser.add_argument(
+        "--alpha",
+        type=cli_float(min_value=0, max_value=1, include_min=False, include_max=False),
+        default=ALPHA,
+        help=f"family-wise false-alarm rate (default {ALPHA:g})",
+    )
+    parser.add_argument(
+        "--seed", type=cli_int(min_value=0), default=0, help="seed of the models and the streams (default 0)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(run=run)

@@ -5,12 +5,12 @@ TARGET is a built-in tree verifier name (``multidraft.fast.TREE_VERIFIERS``) or
 to the smallest (V, L, K) and printed as a pasteable reproduction), statistical mode for
 sampling verifiers and large V. See :mod:`multidraft.properties.tree_checker` and docs/trees.md.
 """
+
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from multidraft.validation import cli_float, cli_int
 from multidraft.properties.stats import ALPHA
 from multidraft.properties.tree_checker import (
     EXACT_MAX_V,
@@ -20,7 +20,7 @@ from multidraft.properties.tree_checker import (
     check_tree,
 )
 from multidraft.trees import SIBLING_LAWS, parse_structure
-from multidraft.validation import InvalidInputError, check_positive_float
+from multidraft.validation import InvalidInputError, check_positive_float, cli_float, cli_int
 
 EPILOG = f"""\
 exact mode (conditional verifiers, V <= {EXACT_MAX_V}): every draft tree of each case is enumerated;
@@ -47,30 +47,61 @@ def add_parser(subparsers: Any) -> None:
         "check-tree",
         help="check that a block (tree) verifier is lossless (and optimal): exact and statistical tests",
         description="Check a block verifier on generated context-dependent models; failures shrink to the "
-                    "smallest (V, L, K) and print as a reproduction to paste.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "smallest (V, L, K) and print as a reproduction to paste.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", metavar="TARGET", help="a built-in tree verifier name or package.module:object")
-    parser.add_argument("--structure", action="append", default=None,
-                        help="chain:L, paths:KxL, branching:k1,k2,... or delayed:L1xKxL2 (repeatable; default: a "
-                             "slate with K <= 3, L <= 3 the verifier accepts)")
+    parser.add_argument(
+        "--structure",
+        action="append",
+        default=None,
+        help="chain:L, paths:KxL, branching:k1,k2,... or delayed:L1xKxL2 (repeatable; default: a "
+        "slate with K <= 3, L <= 3 the verifier accepts)",
+    )
     parser.add_argument("--law", choices=SIBLING_LAWS, default="iid", help="sibling law of branching: (default iid)")
-    parser.add_argument("--vocab", default="2-3", help=f"vocabulary sizes, V or LO-HI: exact mode on V <= {EXACT_MAX_V}; a HI "
-                                                       f"above {EXACT_MAX_V} runs the statistical mode at V = HI (default 2-3)")
-    parser.add_argument("--samples", type=cli_int(min_value=0), default=None,
-                        help="blocks per structure in statistical mode (default 20000 for sampling-only verifiers, "
-                             "else 0: exact only)")
-    parser.add_argument("--stat-vocab", type=cli_int(min_value=2), default=16,
-                        help=f"V of the statistical models when --vocab stays <= {EXACT_MAX_V} (default 16)")
-    parser.add_argument("--reference", default=None,
-                        help="built-in tree verifier whose conditional law the mechanism tests compare with "
-                             "(default: the verifier's own conditional, if any)")
-    parser.add_argument("--optimal", action="store_true", default=None,
-                        help="also require E|O| = the oracle's optimum (default: the verifier's claim)")
-    parser.add_argument("--tol", type=cli_float(min_value=0, include_min=False), default=TOL, help=f"exact tolerance (default {TOL:g})")
-    parser.add_argument("--alpha", type=cli_float(min_value=0, max_value=1, include_min=False, include_max=False), default=ALPHA,
-                        help=f"family-wise false-alarm rate of the statistical tests (default {ALPHA:g})")
-    parser.add_argument("--seed", type=cli_int(min_value=0), default=0, help="seed of the models and the samplers (default 0)")
+    parser.add_argument(
+        "--vocab",
+        default="2-3",
+        help=f"vocabulary sizes, V or LO-HI: exact mode on V <= {EXACT_MAX_V}; a HI "
+        f"above {EXACT_MAX_V} runs the statistical mode at V = HI (default 2-3)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=cli_int(min_value=0),
+        default=None,
+        help="blocks per structure in statistical mode (default 20000 for sampling-only verifiers, else 0: exact only)",
+    )
+    parser.add_argument(
+        "--stat-vocab",
+        type=cli_int(min_value=2),
+        default=16,
+        help=f"V of the statistical models when --vocab stays <= {EXACT_MAX_V} (default 16)",
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="built-in tree verifier whose conditional law the mechanism tests compare with "
+        "(default: the verifier's own conditional, if any)",
+    )
+    parser.add_argument(
+        "--optimal",
+        action="store_true",
+        default=None,
+        help="also require E|O| = the oracle's optimum (default: the verifier's claim)",
+    )
+    parser.add_argument(
+        "--tol", type=cli_float(min_value=0, include_min=False), default=TOL, help=f"exact tolerance (default {TOL:g})"
+    )
+    parser.add_argument(
+        "--alpha",
+        type=cli_float(min_value=0, max_value=1, include_min=False, include_max=False),
+        default=ALPHA,
+        help=f"family-wise false-alarm rate of the statistical tests (default {ALPHA:g})",
+    )
+    parser.add_argument(
+        "--seed", type=cli_int(min_value=0), default=0, help="seed of the models and the samplers (default 0)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.set_defaults(run=run)
 
@@ -92,7 +123,8 @@ def _builtin(name: str, argument: str = "target") -> Any:
 
     if name not in TREE_VERIFIERS:
         raise InvalidInputError(
-            f"{argument}: no built-in tree verifier named {name!r}; known: {', '.join(sorted(TREE_VERIFIERS))}")
+            f"{argument}: no built-in tree verifier named {name!r}; known: {', '.join(sorted(TREE_VERIFIERS))}"
+        )
     return TREE_VERIFIERS[name]
 
 
@@ -114,8 +146,13 @@ def run(args: argparse.Namespace) -> int:
     if args.stat_vocab < 2:
         raise InvalidInputError(f"stat-vocab: expected an integer >= 2, got {args.stat_vocab}")
     config = TreeCheckConfig(
-        structures=structures, vocab=_vocab(args.vocab), samples=args.samples, stat_vocab=args.stat_vocab,
-        seed=args.seed, optimal=args.optimal, tol=check_positive_float(args.tol, "tol"),
+        structures=structures,
+        vocab=_vocab(args.vocab),
+        samples=args.samples,
+        stat_vocab=args.stat_vocab,
+        seed=args.seed,
+        optimal=args.optimal,
+        tol=check_positive_float(args.tol, "tol"),
         alpha=check_positive_float(args.alpha, "alpha"),
         reference=_builtin(args.reference, "reference") if args.reference else None,
     )

@@ -4,13 +4,12 @@ Exact TV where the draft tuples can be enumerated, else a sampled estimate with 
 interval (see :mod:`multidraft.properties.deviation`); ``--plot`` writes the per-token
 deviation as a PNG.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 from typing import Any
-
-import numpy as np
 
 from multidraft.commands.check import add_serving_arguments, sampling_from_args
 from multidraft.examples import EXAMPLES, example, load_laws
@@ -61,25 +60,46 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", metavar="TARGET", help="a built-in verifier name or package.module:object")
-    parser.add_argument("--interface", choices=("auto",) + INTERFACES, default="auto",
-                        help="verifier interface (default: detect)")
+    parser.add_argument(
+        "--interface", choices=("auto",) + INTERFACES, default="auto", help="verifier interface (default: detect)"
+    )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--example", metavar="NAME", choices=tuple(EXAMPLES),
-                        help=f"a built-in problem: {', '.join(EXAMPLES)}")
+    source.add_argument(
+        "--example", metavar="NAME", choices=tuple(EXAMPLES), help=f"a built-in problem: {', '.join(EXAMPLES)}"
+    )
     source.add_argument("--file", metavar="PATH", help="target and draft laws from .npz/.npy/.json/.pt")
     source.add_argument("--problems", type=cli_int(min_value=1), default=3, help="generated problems (default 3)")
-    parser.add_argument("--drafting", choices=DRAFTINGS, default=None, help="drafting law (default: declared, else iid)")
-    parser.add_argument("--n", default=None, type=cli_type(check_range),
-                        help="number of drafts (a file's/example's n, or 1-4 when generating)")
-    parser.add_argument("--vocab", default="2-6", type=cli_type(check_range, min_value=2),
-                        help="vocabulary sizes when generating, V or LO-HI, V >= 2 (default 2-6)")
-    parser.add_argument("--samples", type=cli_int(min_value=1), default=100_000,
-                        help="samples when not enumerable (default 100000)")
-    parser.add_argument("--max-tuples", type=cli_int(min_value=1), default=200_000,
-                        help="enumerate exactly up to this many draft tuples (default 200000)")
+    parser.add_argument(
+        "--drafting", choices=DRAFTINGS, default=None, help="drafting law (default: declared, else iid)"
+    )
+    parser.add_argument(
+        "--n",
+        default=None,
+        type=cli_type(check_range),
+        help="number of drafts (a file's/example's n, or 1-4 when generating)",
+    )
+    parser.add_argument(
+        "--vocab",
+        default="2-6",
+        type=cli_type(check_range, min_value=2),
+        help="vocabulary sizes when generating, V or LO-HI, V >= 2 (default 2-6)",
+    )
+    parser.add_argument(
+        "--samples", type=cli_int(min_value=1), default=100_000, help="samples when not enumerable (default 100000)"
+    )
+    parser.add_argument(
+        "--max-tuples",
+        type=cli_int(min_value=1),
+        default=200_000,
+        help="enumerate exactly up to this many draft tuples (default 200000)",
+    )
     parser.add_argument("--seed", type=cli_int(min_value=0), default=0, help="seed (default 0)")
-    parser.add_argument("--plot", metavar="OUT.png", type=cli_type(check_output_path, suffix=".png", keep_text=True),
-                        help="write a per-token deviation plot (a .png path in an existing folder)")
+    parser.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        type=cli_type(check_output_path, suffix=".png", keep_text=True),
+        help="write a per-token deviation plot (a .png path in an existing folder)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_serving_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (total, ETA) on stderr")
@@ -97,25 +117,46 @@ def _problems(args: argparse.Namespace, drafting: str, spec: Any) -> list[Proble
             n = lo
         if n is None:
             raise InvalidInputError(f"n: {args.file} gives no number of drafts; pass --n")
-        given = serving_problem(Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file), factory),
-                                sampling_from_args(args), args.dtype)
+        given = serving_problem(
+            Problem(p, q, check_n(int(n)), drafting, args.example or str(args.file), factory),
+            sampling_from_args(args),
+            args.dtype,
+        )
         if given is None:
             raise InvalidInputError("top_k/top_p: the processed draft law leaves too few tokens for the drafting law")
         return [given]
-    config = CheckConfig(drafting=drafting, n=args.n or (1, 4), vocab=args.vocab,
-                         stat_problems=args.problems, seed=args.seed, samples=args.samples,
-                         sampling=sampling_from_args(args), dtype=args.dtype)
+    config = CheckConfig(
+        drafting=drafting,
+        n=args.n or (1, 4),
+        vocab=args.vocab,
+        stat_problems=args.problems,
+        seed=args.seed,
+        samples=args.samples,
+        sampling=sampling_from_args(args),
+        dtype=args.dtype,
+    )
     found = stat_problem_list(config, drafting, spec)
     if not found:
-        raise InvalidInputError(f"vocab: no problem with at least two tokens of expected count >= 5 in --vocab "
-                                f"{args.vocab[0]}-{args.vocab[1]} and --n {config.n[0]}-{config.n[1]}; widen them")
+        raise InvalidInputError(
+            f"vocab: no problem with at least two tokens of expected count >= 5 in --vocab "
+            f"{args.vocab[0]}-{args.vocab[1]} and --n {config.n[0]}-{config.n[1]}; widen them"
+        )
     return found
 
 
 def _record(d: Any) -> dict:
-    return {"problem": d.problem.describe(), "method": d.method, "tv": d.tv, "interval": d.interval,
-            "null_tv": d.null_tv, "samples": d.samples, "validity": d.validity, "verdict": d.verdict,
-            "deviation": d.deviation.tolist(), "stderr": None if d.stderr is None else d.stderr.tolist()}
+    return {
+        "problem": d.problem.describe(),
+        "method": d.method,
+        "tv": d.tv,
+        "interval": d.interval,
+        "null_tv": d.null_tv,
+        "samples": d.samples,
+        "validity": d.validity,
+        "verdict": d.verdict,
+        "deviation": d.deviation.tolist(),
+        "stderr": None if d.stderr is None else d.stderr.tolist(),
+    }
 
 
 def summary_line(name: str, devs: list, crashed: str | None) -> str:
@@ -128,8 +169,11 @@ def summary_line(name: str, devs: list, crashed: str | None) -> str:
     if not bad:
         return f"deviation: {name}: no deviation found on {len(devs)} problem(s){worst}"
     invalid = sum(d.verdict == "invalid" for d in bad)
-    return (f"deviation: {name}: {len(bad)} of {len(devs)} problem(s) deviate"
-            + (f" ({invalid} with invalid output)" if invalid else "") + worst)
+    return (
+        f"deviation: {name}: {len(bad)} of {len(devs)} problem(s) deviate"
+        + (f" ({invalid} with invalid output)" if invalid else "")
+        + worst
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,8 +185,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         for i, prob in enumerate(problems):
             try:
-                devs.append(measure_deviation(spec, prob, samples=args.samples, seed=args.seed + i,
-                                              max_count=args.max_tuples, progress=progress))
+                devs.append(
+                    measure_deviation(
+                        spec,
+                        prob,
+                        samples=args.samples,
+                        seed=args.seed + i,
+                        max_count=args.max_tuples,
+                        progress=progress,
+                    )
+                )
             except InvalidInputError:
                 raise
             except Exception as exc:  # the verifier raised: a finding, reported once
@@ -155,8 +207,18 @@ def run(args: argparse.Namespace) -> int:
         plot_deviations(devs, args.plot, verifier=spec.name)
     line = summary_line(spec.name, devs, crashed)
     if args.json:
-        print(json.dumps({"verifier": spec.name, "problems": [_record(d) for d in devs], "error": crashed,
-                          "summary": line, "found": bool(crashed) or any(d.found for d in devs)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "verifier": spec.name,
+                    "problems": [_record(d) for d in devs],
+                    "error": crashed,
+                    "summary": line,
+                    "found": bool(crashed) or any(d.found for d in devs),
+                },
+                indent=2,
+            )
+        )
     else:
         for d in devs:
             print(d.summary())

@@ -4,12 +4,14 @@ Prints alpha*, the smallest and largest minimising token sets H*, each oracle's 
 wall time, the max-flow certified interval and the LP certificate gap. Oracles that would
 exceed their size limits are reported as ``skipped (reason)``.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,17 +55,32 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--example", metavar="NAME", choices=tuple(EXAMPLES),
-                        help=f"a built-in problem: {', '.join(EXAMPLES)}")
+    source.add_argument(
+        "--example", metavar="NAME", choices=tuple(EXAMPLES), help=f"a built-in problem: {', '.join(EXAMPLES)}"
+    )
     source.add_argument("--file", metavar="PATH", help="target and draft laws from .npz/.npy/.json/.pt")
-    parser.add_argument("--row", type=cli_int(min_value=0), default=0,
-                        help="the row of a --file holding a batch of laws, shape (B, V) (default 0)")
-    parser.add_argument("--n", type=cli_int(min_value=1), help="number of drafts (default: the example's or the file's n)")
+    parser.add_argument(
+        "--row",
+        type=cli_int(min_value=0),
+        default=0,
+        help="the row of a --file holding a batch of laws, shape (B, V) (default 0)",
+    )
+    parser.add_argument(
+        "--n", type=cli_int(min_value=1), help="number of drafts (default: the example's or the file's n)"
+    )
     parser.add_argument("--drafting", choices=DRAFTING_NAMES, default="iid", help="drafting law (default iid)")
-    parser.add_argument("--oracles", default=",".join(ORACLE_NAMES), type=cli_type(names, ORACLE_NAMES),
-                        help="comma-separated subset of closed,lp,maxflow (default: all)")
-    parser.add_argument("--lp-form", choices=("sets", "tuples"), default="sets",
-                        help="LP on distinct-token sets (default) or on ordered tuples (full OTLP)")
+    parser.add_argument(
+        "--oracles",
+        default=",".join(ORACLE_NAMES),
+        type=cli_type(names, ORACLE_NAMES),
+        help="comma-separated subset of closed,lp,maxflow (default: all)",
+    )
+    parser.add_argument(
+        "--lp-form",
+        choices=("sets", "tuples"),
+        default="sets",
+        help="LP on distinct-token sets (default) or on ordered tuples (full OTLP)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(run=run)
 
@@ -98,8 +115,13 @@ def _run_closed(p, q, n, args) -> dict:
     if args.drafting != "iid":
         return {"status": "skipped (the closed form needs i.i.d. drafts)"}
     res, wall = _timed(lambda: optimal_acceptance(p, q, n))
-    return {"status": "ok", "value": float(res.alpha_star), "time_s": wall,
-            "h_min": _tokens(res.h_min), "h_max": _tokens(res.h_max)}
+    return {
+        "status": "ok",
+        "value": float(res.alpha_star),
+        "time_s": wall,
+        "h_min": _tokens(res.h_min),
+        "h_max": _tokens(res.h_max),
+    }
 
 
 def _run_lp(p, q, n, args) -> dict:
@@ -108,9 +130,16 @@ def _run_lp(p, q, n, args) -> dict:
     from multidraft.reference import solve_lp
 
     res, wall = _timed(lambda: solve_lp(p, q, n, drafting=args.drafting, form=args.lp_form))
-    return {"status": "ok", "value": res.alpha_star, "time_s": wall, "form": res.form,
-            "variables": res.num_variables, "certificate": res.certificate,
-            "certificate_gap": res.certificate_gap, "h": _tokens(res.h)}
+    return {
+        "status": "ok",
+        "value": res.alpha_star,
+        "time_s": wall,
+        "form": res.form,
+        "variables": res.num_variables,
+        "certificate": res.certificate,
+        "certificate_gap": res.certificate_gap,
+        "h": _tokens(res.h),
+    }
 
 
 def _run_maxflow(p, q, n, args) -> dict:
@@ -119,8 +148,15 @@ def _run_maxflow(p, q, n, args) -> dict:
     from multidraft.reference import solve_maxflow
 
     res, wall = _timed(lambda: solve_maxflow(p, q, n, drafting=args.drafting))
-    return {"status": "ok", "value": res.acceptance, "time_s": wall, "interval": list(res.bounds),
-            "arcs": res.num_arcs, "h_min": _tokens(res.h_min), "h_max": _tokens(res.h_max)}
+    return {
+        "status": "ok",
+        "value": res.acceptance,
+        "time_s": wall,
+        "interval": list(res.bounds),
+        "arcs": res.num_arcs,
+        "h_min": _tokens(res.h_min),
+        "h_max": _tokens(res.h_max),
+    }
 
 
 RUNNERS = {"closed": _run_closed, "lp": _run_lp, "maxflow": _run_maxflow}
@@ -130,8 +166,9 @@ def solve_report(p: np.ndarray, q: np.ndarray, n: int, args: argparse.Namespace)
     """Run the requested oracles; returns the JSON-ready report."""
     drafting_law(args.drafting, q, n)  # validate the problem once, before any oracle
     if args.drafting != "iid" and list(args.oracles) == ["closed"]:
-        raise InvalidInputError(f"oracles: the closed form needs i.i.d. drafts; with --drafting {args.drafting} "
-                                "use --oracles lp,maxflow")
+        raise InvalidInputError(
+            f"oracles: the closed form needs i.i.d. drafts; with --drafting {args.drafting} use --oracles lp,maxflow"
+        )
     results = {}
     for name in args.oracles:
         try:

@@ -1,4 +1,5 @@
 """``multidraft workload synthetic|text``: generate a batch of (p, q) pairs, save it, summarise it."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,59 +35,120 @@ examples:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="FILE.npz", type=cli_type(check_output_path, suffix=".npz", keep_text=True),
-                        help="write the workload here (omit to only print the summary)")
-    parser.add_argument("--temperature", type=POSITIVE_FLOAT, default=1.0, metavar="T",
-                        help="sampling temperature applied to both laws (default 1.0)")
-    parser.add_argument("--top-k", type=POSITIVE, default=None, metavar="K",
-                        help="restrict q to its K most likely tokens (exactly K nonzeros per row)")
-    parser.add_argument("--top-p", type=cli_float(min_value=0, max_value=1, include_min=False), default=None,
-                        metavar="P", help="restrict q to its nucleus of mass P in (0, 1], after --top-k")
-    parser.add_argument("--summary-rows", type=POSITIVE, default=None, metavar="N",
-                        help="compute the summary on the first N rows only (default: all rows)")
+    parser.add_argument(
+        "--out",
+        metavar="FILE.npz",
+        type=cli_type(check_output_path, suffix=".npz", keep_text=True),
+        help="write the workload here (omit to only print the summary)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=POSITIVE_FLOAT,
+        default=1.0,
+        metavar="T",
+        help="sampling temperature applied to both laws (default 1.0)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=POSITIVE,
+        default=None,
+        metavar="K",
+        help="restrict q to its K most likely tokens (exactly K nonzeros per row)",
+    )
+    parser.add_argument(
+        "--top-p",
+        type=cli_float(min_value=0, max_value=1, include_min=False),
+        default=None,
+        metavar="P",
+        help="restrict q to its nucleus of mass P in (0, 1], after --top-k",
+    )
+    parser.add_argument(
+        "--summary-rows",
+        type=POSITIVE,
+        default=None,
+        metavar="N",
+        help="compute the summary on the first N rows only (default: all rows)",
+    )
     parser.add_argument("--no-summary", action="store_true", help="skip the alpha* summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "workload", help="generate (p, q) workloads: synthetic LLM-like or from real text",
-        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "workload",
+        help="generate (p, q) workloads: synthetic LLM-like or from real text",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
 
     syn = kinds.add_parser(
-        "synthetic", help="LLM-like pairs with a tunable or calibrated acceptance",
+        "synthetic",
+        help="LLM-like pairs with a tunable or calibrated acceptance",
         description="Synthetic LLM-like pairs (multidraft.workloads.llm_like_batch). Give --acceptance "
-                    "to calibrate the draft/target correlation to a mean 1 - TV, or --correlation.",
+        "to calibrate the draft/target correlation to a mean 1 - TV, or --correlation.",
     )
-    syn.add_argument("--vocab", type=cli_int(min_value=2), default=32000, metavar="V",
-                     help="vocabulary size (default 32000)")
+    syn.add_argument(
+        "--vocab", type=cli_int(min_value=2), default=32000, metavar="V", help="vocabulary size (default 32000)"
+    )
     syn.add_argument("--batch", type=POSITIVE, default=256, metavar="B", help="number of rows (default 256)")
     syn.add_argument("--seed", type=cli_int(min_value=0), default=0, metavar="S", help="random seed (default 0)")
     how = syn.add_mutually_exclusive_group()
-    how.add_argument("--acceptance", type=cli_float(min_value=0, max_value=1, include_min=False), default=None,
-                     metavar="A", help="calibrate so that the batch's mean 1 - TV is A in (0, 1] (within --tol)")
-    how.add_argument("--correlation", type=cli_float(min_value=0, max_value=1), default=None, metavar="C",
-                     help="draft/target correlation in [0, 1] (default 0.9 when --acceptance is not given)")
-    syn.add_argument("--tol", type=POSITIVE_FLOAT, default=1e-3, help="tolerance on the calibrated 1 - TV (default 1e-3)")
+    how.add_argument(
+        "--acceptance",
+        type=cli_float(min_value=0, max_value=1, include_min=False),
+        default=None,
+        metavar="A",
+        help="calibrate so that the batch's mean 1 - TV is A in (0, 1] (within --tol)",
+    )
+    how.add_argument(
+        "--correlation",
+        type=cli_float(min_value=0, max_value=1),
+        default=None,
+        metavar="C",
+        help="draft/target correlation in [0, 1] (default 0.9 when --acceptance is not given)",
+    )
+    syn.add_argument(
+        "--tol", type=POSITIVE_FLOAT, default=1e-3, help="tolerance on the calibrated 1 - TV (default 1e-3)"
+    )
     syn.add_argument("--tail", type=POSITIVE_FLOAT, default=None, help="Zipf exponent of the logits (default 2.0)")
-    syn.add_argument("--tail-spread", type=cli_float(min_value=0), default=None,
-                     help="log-normal spread of the per-row sharpness (default 0.3)")
+    syn.add_argument(
+        "--tail-spread",
+        type=cli_float(min_value=0),
+        default=None,
+        help="log-normal spread of the per-row sharpness (default 0.3)",
+    )
     _add_common(syn)
 
     txt = kinds.add_parser(
-        "text", help="pairs from a 4-gram target and a 2-gram draft on real text",
+        "text",
+        help="pairs from a 4-gram target and a 2-gram draft on real text",
         description="Pairs from real text (multidraft.workloads.text_workload): BPE + Kneser-Ney n-gram "
-                    "models trained on pydoc_data.topics, laws at consecutive held-out positions.",
+        "models trained on pydoc_data.topics, laws at consecutive held-out positions.",
     )
-    txt.add_argument("--positions", type=POSITIVE, default=4096, metavar="B",
-                     help="number of consecutive held-out positions = rows (default 4096; ~12,600 available)")
+    txt.add_argument(
+        "--positions",
+        type=POSITIVE,
+        default=4096,
+        metavar="B",
+        help="number of consecutive held-out positions = rows (default 4096; ~12,600 available)",
+    )
     txt.add_argument("--start", type=cli_int(min_value=0), default=0, help="first held-out position used (default 0)")
-    txt.add_argument("--seed", type=cli_int(min_value=0), default=None, metavar="S",
-                     help="if given, draw --start at random with this seed (the models are deterministic)")
-    txt.add_argument("--bpe-vocab", type=cli_int(min_value=256), default=3000, metavar="V",
-                     help="BPE vocabulary size, >= 256 (default 3000)")
+    txt.add_argument(
+        "--seed",
+        type=cli_int(min_value=0),
+        default=None,
+        metavar="S",
+        help="if given, draw --start at random with this seed (the models are deterministic)",
+    )
+    txt.add_argument(
+        "--bpe-vocab",
+        type=cli_int(min_value=256),
+        default=3000,
+        metavar="V",
+        help="BPE vocabulary size, >= 256 (default 3000)",
+    )
     txt.add_argument("--target-order", type=POSITIVE, default=4, help="n-gram order of the target (default 4)")
     txt.add_argument("--draft-order", type=POSITIVE, default=2, help="n-gram order of the draft (default 2)")
     _add_common(txt)
@@ -99,11 +161,18 @@ def _make(args: argparse.Namespace, progress: bool):
 
     if args.kind == "synthetic":
         return workloads.llm_like_batch(
-            args.batch, args.vocab, temperature=args.temperature, correlation=args.correlation,
-            acceptance=args.acceptance, top_k=args.top_k, top_p=args.top_p,
+            args.batch,
+            args.vocab,
+            temperature=args.temperature,
+            correlation=args.correlation,
+            acceptance=args.acceptance,
+            top_k=args.top_k,
+            top_p=args.top_p,
             tail=synthetic.TAIL if args.tail is None else args.tail,
             tail_spread=synthetic.TAIL_SPREAD if args.tail_spread is None else args.tail_spread,
-            seed=args.seed, tol=args.tol, progress=progress,
+            seed=args.seed,
+            tol=args.tol,
+            progress=progress,
         )
     start = args.start
     if args.seed is not None:
@@ -113,8 +182,14 @@ def _make(args: argparse.Namespace, progress: bool):
         room = models.available_positions - args.positions
         start = int(np.random.default_rng(args.seed).integers(0, max(room, 0) + 1))
     work = workloads.text_workload(
-        args.positions, start=start, bpe_vocab=args.bpe_vocab, target_order=args.target_order,
-        draft_order=args.draft_order, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        args.positions,
+        start=start,
+        bpe_vocab=args.bpe_vocab,
+        target_order=args.target_order,
+        draft_order=args.draft_order,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
         progress=progress,
     )
     if args.seed is not None:

@@ -12,6 +12,7 @@ Every generator returns a :class:`Workload` with float64 ``target``/``draft`` of
 and a ``meta`` dict; everything is deterministic given its arguments (explicit seeds).
 See docs/workloads.md for the models and measured statistics.
 """
+
 from .base import Workload
 from .io import from_logits, load_workload, save_workload
 from .stats import Summary, single_draft_acceptance, summarize
@@ -20,7 +21,20 @@ from .text import text_models, text_workload
 from .textlm import TextLM, pair_acceptance, text_pair
 
 __all__ = [
-    "Workload", "from_logits", "load_workload", "save_workload", "Summary", "single_draft_acceptance",
-    "summarize", "Calibration", "calibrate_correlation", "llm_like", "llm_like_batch", "text_models",
-    "text_workload", "TextLM", "pair_acceptance", "text_pair",
+    "Workload",
+    "from_logits",
+    "load_workload",
+    "save_workload",
+    "Summary",
+    "single_draft_acceptance",
+    "summarize",
+    "Calibration",
+    "calibrate_correlation",
+    "llm_like",
+    "llm_like_batch",
+    "text_models",
+    "text_workload",
+    "TextLM",
+    "pair_acceptance",
+    "text_pair",
 ]

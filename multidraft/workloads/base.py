@@ -1,4 +1,5 @@
 """The :class:`Workload` record every generator returns: a batch of (p, q) pairs plus metadata."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

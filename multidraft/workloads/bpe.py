@@ -18,14 +18,15 @@ Encoding applies the learned merges to each chunk in rank order (lowest rank fir
 decoding concatenates the tokens' bytes. Because every token is a byte string and the
 pre-tokenizer is lossless, ``decode(encode(s)) == s`` for every ``str`` s.
 """
+
 from __future__ import annotations
 
 import heapq
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class BPETokenizer:
 
     # --- training ---------------------------------------------------------------------
     @classmethod
-    def train(cls, text: str, vocab_size: int) -> "BPETokenizer":
+    def train(cls, text: str, vocab_size: int) -> BPETokenizer:
         """Learn ``vocab_size - 256`` merges from ``text`` (stops early if no pair is left).
 
         Parameters
@@ -181,7 +182,7 @@ class BPETokenizer:
         Path(path).write_text(json.dumps({"merges": self.merges}))
 
     @classmethod
-    def load(cls, path: str | Path) -> "BPETokenizer":
+    def load(cls, path: str | Path) -> BPETokenizer:
         """Read merges written by :meth:`save`."""
         data = json.loads(Path(path).read_text())
         if "merges" not in data:

@@ -12,6 +12,7 @@ is *held out* when ``i % period == period - 1`` with ``period = round(1 / held_o
 (every 10th paragraph for ``held_out = 0.1``), so both parts cover every topic. Each part
 is returned as one string, paragraphs joined by a blank line.
 """
+
 from __future__ import annotations
 
 import re

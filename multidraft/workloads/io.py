@@ -18,6 +18,7 @@ From logits
 into a workload the way a serving engine samples: ``softmax(z / T)`` for both models, then
 top-k and/or top-p applied to the draft (and to the target too with ``restrict_target``).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -90,8 +91,9 @@ def load_workload(path: str | Path) -> Workload:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InvalidInputError(f"path: {path} is not a readable .npz archive ({type(exc).__name__}: "
-                                f"{exc or 'empty file'})") from None
+        raise InvalidInputError(
+            f"path: {path} is not a readable .npz archive ({type(exc).__name__}: {exc or 'empty file'})"
+        ) from None
     missing = [k for k in _RESERVED if k not in arrays]
     if missing:
         raise InvalidInputError(f"path: {path} lacks the array(s) {missing}; found {sorted(arrays)}")
@@ -109,9 +111,17 @@ def _check_logits(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def from_logits(target_logits: Any, draft_logits: Any, *, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None, restrict_target: bool = False, probs: bool = False,
-                **meta: Any) -> Workload:
+def from_logits(
+    target_logits: Any,
+    draft_logits: Any,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    restrict_target: bool = False,
+    probs: bool = False,
+    **meta: Any,
+) -> Workload:
     """A workload from users' own logits (or probabilities), numpy or torch.
 
     Parameters
@@ -155,7 +165,12 @@ def from_logits(target_logits: Any, draft_logits: Any, *, temperature: float = 1
     q = restrict(q, top_k, top_p, inplace=True)
     if restrict_target:
         p = restrict(p, top_k, top_p, inplace=True)
-    info = {"source": "logits" if not probs else "probs", "temperature": temperature, "top_k": top_k or 0,
-            "top_p": top_p or 1.0, "restrict_target": bool(restrict_target)}
+    info = {
+        "source": "logits" if not probs else "probs",
+        "temperature": temperature,
+        "top_k": top_k or 0,
+        "top_p": top_p or 1.0,
+        "restrict_target": bool(restrict_target),
+    }
     info.update(meta)
     return Workload(p, q, info)

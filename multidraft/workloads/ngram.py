@@ -24,6 +24,7 @@ Storage: level k keeps its k-grams as sorted int64 keys ``sum_j w_j V^(k-1-j)`` 
 counts; a context's followers are then one contiguous slice, found with ``searchsorted``.
 Laws for B contexts cost O(B V N) and are built for all rows at once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ def _keys(tokens: np.ndarray, k: int, vocab_size: int) -> np.ndarray:
     """int64 keys of all k-grams of ``tokens`` (T,): shape (T - k + 1,)."""
     key = np.zeros(len(tokens) - k + 1, dtype=np.int64)
     for j in range(k):
-        key = key * vocab_size + tokens[j: len(tokens) - k + 1 + j]
+        key = key * vocab_size + tokens[j : len(tokens) - k + 1 + j]
     return key
 
 
@@ -53,12 +54,12 @@ def _context_keys(contexts: np.ndarray, m: int, vocab_size: int) -> np.ndarray:
 class _Level:
     """The k-grams of one level: followers and counts grouped by context."""
 
-    contexts: np.ndarray     # (C,) sorted unique context keys (k-1 tokens); empty context -> [0]
-    starts: np.ndarray       # (C + 1,) slice of each context in followers / counts
-    followers: np.ndarray    # (G,) next token of each k-gram
-    counts: np.ndarray       # (G,) float64 count c_k(h w)
-    totals: np.ndarray       # (C,) c_k(h .)
-    types: np.ndarray        # (C,) N1+(h .)
+    contexts: np.ndarray  # (C,) sorted unique context keys (k-1 tokens); empty context -> [0]
+    starts: np.ndarray  # (C + 1,) slice of each context in followers / counts
+    followers: np.ndarray  # (G,) next token of each k-gram
+    counts: np.ndarray  # (G,) float64 count c_k(h w)
+    totals: np.ndarray  # (C,) c_k(h .)
+    types: np.ndarray  # (C,) N1+(h .)
     discount: float
 
 
@@ -71,8 +72,15 @@ def _make_level(keys: np.ndarray, counts: np.ndarray, vocab_size: int) -> _Level
     n2 = np.count_nonzero(counts == 2)
     discount = n1 / (n1 + 2 * n2) if n1 + n2 > 0 else 0.5
     discount = min(max(discount, 0.05), 0.95)
-    return _Level(contexts, starts, keys % vocab_size, counts.astype(np.float64), totals.astype(np.float64),
-                  np.diff(starts).astype(np.float64), float(discount))
+    return _Level(
+        contexts,
+        starts,
+        keys % vocab_size,
+        counts.astype(np.float64),
+        totals.astype(np.float64),
+        np.diff(starts).astype(np.float64),
+        float(discount),
+    )
 
 
 class KneserNeyLM:
@@ -97,11 +105,13 @@ class KneserNeyLM:
         self.vocab_size = int(vocab_size)
         self._levels: list[_Level] = []
 
-    def fit(self, tokens: np.ndarray) -> "KneserNeyLM":
+    def fit(self, tokens: np.ndarray) -> KneserNeyLM:
         """Count n-grams of a token stream ``tokens`` (T,) int; returns ``self``."""
         tokens = np.asarray(tokens, dtype=np.int64)
         if tokens.ndim != 1 or len(tokens) < self.order:
-            raise InvalidInputError(f"tokens: expected a 1-D stream of at least {self.order} ids, got shape {tokens.shape}")
+            raise InvalidInputError(
+                f"tokens: expected a 1-D stream of at least {self.order} ids, got shape {tokens.shape}"
+            )
         if tokens.min() < 0 or tokens.max() >= self.vocab_size:
             raise InvalidInputError(f"tokens: ids must lie in [0, {self.vocab_size})")
         V = self.vocab_size
@@ -167,8 +177,8 @@ class KneserNeyLM:
         row_rep = np.repeat(rows, lengths)
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         entry = np.repeat(level.starts[ci], lengths) + offsets
-        laws[row_rep, level.followers[entry]] += (
-            np.maximum(level.counts[entry] - level.discount, 0.0) / np.repeat(totals, lengths)
+        laws[row_rep, level.followers[entry]] += np.maximum(level.counts[entry] - level.discount, 0.0) / np.repeat(
+            totals, lengths
         )
 
     def next_token_laws(self, tokens: np.ndarray, positions: np.ndarray) -> np.ndarray:

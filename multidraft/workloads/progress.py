@@ -1,8 +1,10 @@
 """One progress-bar factory: tqdm on stderr (a terminal), shown only if the work lasts over ~2 s."""
+
 from __future__ import annotations
 
 import sys
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 T = TypeVar("T")
 

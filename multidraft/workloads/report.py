@@ -4,6 +4,7 @@ Run ``python -m multidraft.workloads.report`` (a few minutes on 2 cores) or with
 (smaller batches, a smoke test). Every number comes from the generators with the seeds
 shown, so the tables regenerate exactly.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def calibration_table(vocab_size: int, batch: int, seed: int = 0) -> list[str]:
             cells = [f"{single_draft_acceptance(top.target, top.draft).mean():.3f}"]
             for a in ACCEPTANCES:
                 try:
-                    cal = calibrate_correlation(a, batch=batch, vocab_size=vocab_size, temperature=T, top_k=k,
-                                                seed=seed)
+                    cal = calibrate_correlation(
+                        a, batch=batch, vocab_size=vocab_size, temperature=T, top_k=k, seed=seed
+                    )
                     cells.append(f"{cal.correlation:.4f}")
                 except InvalidInputError:
                     cells.append("unreachable")
@@ -52,8 +54,10 @@ def calibration_table(vocab_size: int, batch: int, seed: int = 0) -> list[str]:
 def _stats_row(label: str, target: np.ndarray, draft: np.ndarray) -> str:
     s = summarize(target, draft, (2, 4))
     q10, q50, q90 = s.acceptance_quantiles
-    return (f"| {label} | {s.rows} | {s.target_entropy:.2f} | {s.acceptance:.3f} | {q10:.3f} / {q50:.3f} / {q90:.3f} "
-            f"| {s.alpha_star[2]:.3f} | {s.alpha_star[4]:.3f} |")
+    return (
+        f"| {label} | {s.rows} | {s.target_entropy:.2f} | {s.acceptance:.3f} | {q10:.3f} / {q50:.3f} / {q90:.3f} "
+        f"| {s.alpha_star[2]:.3f} | {s.alpha_star[4]:.3f} |"
+    )
 
 
 _STATS_HEADER = [

@@ -9,10 +9,12 @@ For each row b:
 
 :func:`summarize` reports their means (and quantiles of 1 - TV) over the rows.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +72,9 @@ class Summary:
         return "\n".join(lines)
 
 
-def summarize(target: Any, draft: Any, ns: Sequence[int] = (2, 4), *, max_rows: int | None = None,
-              progress: bool = False) -> Summary:
+def summarize(
+    target: Any, draft: Any, ns: Sequence[int] = (2, 4), *, max_rows: int | None = None, progress: bool = False
+) -> Summary:
     """Summary statistics of a (B, V) workload (see the module doc).
 
     Parameters
@@ -106,8 +109,11 @@ def summarize(target: Any, draft: Any, ns: Sequence[int] = (2, 4), *, max_rows: 
         entropy = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1)
     q10, q50, q90 = np.quantile(accept, [0.1, 0.5, 0.9])
     return Summary(
-        rows=int(len(p)), vocab_size=int(p.shape[1]), acceptance=float(accept.mean()),
+        rows=int(len(p)),
+        vocab_size=int(p.shape[1]),
+        acceptance=float(accept.mean()),
         acceptance_quantiles=(float(q10), float(q50), float(q90)),
         alpha_star={n: float(a.mean()) for n, a in alpha.items()},
-        draft_support=float((q > 0).sum(axis=-1).mean()), target_entropy=float(entropy.mean()),
+        draft_support=float((q > 0).sum(axis=-1).mean()),
+        target_entropy=float(entropy.mean()),
     )

@@ -31,6 +31,7 @@ the reachable range.
 Determinism: row b is drawn from ``numpy.random.default_rng([seed, b])``, so it depends on
 ``(seed, b, V, tail, spread)`` only, not on the batch size.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,15 @@ TAIL_SPREAD = 0.3
 ROWS_PER_CHUNK = 8
 
 
-def llm_like(vocab_size: int, *, temperature: float = 1.0, correlation: float = 0.8, top_k: int | None = None,
-             seed: int = 0, tail: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
+def llm_like(
+    vocab_size: int,
+    *,
+    temperature: float = 1.0,
+    correlation: float = 0.8,
+    top_k: int | None = None,
+    seed: int = 0,
+    tail: float = 1.1,
+) -> tuple[np.ndarray, np.ndarray]:
     """An LLM-like (p, q) pair: heavy-tailed target logits, draft logits correlated with them.
 
     Target logits are ``-tail * log(rank)`` (a Zipf law) plus Gaussian noise, divided by
@@ -146,8 +154,15 @@ def _target(noise: _Noise, temperature: float) -> np.ndarray:
     return p
 
 
-def _draft_rows(noise: _Noise, rows: slice, correlation: float, temperature: float, top_k: int | None,
-                top_p: float | None, out: np.ndarray) -> np.ndarray:
+def _draft_rows(
+    noise: _Noise,
+    rows: slice,
+    correlation: float,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    out: np.ndarray,
+) -> np.ndarray:
     """q for the given rows, written into ``out`` (r, V) and returned."""
     np.multiply(noise.e_target[rows], correlation, out=out)
     out += np.sqrt(max(0.0, 1.0 - correlation**2)) * noise.e_other[rows]
@@ -155,8 +170,14 @@ def _draft_rows(noise: _Noise, rows: slice, correlation: float, temperature: flo
     return restrict(softmax_(out), top_k, top_p, inplace=True)
 
 
-def _draft(noise: _Noise, correlation: float, temperature: float, top_k: int | None, top_p: float | None,
-           progress: bool = False) -> np.ndarray:
+def _draft(
+    noise: _Noise,
+    correlation: float,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    progress: bool = False,
+) -> np.ndarray:
     """q for the whole batch, shape (B, V)."""
     q = np.empty_like(noise.e_target)
     chunks = _chunks(len(q))
@@ -165,8 +186,9 @@ def _draft(noise: _Noise, correlation: float, temperature: float, top_k: int | N
     return q
 
 
-def _mean_acceptance_at(noise: _Noise, p: np.ndarray, correlation: float, temperature: float, top_k: int | None,
-                        top_p: float | None) -> float:
+def _mean_acceptance_at(
+    noise: _Noise, p: np.ndarray, correlation: float, temperature: float, top_k: int | None, top_p: float | None
+) -> float:
     """mean_b sum_v min(p, q(c)) without materialising the whole of q."""
     buffer = np.empty((min(ROWS_PER_CHUNK, len(p)), p.shape[1]))
     total = 0.0
@@ -176,8 +198,17 @@ def _mean_acceptance_at(noise: _Noise, p: np.ndarray, correlation: float, temper
     return total / len(p)
 
 
-def _solve_correlation(noise: _Noise, p: np.ndarray, requested: float, temperature: float, top_k: int | None,
-                       top_p: float | None, tol: float, progress: bool, max_evaluations: int = 60) -> Calibration:
+def _solve_correlation(
+    noise: _Noise,
+    p: np.ndarray,
+    requested: float,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    tol: float,
+    progress: bool,
+    max_evaluations: int = 60,
+) -> Calibration:
     """Illinois regula falsi for ``a(c) = requested`` on [0, 1] (see the module doc)."""
     evaluations = 0
 
@@ -221,8 +252,9 @@ def _solve_correlation(noise: _Noise, p: np.ndarray, requested: float, temperatu
     )
 
 
-def _common_args(batch: Any, vocab_size: Any, temperature: Any, top_k: Any, top_p: Any, tail: Any, tail_spread: Any,
-                 seed: Any) -> tuple:
+def _common_args(
+    batch: Any, vocab_size: Any, temperature: Any, top_k: Any, top_p: Any, tail: Any, tail_spread: Any, seed: Any
+) -> tuple:
     batch = check_int(batch, "batch", min_value=1)
     vocab_size = check_int(vocab_size, "vocab_size", min_value=2)
     temperature = check_temperature(temperature)
@@ -234,10 +266,20 @@ def _common_args(batch: Any, vocab_size: Any, temperature: Any, top_k: Any, top_
     return batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed
 
 
-def calibrate_correlation(acceptance: float, *, batch: int = 64, vocab_size: int = 32000, temperature: float = 1.0,
-                          top_k: int | None = None, top_p: float | None = None, tail: float = TAIL,
-                          tail_spread: float = TAIL_SPREAD, seed: int = 0, tol: float = 1e-3,
-                          progress: bool = False) -> Calibration:
+def calibrate_correlation(
+    acceptance: float,
+    *,
+    batch: int = 64,
+    vocab_size: int = 32000,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    tail: float = TAIL,
+    tail_spread: float = TAIL_SPREAD,
+    seed: int = 0,
+    tol: float = 1e-3,
+    progress: bool = False,
+) -> Calibration:
     """The correlation c at which the batch ``llm_like_batch(batch, ..., correlation=c)`` has
     mean single-draft acceptance ``mean(1 - TV) = acceptance`` within ``tol``.
 
@@ -252,7 +294,8 @@ def calibrate_correlation(acceptance: float, *, batch: int = 64, vocab_size: int
     True
     """
     batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed = _common_args(
-        batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed)
+        batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed
+    )
     requested = _check_unit(acceptance, "acceptance", open_low=True)
     tol = check_positive_float(tol, "tol")
     noise = _draw_noise(batch, vocab_size, seed, tail, tail_spread, progress)
@@ -260,10 +303,21 @@ def calibrate_correlation(acceptance: float, *, batch: int = 64, vocab_size: int
     return _solve_correlation(noise, p, requested, temperature, top_k, top_p, tol, progress)
 
 
-def llm_like_batch(batch: int = 256, vocab_size: int = 32000, *, temperature: float = 1.0,
-                   correlation: float | None = None, acceptance: float | None = None, top_k: int | None = None,
-                   top_p: float | None = None, tail: float = TAIL, tail_spread: float = TAIL_SPREAD, seed: int = 0,
-                   tol: float = 1e-3, progress: bool = False) -> Workload:
+def llm_like_batch(
+    batch: int = 256,
+    vocab_size: int = 32000,
+    *,
+    temperature: float = 1.0,
+    correlation: float | None = None,
+    acceptance: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    tail: float = TAIL,
+    tail_spread: float = TAIL_SPREAD,
+    seed: int = 0,
+    tol: float = 1e-3,
+    progress: bool = False,
+) -> Workload:
     """A batch of B synthetic LLM-like (p, q) pairs (model in the module doc).
 
     Parameters
@@ -305,7 +359,8 @@ def llm_like_batch(batch: int = 256, vocab_size: int = 32000, *, temperature: fl
     ((4, 1000), 10)
     """
     batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed = _common_args(
-        batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed)
+        batch, vocab_size, temperature, top_k, top_p, tail, tail_spread, seed
+    )
     if correlation is not None and acceptance is not None:
         raise InvalidInputError("acceptance: give either correlation or acceptance, not both")
     if acceptance is not None:
@@ -320,8 +375,14 @@ def llm_like_batch(batch: int = 256, vocab_size: int = 32000, *, temperature: fl
         correlation = _solve_correlation(noise, p, requested, temperature, top_k, top_p, tol, progress).correlation
     q = _draft(noise, correlation, temperature, top_k, top_p, progress)
     meta = {
-        "source": "synthetic", "seed": seed, "temperature": temperature, "top_k": top_k or 0,
-        "top_p": top_p or 1.0, "correlation": float(correlation), "tail": tail, "tail_spread": tail_spread,
+        "source": "synthetic",
+        "seed": seed,
+        "temperature": temperature,
+        "top_k": top_k or 0,
+        "top_p": top_p or 1.0,
+        "correlation": float(correlation),
+        "tail": tail,
+        "tail_spread": tail_spread,
     }
     if requested is not None:
         meta["requested_acceptance"] = requested

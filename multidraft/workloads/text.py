@@ -17,6 +17,7 @@ Pipeline (every step deterministic)
 The models are cached in-process (:func:`text_models`), so several workloads with different
 temperatures or truncations cost one training.
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,8 +46,8 @@ class TextModels:
     tokenizer: BPETokenizer
     target: KneserNeyLM
     draft: KneserNeyLM
-    train_tokens: np.ndarray      # (T_train,) int64
-    held_out_tokens: np.ndarray   # (T_held,) int64
+    train_tokens: np.ndarray  # (T_train,) int64
+    held_out_tokens: np.ndarray  # (T_held,) int64
 
     @property
     def first_position(self) -> int:
@@ -60,8 +61,13 @@ class TextModels:
 
 
 @functools.lru_cache(maxsize=4)
-def text_models(bpe_vocab: int = 3000, target_order: int = 4, draft_order: int = 2, held_out: float = 0.1,
-                max_chars: int | None = None) -> TextModels:
+def text_models(
+    bpe_vocab: int = 3000,
+    target_order: int = 4,
+    draft_order: int = 2,
+    held_out: float = 0.1,
+    max_chars: int | None = None,
+) -> TextModels:
     """Train (or fetch from the in-process cache) the tokenizer and both n-gram models.
 
     Parameters
@@ -83,14 +89,30 @@ def text_models(bpe_vocab: int = 3000, target_order: int = 4, draft_order: int =
     train_tokens = tokenizer.encode(split.train)
     held_tokens = tokenizer.encode(split.held_out)
     V = tokenizer.vocab_size
-    return TextModels(split, tokenizer, KneserNeyLM(target_order, V).fit(train_tokens),
-                      KneserNeyLM(draft_order, V).fit(train_tokens), train_tokens, held_tokens)
+    return TextModels(
+        split,
+        tokenizer,
+        KneserNeyLM(target_order, V).fit(train_tokens),
+        KneserNeyLM(draft_order, V).fit(train_tokens),
+        train_tokens,
+        held_tokens,
+    )
 
 
-def text_workload(positions: int = 4096, *, start: int = 0, bpe_vocab: int = 3000, target_order: int = 4,
-                  draft_order: int = 2, temperature: float = 1.0, top_k: int | None = None,
-                  top_p: float | None = None, held_out: float = 0.1, max_chars: int | None = None,
-                  progress: bool = False) -> Workload:
+def text_workload(
+    positions: int = 4096,
+    *,
+    start: int = 0,
+    bpe_vocab: int = 3000,
+    target_order: int = 4,
+    draft_order: int = 2,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    held_out: float = 0.1,
+    max_chars: int | None = None,
+    progress: bool = False,
+) -> Workload:
     """(p, q) pairs at ``positions`` consecutive held-out positions (pipeline in the module doc).
 
     Parameters
@@ -132,7 +154,7 @@ def text_workload(positions: int = 4096, *, start: int = 0, bpe_vocab: int = 300
     p = np.empty((positions, V))
     q = np.empty((positions, V))
     log_p = log_q = 0.0
-    chunks = [at[i: i + ROWS_PER_CHUNK] for i in range(0, positions, ROWS_PER_CHUNK)]
+    chunks = [at[i : i + ROWS_PER_CHUNK] for i in range(0, positions, ROWS_PER_CHUNK)]
     row = 0
     for chunk in progress_bar(chunks, enabled=progress, desc="n-gram laws"):
         rows = slice(row, row + len(chunk))
@@ -147,9 +169,17 @@ def text_workload(positions: int = 4096, *, start: int = 0, bpe_vocab: int = 300
         restrict(q[rows], top_k, top_p, inplace=True)
         row += len(chunk)
     meta = {
-        "source": "text:pydoc", "bpe_vocab": V, "target_order": models.target.order,
-        "draft_order": models.draft.order, "start": start, "temperature": temperature, "top_k": top_k or 0,
-        "top_p": top_p or 1.0, "held_out": float(held_out), "max_chars": max_chars or 0,
-        "target_ppl": float(np.exp(-log_p / positions)), "draft_ppl": float(np.exp(-log_q / positions)),
+        "source": "text:pydoc",
+        "bpe_vocab": V,
+        "target_order": models.target.order,
+        "draft_order": models.draft.order,
+        "start": start,
+        "temperature": temperature,
+        "top_k": top_k or 0,
+        "top_p": top_p or 1.0,
+        "held_out": float(held_out),
+        "max_chars": max_chars or 0,
+        "target_ppl": float(np.exp(-log_p / positions)),
+        "draft_ppl": float(np.exp(-log_q / positions)),
     }
     return Workload(p, q, meta)

@@ -14,6 +14,7 @@ at B = 256, V = 128,256). The largest-k selections use ``torch.topk`` (O(V) per 
 The argument checks here raise :class:`~multidraft.validation.InvalidInputError` naming the
 argument (``temperature``, ``top_k``, ``top_p``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -144,8 +145,9 @@ def restrict_top_p(law: np.ndarray, top_p: float | None, *, inplace: bool = Fals
     return _scatter(law, index, np.where(kept, values, 0.0), inplace)
 
 
-def restrict(law: np.ndarray, top_k: int | None = None, top_p: float | None = None, *,
-             inplace: bool = False) -> np.ndarray:
+def restrict(
+    law: np.ndarray, top_k: int | None = None, top_p: float | None = None, *, inplace: bool = False
+) -> np.ndarray:
     """Apply top-k then top-p (either may be ``None``) to each row of ``law`` (B, V)."""
     law = restrict_top_k(law, top_k, inplace=inplace)  # a copy unless inplace
     return restrict_top_p(law, top_p, inplace=True)

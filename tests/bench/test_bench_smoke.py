@@ -3,6 +3,7 @@
 These check that the commands run end to end and that the tables have the documented
 columns; they time nothing (benchmarks are commands, not timed tests).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -11,19 +12,50 @@ from multidraft.cli import main
 
 #: benchmark -> {table file: columns it must have}, and the plots it must write.
 EXPECTED = {
-    "fast": ({"fast_per_token": ["(k, n)", "median ms", "p99 ms", "success", "worst gap", "published GR 1e-4 ms (success)"],
-              "fast_throughput": ["B", "V", "tokens/s", "success"],
-              "fast_speedup": ["max-flow median ms", "GR median ms", "speed-up (median)"],
-              "fast_scaling": ["sweep", "(k, n)", "work k (n/2+1)", "median ms", "read p, q ms", "median / read"]},
-             ["fast_per_token", "fast_throughput", "fast_scaling"]),
-    "acceptance": ({"acceptance_alpha": ["workload", "T", "k", "n=1", "n=2"],
-                    "acceptance_baselines": ["baseline", "n", "llm: rows at alpha*", "llm: mean acc / mean alpha*"]},
-                   ["acceptance_alpha"]),
-    "table1": ({"table1": ["(k, n)", "method", "median ms", "p99 ms", "success", "deviation (exact)", "published ms (success)"]},
-               ["table1"]),
-    "budget": ({"budget": ["budget ms", "method", "best mean acceptance", "published GR / max-flow"],
-                "budget_points": ["method", "k", "n", "median ms", "mean acceptance"]},
-               ["budget"]),
+    "fast": (
+        {
+            "fast_per_token": [
+                "(k, n)",
+                "median ms",
+                "p99 ms",
+                "success",
+                "worst gap",
+                "published GR 1e-4 ms (success)",
+            ],
+            "fast_throughput": ["B", "V", "tokens/s", "success"],
+            "fast_speedup": ["max-flow median ms", "GR median ms", "speed-up (median)"],
+            "fast_scaling": ["sweep", "(k, n)", "work k (n/2+1)", "median ms", "read p, q ms", "median / read"],
+        },
+        ["fast_per_token", "fast_throughput", "fast_scaling"],
+    ),
+    "acceptance": (
+        {
+            "acceptance_alpha": ["workload", "T", "k", "n=1", "n=2"],
+            "acceptance_baselines": ["baseline", "n", "llm: rows at alpha*", "llm: mean acc / mean alpha*"],
+        },
+        ["acceptance_alpha"],
+    ),
+    "table1": (
+        {
+            "table1": [
+                "(k, n)",
+                "method",
+                "median ms",
+                "p99 ms",
+                "success",
+                "deviation (exact)",
+                "published ms (success)",
+            ]
+        },
+        ["table1"],
+    ),
+    "budget": (
+        {
+            "budget": ["budget ms", "method", "best mean acceptance", "published GR / max-flow"],
+            "budget_points": ["method", "k", "n", "median ms", "mean acceptance"],
+        },
+        ["budget"],
+    ),
 }
 
 
@@ -54,8 +86,11 @@ def test_quick_run_writes_tables_and_plots(bench, tmp_path, capsys):
         from multidraft import get_verifier, list_verifiers
 
         text = (tmp_path / f"{bench}.md").read_text()
-        marked = [(name, d) for name in list_verifiers()
-                  if (d := getattr(get_verifier(name), "drafting", "iid") or "iid") != "iid"]
+        marked = [
+            (name, d)
+            for name in list_verifiers()
+            if (d := getattr(get_verifier(name), "drafting", "iid") or "iid") != "iid"
+        ]
         assert marked  # greedy and rrs_without_replacement draw their own way
         for name, drafting in marked:
             assert f"| {name} ({drafting} drafting) |" in text
@@ -79,8 +114,9 @@ def test_bad_option_is_an_error(tmp_path, capsys):
 
 
 def test_acceptance_compares_only_the_chosen_baselines(tmp_path, capsys):
-    assert main(["bench", "acceptance", "--quick", "--no-progress", "--baselines", "rrs,nss",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(["bench", "acceptance", "--quick", "--no-progress", "--baselines", "rrs,nss", "--out", str(tmp_path)]) == 0
+    )
     text = (tmp_path / "acceptance_baselines.md").read_text()
     assert "| rrs |" in text and "| nss |" in text and "| kseq |" not in text
     assert main(["bench", "acceptance", "--quick", "--baselines", "rrs,nope", "--out", str(tmp_path)]) == 2

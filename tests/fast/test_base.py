@@ -1,4 +1,5 @@
 """fast.base: conversion/validation helpers and the Verifier base class."""
+
 import numpy as np
 import pytest
 import torch
@@ -18,14 +19,17 @@ def test_as_tensor_laws_shapes_and_dtype():
     assert p.dtype == torch.float32
 
 
-@pytest.mark.parametrize("target, draft, arg", [
-    ([np.nan, 1.0], [0.5, 0.5], "target"),
-    ([0.5, 0.5], [1.5, -0.5], "draft"),
-    ([0.5, 0.6], [0.5, 0.5], "target"),
-    ([0.5, 0.5], [1.0], "draft"),
-    ([[0.5, 0.5]] * 2, [[0.5, 0.5]] * 3, "draft"),
-    ([[[1.0]]], [[[1.0]]], "target"),
-])
+@pytest.mark.parametrize(
+    "target, draft, arg",
+    [
+        ([np.nan, 1.0], [0.5, 0.5], "target"),
+        ([0.5, 0.5], [1.5, -0.5], "draft"),
+        ([0.5, 0.6], [0.5, 0.5], "target"),
+        ([0.5, 0.5], [1.0], "draft"),
+        ([[0.5, 0.5]] * 2, [[0.5, 0.5]] * 3, "draft"),
+        ([[[1.0]]], [[[1.0]]], "target"),
+    ],
+)
 def test_as_tensor_laws_errors_name_the_argument(target, draft, arg):
     for convert in (np.array, torch.tensor):
         with pytest.raises(InvalidInputError, match=arg):
@@ -63,8 +67,8 @@ def test_verifier_shapes_default_sample_and_cache():
     v = FirstDraftOrP()
     p, q = np.array([0.5, 0.25, 0.25]), np.array([0.2, 0.3, 0.5])
     assert v.conditional(p, q, [2, 1]).shape == (3,)
-    assert v.conditional(p, q, [[2, 1], [0, 0], [1, 1]]).shape == (3, 3)   # broadcast laws over M tuples
-    assert v.conditional(np.stack([p, p]), q, [2, 1]).shape == (2, 3)     # drafts shared by B problems
+    assert v.conditional(p, q, [[2, 1], [0, 0], [1, 1]]).shape == (3, 3)  # broadcast laws over M tuples
+    assert v.conditional(np.stack([p, p]), q, [2, 1]).shape == (2, 3)  # drafts shared by B problems
     assert torch.allclose(v.conditional(p, q, [2, 1]), torch.tensor([0.25, 0.125, 0.625], dtype=torch.float64))
     before = FirstDraftOrP.prepared
     v.conditional(p, q, [0, 1])

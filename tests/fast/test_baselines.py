@@ -4,18 +4,20 @@ Exactness claims are float64 and checked to 1e-12 with :func:`multidraft.evaluat
 Statistical tests use a false-alarm rate of 1e-6 each (about 50 tests here, so a false
 alarm somewhere has probability < 1e-4), with fixed seeds (so they are deterministic).
 """
+
 import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import multidraft as md
-from multidraft.fast import BASELINES, GreedyDrafting, RecursiveRejection
 from multidraft.bench.baseline_table import baseline_table
+from multidraft.fast import BASELINES, GreedyDrafting, RecursiveRejection
 from multidraft.fast.baselines import KSEQ_SLACK, kseq_rho
 from multidraft.properties.strategies import problem_tuples
 from multidraft.reference import optimal_acceptance_for
@@ -144,7 +146,9 @@ def test_kseq_rho_well_conditioned_example():
     """A hand-checkable root: p = (1, 0), q = (0.6, 0.4), n = 2: for rho <= 5/3 beta = min(0.6, 1/rho) = 0.6,
     so 1 - (1 - beta)^2 = rho beta gives rho* = 0.84 / 0.6 = 1.4 (A = 0.84; a residual draw is token 0,
     never a rejected draft, so the acceptance is A)."""
-    rho = float(kseq_rho(torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([[0.6, 0.4]], dtype=torch.float64), 2)[0])
+    rho = float(
+        kseq_rho(torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([[0.6, 0.4]], dtype=torch.float64), 2)[0]
+    )
     assert abs(rho - 1.4) <= 1e-12
     assert abs(float(BASELINES["kseq"].acceptance([1.0, 0.0], [0.6, 0.4], 2)) - 0.84) <= 1e-12
 
@@ -175,7 +179,7 @@ def test_rrs_duplicate_skipping_bug_is_biased():
         def _walk(self, p, q, drafts, state, *, sample=False, generator=None):
             out, alive, r = torch.zeros_like(p), torch.ones(p.shape[0], 1, dtype=p.dtype), p
             for b in range(p.shape[0]):
-                seen, rb = set(), r[b:b + 1]
+                seen, rb = set(), r[b : b + 1]
                 for x in drafts[b].tolist():
                     if x in seen:
                         continue
@@ -184,8 +188,8 @@ def test_rrs_duplicate_skipping_bug_is_biased():
                     a = min(a, 1.0)
                     out[b, x] += alive[b, 0] * a
                     alive[b, 0] *= 1 - a
-                    rb = (rb - q[b:b + 1]).clamp(min=0)
-                    rb = rb / rb.sum() if rb.sum() > 0 else r[b:b + 1]
+                    rb = (rb - q[b : b + 1]).clamp(min=0)
+                    rb = rb / rb.sum() if rb.sum() > 0 else r[b : b + 1]
                 out[b] += alive[b, 0] * rb[0]
             return out
 
@@ -361,8 +365,10 @@ def test_compiled_sampler_follows_the_exact_law(name):
     conditional law: zero conventions (drafts outside the support, p = 0, p = q, disjoint
     supports) and a sparse support in a larger vocabulary (runs of the final draw)."""
     gen = torch.Generator().manual_seed(13)
-    cases = [make_problem(5, seed, 0.5, kind) for seed, kind in
-             enumerate(["zeros_q", "zeros_p", "equal", "disjoint", "one_hot_q", "ties"])]
+    cases = [
+        make_problem(5, seed, 0.5, kind)
+        for seed, kind in enumerate(["zeros_q", "zeros_p", "equal", "disjoint", "one_hot_q", "ties"])
+    ]
     cases.append(_sparse_problem())
     for p, q in cases:
         n = _fit_n(name, q, 3)

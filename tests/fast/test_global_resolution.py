@@ -1,8 +1,10 @@
 """Global resolution: exactly lossless and optimal by exact enumeration; batching, seeds, sampling."""
+
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import multidraft as md
@@ -130,7 +132,9 @@ def test_batched_equals_unbatched_rows():
 def test_same_seed_same_samples():
     p, q = llm_like(50, seed=3)
     plan = global_resolution(p, q, 4)
-    drafts = torch.multinomial(torch.tensor(q).expand(200, -1), 4, replacement=True, generator=torch.Generator().manual_seed(1))
+    drafts = torch.multinomial(
+        torch.tensor(q).expand(200, -1), 4, replacement=True, generator=torch.Generator().manual_seed(1)
+    )
     plan_b = global_resolution(np.tile(p, (200, 1)), np.tile(q, (200, 1)), 4)
     first = plan_b.sample(drafts, generator=torch.Generator().manual_seed(7))
     second = plan_b.sample(drafts, generator=torch.Generator().manual_seed(7))
@@ -154,7 +158,9 @@ def test_sampling_agrees_with_conditional():
         expected = plan.conditional(drafts)[0].numpy() * N
         keep = expected > 0
         assert counts[~keep].sum() == 0
-        g = 2 * np.sum(np.where(counts[keep] > 0, counts[keep] * np.log(np.maximum(counts[keep], 1) / expected[keep]), 0))
+        g = 2 * np.sum(
+            np.where(counts[keep] > 0, counts[keep] * np.log(np.maximum(counts[keep], 1) / expected[keep]), 0)
+        )
         assert stats.chi2.sf(g, df=max(keep.sum() - 1, 1)) > 1e-6 / len(tuples), (drafts, counts, expected)
 
 
@@ -169,12 +175,19 @@ def test_large_vocabulary_top_k_drafts_converge(k, n, backend):
     assert law.sum().item() == pytest.approx(1.0, abs=1e-12) and law.min().item() >= 0
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(n=0), "n:"), (dict(n=2.5), "n:"), (dict(n=10**6), "n: at most 256"),
-    (dict(target=[0.5, float("nan")]), "target:"), (dict(draft=[1.5, -0.5]), "draft:"),
-    (dict(target=[0.5, 0.6]), "sum to 1"), (dict(draft=[0.2, 0.3, 0.5]), "vocabulary"),
-    (dict(tol=0), "tol:"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(n=0), "n:"),
+        (dict(n=2.5), "n:"),
+        (dict(n=10**6), "n: at most 256"),
+        (dict(target=[0.5, float("nan")]), "target:"),
+        (dict(draft=[1.5, -0.5]), "draft:"),
+        (dict(target=[0.5, 0.6]), "sum to 1"),
+        (dict(draft=[0.2, 0.3, 0.5]), "vocabulary"),
+        (dict(tol=0), "tol:"),
+    ],
+)
 def test_bad_inputs_name_the_argument(bad, message):
     args = dict(target=[0.5, 0.5], draft=[0.4, 0.6], n=2)
     args.update(bad)
@@ -198,7 +211,7 @@ def test_backends_agree_row_by_row():
     rng = np.random.default_rng(21)
     for n in (1, 2, 3, 6):
         P, Q = rng.dirichlet(np.full(40, 0.3), 12), rng.dirichlet(np.full(40, 0.3), 12)
-        Q[rng.random(Q.shape) < 0.3] = 0.0   # rows with different support sizes: padding
+        Q[rng.random(Q.shape) < 0.3] = 0.0  # rows with different support sizes: padding
         Q[Q.sum(axis=1) == 0, 0] = 1.0
         Q /= Q.sum(axis=1, keepdims=True)
         ref, fast = (global_resolution(P, Q, n, backend=b) for b in BACKENDS)
@@ -223,9 +236,15 @@ def test_kernel_plan_parts_match_the_torch_formulas(V):
     plan = global_resolution(P, Q, 3, backend="numba")
     expected = plan_parts(plan.support, plan.a, V)
     for name, value in expected.items():
-        got = {"outer": plan.outer, "inner_active": plan.inner_active, "acceptance": plan.kept,
-               "accept_ratio": plan.accept_ratio, "residual_on_support": plan._residual_on_support,
-               "sorted_ids": plan._sorted_ids, "slot_of_sorted": plan._slot_of_sorted}[name]
+        got = {
+            "outer": plan.outer,
+            "inner_active": plan.inner_active,
+            "acceptance": plan.kept,
+            "accept_ratio": plan.accept_ratio,
+            "residual_on_support": plan._residual_on_support,
+            "sorted_ids": plan._sorted_ids,
+            "slot_of_sorted": plan._slot_of_sorted,
+        }[name]
         torch.testing.assert_close(got, value, atol=1e-15, rtol=0, msg=name)
 
 
@@ -259,9 +278,13 @@ def test_kernel_argsort_is_the_stable_sort():
     rng = np.random.default_rng(13)
     specials = np.array([0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.0, -1.0])
     for m in (1, 2, kernel.RADIX_MIN - 1, kernel.RADIX_MIN, 300, 2000):
-        for values in (rng.standard_normal(m), np.round(rng.standard_normal(m), 1),
-                       rng.exponential(size=m) * 10.0 ** rng.integers(-300, 300, size=m),
-                       rng.choice(specials, size=m), np.full(m, 0.25)):
+        for values in (
+            rng.standard_normal(m),
+            np.round(rng.standard_normal(m), 1),
+            rng.exponential(size=m) * 10.0 ** rng.integers(-300, 300, size=m),
+            rng.choice(specials, size=m),
+            np.full(m, 0.25),
+        ):
             expected = np.argsort(values, kind="stable")
             assert np.array_equal(kernel._argsort(values), expected), m
             assert np.array_equal(kernel._radix_argsort(values), expected), m
@@ -299,8 +322,14 @@ def test_bad_drafts_name_the_argument(compiled):
     plan.compiled_sampling = compiled
     batch = global_resolution(np.full((3, 2), 0.5), np.tile([0.4, 0.6], (3, 1)), 2)
     batch.compiled_sampling = compiled
-    bad = [(plan, [0, 5]), (plan, [0, 1, 1]), (plan, [-1, 0]), (plan, [0.5, 1.0]), (plan, np.zeros((1, 1, 2), int)),
-           (batch, np.zeros((2, 2), int))]
+    bad = [
+        (plan, [0, 5]),
+        (plan, [0, 1, 1]),
+        (plan, [-1, 0]),
+        (plan, [0.5, 1.0]),
+        (plan, np.zeros((1, 1, 2), int)),
+        (batch, np.zeros((2, 2), int)),
+    ]
     for verifier, drafts in bad:
         for call in (verifier.conditional, verifier.sample):
             with pytest.raises(md.InvalidInputError, match="drafts:"):

@@ -1,4 +1,5 @@
 """The uniform-key race: induced law, potential gradient and Hessian against exact enumeration."""
+
 import itertools
 
 import numpy as np
@@ -6,7 +7,14 @@ import pytest
 import torch
 
 from multidraft.fast.race import (
-    Race, evaluate, hessian, hessian_diagonal, hessian_matvec, induced_law, potential, win_probabilities,
+    Race,
+    evaluate,
+    hessian,
+    hessian_diagonal,
+    hessian_matvec,
+    induced_law,
+    potential,
+    win_probabilities,
 )
 
 
@@ -51,9 +59,14 @@ def test_gradient_and_hessian_match_finite_differences(seed):
         return Race(torch.tensor(v)[None], race.q, race.base, race.n, race.reject)
 
     eps = 1e-6
-    grad = np.array([(potential(at(u + eps * e))[0] - potential(at(u - eps * e))[0]).item() / (2 * eps) for e in np.eye(4)])
+    grad = np.array(
+        [(potential(at(u + eps * e))[0] - potential(at(u - eps * e))[0]).item() / (2 * eps) for e in np.eye(4)]
+    )
     np.testing.assert_allclose(grad, induced_law(at(u))[0].numpy(), atol=1e-8)
-    jac = np.stack([(induced_law(at(u + eps * e))[0] - induced_law(at(u - eps * e))[0]).numpy() / (2 * eps) for e in np.eye(4)], axis=1)
+    jac = np.stack(
+        [(induced_law(at(u + eps * e))[0] - induced_law(at(u - eps * e))[0]).numpy() / (2 * eps) for e in np.eye(4)],
+        axis=1,
+    )
     np.testing.assert_allclose(hessian(at(u))[0].numpy(), jac, atol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """Make the test gallery importable as ``gallery`` (also for ``multidraft check gallery:...``)."""
+
 import sys
 from pathlib import Path
 

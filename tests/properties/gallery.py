@@ -4,6 +4,7 @@ Conditional verifiers ``f(target, draft, drafts) -> probs`` (numpy, one draft tu
 call) and sampling verifiers ``g(target[B, V], draft[B, V], drafts[B, n], generator)``
 (torch). Each wrong verifier carries, in ``CAUGHT_BY``, the property expected to catch it.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -19,6 +20,7 @@ def _normalise_or(x: np.ndarray, fallback: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- correct
+
 
 def p_sampling(target, draft, drafts):
     """Ignore the drafts: y ~ p."""
@@ -61,9 +63,11 @@ def rrs(target, draft, drafts):
 
 def kseq_rho(p, q, n):
     """rho* solving ``1 - (1 - beta(rho))^n = rho beta(rho)`` on [1, n]."""
+
     def gap(rho):
         beta = np.minimum(q, p / rho).sum()
         return 1 - (1 - beta) ** n - rho * beta
+
     if n == 1 or gap(1.0) <= 0:
         return 1.0
     if gap(float(n)) >= 0:  # only by rounding (beta ~ 1e-12: 1 - (1 - beta)^n loses its digits); rho = n is valid
@@ -92,7 +96,6 @@ def kseq(target, draft, drafts):
     return _kseq(p, q, drafts, kseq_rho(p, q, len(drafts)))
 
 
-
 def _truncate(q, top):
     """q restricted to its ``top`` largest entries and renormalised (q itself when top is None)."""
     if top is None:
@@ -101,6 +104,7 @@ def _truncate(q, top):
     out = np.zeros_like(q)
     out[keep] = q[keep]
     return out / out.sum()
+
 
 class SoftmaxThenSpeculative:
     """A selection rule (pick distinct draft c with weight sqrt(p/q)) followed by speculative
@@ -146,6 +150,7 @@ class SoftmaxThenSpeculative:
 
 # ----------------------------------------------------------------------------- wrong
 
+
 def rrs_skip_duplicates(target, draft, drafts):
     """BUG: a repeated draft is skipped without applying its residual update."""
     return _rrs(np.asarray(target, float), np.asarray(draft, float), drafts, skip_duplicates=True)
@@ -175,8 +180,9 @@ def kseq_wrong_rho(target, draft, drafts):
 
 def residual_off_by_one(target, draft, drafts):
     """BUG: the residual is shifted by one token (np.roll)."""
-    return _sps(np.asarray(target, float), np.asarray(draft, float), int(drafts[0]),
-                residual_fn=lambda res: np.roll(res, 1))
+    return _sps(
+        np.asarray(target, float), np.asarray(draft, float), int(drafts[0]), residual_fn=lambda res: np.roll(res, 1)
+    )
 
 
 def target_draft_swapped(target, draft, drafts):
@@ -228,26 +234,47 @@ gr_no_correction = GlobalResolutionVariant(truncate=None, correction=False)
 
 def mixed(epsilon: float, verifier=rrs):
     """A correct verifier with a fraction ``epsilon`` of 'output the first draft' mixed in."""
+
     def f(target, draft, drafts):
         out = (1 - epsilon) * np.asarray(verifier(target, draft, drafts), float)
         out[int(drafts[0])] += epsilon
         return out
+
     return f
 
 
-CORRECT = {"p_sampling": p_sampling, "single_draft": single_draft, "rrs": rrs, "kseq": kseq,
-           "softmax_speculative": softmax_speculative}
-WRONG = {"rrs_skip_duplicates": rrs_skip_duplicates, "residual_unnormalised": residual_unnormalised,
-         "independent_accept": independent_accept, "kseq_wrong_rho": kseq_wrong_rho,
-         "softmax_truncated": softmax_truncated, "gr_truncated": gr_truncated,
-         "residual_off_by_one": residual_off_by_one, "target_draft_swapped": target_draft_swapped}
+CORRECT = {
+    "p_sampling": p_sampling,
+    "single_draft": single_draft,
+    "rrs": rrs,
+    "kseq": kseq,
+    "softmax_speculative": softmax_speculative,
+}
+WRONG = {
+    "rrs_skip_duplicates": rrs_skip_duplicates,
+    "residual_unnormalised": residual_unnormalised,
+    "independent_accept": independent_accept,
+    "kseq_wrong_rho": kseq_wrong_rho,
+    "softmax_truncated": softmax_truncated,
+    "gr_truncated": gr_truncated,
+    "residual_off_by_one": residual_off_by_one,
+    "target_draft_swapped": target_draft_swapped,
+}
 #: The property expected to fail for each wrong verifier.
-CAUGHT_BY = {"rrs_skip_duplicates": "lossless", "residual_unnormalised": "law", "independent_accept": "lossless",
-             "kseq_wrong_rho": "lossless", "softmax_truncated": "lossless", "gr_truncated": "lossless",
-             "residual_off_by_one": "lossless", "target_draft_swapped": "lossless"}
+CAUGHT_BY = {
+    "rrs_skip_duplicates": "lossless",
+    "residual_unnormalised": "law",
+    "independent_accept": "lossless",
+    "kseq_wrong_rho": "lossless",
+    "softmax_truncated": "lossless",
+    "gr_truncated": "lossless",
+    "residual_off_by_one": "lossless",
+    "target_draft_swapped": "lossless",
+}
 
 
 # ----------------------------------------------------------------------------- sampling (torch)
+
 
 def p_sampler(target, draft, drafts, generator):
     """y ~ p, batched: target (B, V)."""
@@ -298,6 +325,7 @@ class SpeculativeBoth:
 
 
 # ----------------------------------------------------------------------------- serving-engine form (uniforms in)
+
 
 def _chain_with_uniforms(target, draft, drafts, uniforms, accept, right):
     """Recursive rejection sampling with given uniforms (B, n + 1): coin ``uniforms[:, i]`` for

@@ -6,6 +6,7 @@ and the most for one tuple), the median harness time over 3 runs beside the medi
 baseline's own batched ``conditional`` on the same tuples (measured in the same run), and the
 largest |harness law - conditional law| over tuples and tokens.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -30,8 +31,10 @@ def main() -> None:
             a = runs[0]
             h = statistics.median(r.harness_seconds for r in runs)
             c = statistics.median(r.conditional_seconds for r in runs)
-            print(f"| {name} | {label} | {a.tuples} | {a.paths} | {a.paths / a.tuples:.1f} ({a.max_paths}) | "
-                  f"{h:.3f} | {c:.4f} | {max(r.max_diff for r in runs):.1e} |")
+            print(
+                f"| {name} | {label} | {a.tuples} | {a.paths} | {a.paths / a.tuples:.1f} ({a.max_paths}) | "
+                f"{h:.3f} | {c:.4f} | {max(r.max_diff for r in runs):.1e} |"
+            )
     try:
         compare_with_conditional(get_verifier("global_resolution"), P, Q, 2)
     except Exception as exc:  # the harness's refusal, printed as the table's footnote

@@ -7,6 +7,7 @@ the detection rate measured over 200 replications at that TV in the worst-case d
 on a slow one (0.05 ms a row, simulated by sleeping), median of 3, beside the estimate the
 check prints after its first call.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,10 @@ class _Err(io.StringIO):
 
 
 print("\n| sampler | samples N | check, wall time | in sampler calls | estimates printed: after two calls / revised |")
-for name, fn, sizes in (("p_sampler (torch.multinomial)", gallery.p_sampler, (10**4, 10**5, 10**6)),
-                        ("slow: 0.05 ms a row", slow_sampler, (10**4, 10**5))):
+for name, fn, sizes in (
+    ("p_sampler (torch.multinomial)", gallery.p_sampler, (10**4, 10**5, 10**6)),
+    ("slow: 0.05 ms a row", slow_sampler, (10**4, 10**5)),
+):
     for N in sizes:
         walls, inside, estimates = [], [], []
         for _ in range(3):
@@ -80,6 +83,7 @@ for name, fn, sizes in (("p_sampler (torch.multinomial)", gallery.p_sampler, (10
             inside.append(spent[0])
             found = re.findall(r"about ([\d.]+) (s|min)", err.getvalue())
             estimates.append([float(v) * (60 if unit == "min" else 1) for v, unit in found])
-        shown = " / ".join(f"{statistics.median(e[i] for e in estimates):.2f} s"
-                           for i in range(min(len(e) for e in estimates)))
+        shown = " / ".join(
+            f"{statistics.median(e[i] for e in estimates):.2f} s" for i in range(min(len(e) for e in estimates))
+        )
         print(f"| {name} | {N:.0e} | {statistics.median(walls):.2f} s | {statistics.median(inside):.2f} s | {shown} |")

@@ -1,4 +1,5 @@
 """The registered verifiers pass the exact suite (skipped until they are registered)."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,16 @@ import pytest
 from multidraft.properties import verifier_suite
 from multidraft.verifiers import list_verifiers
 
-BASELINES = ("nss", "single_draft", "rrs", "rrs_without_replacement", "kseq", "canonical", "greedy",
-             "global_resolution")
+BASELINES = (
+    "nss",
+    "single_draft",
+    "rrs",
+    "rrs_without_replacement",
+    "kseq",
+    "canonical",
+    "greedy",
+    "global_resolution",
+)
 
 
 @pytest.mark.parametrize("name", BASELINES)

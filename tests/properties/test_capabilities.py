@@ -1,5 +1,6 @@
 """Checker capabilities of issue 16: hazard accounting, the extreme slate, custom drafting laws,
 progress and time estimates, the per-call timeout, the sampler's call sizes, pasteable snippets."""
+
 from __future__ import annotations
 
 import io
@@ -23,6 +24,7 @@ from multidraft.properties.slate import QUICK_TOPS, TOPS, slate
 from multidraft.validation import InvalidInputError
 
 # ----------------------------------------------------------------------------- hazards
+
 
 def nan_on_tiny_paths_and_skips_duplicates(target, draft, drafts):
     """Recursive rejection sampling that skips repeated drafts (a duplicate-draft bias), and
@@ -105,8 +107,11 @@ def test_slate_covers_the_regimes_for_every_drafting_law():
         assert min(p.vocab_size for p in problems) == 2
         for problem in problems:
             problem.law()  # valid for the law
-    tops = {float(p.target.max()) for p in slate("iid", (1, 2), (2, 2), 5000, profile="thorough")
-            if p.origin.startswith("slate near_one_hot p ")}
+    tops = {
+        float(p.target.max())
+        for p in slate("iid", (1, 2), (2, 2), 5000, profile="thorough")
+        if p.origin.startswith("slate near_one_hot p ")
+    }
     assert tops == set(TOPS)
     assert len(QUICK_TOPS) < len(TOPS)
     ulp = [p for p in slate("iid", (1, 1), (3, 3), 5000) if p.origin.endswith("q=p+-ulp")][0]
@@ -120,12 +125,14 @@ def test_extra_problem_sources_are_measured():
         seen.append((drafting, n, vocab))
         return [Problem(np.array([0.5, 0.5]), np.array([1.0, 0.0]), 1, drafting, "mine")]
 
-    report = verifier_suite(gallery.target_draft_swapped, interface="conditional", slate=False, sources=(source,),
-                            examples=5)
+    report = verifier_suite(
+        gallery.target_draft_swapped, interface="conditional", slate=False, sources=(source,), examples=5
+    )
     assert seen and report["lossless"].status == "fail" and report["lossless"].problem.origin == "mine"
 
 
 # ----------------------------------------------------------------------------- custom drafting laws
+
 
 class _Law(IID):
     """An i.i.d. law whose tuples/sample can be broken for the tests below."""
@@ -144,19 +151,25 @@ class _Law(IID):
 Q = np.array([0.5, 0.3, 0.2])
 
 
-@pytest.mark.parametrize("law,fault", [
-    (Q, "expected a DraftingLaw"),
-    (IID(np.array([0.5, 0.5]), 2), "vocabulary size 2 does not match the target's 3"),
-    (IID(Q, 3), "has n = 3 drafts, expected n = 2"),
-    (_Law(Q, 2, tuples=(np.array([[0, 1]]), np.array([1.0, 0.0]))), "must give drafts (M, 2) and probabilities (M,)"),
-    (_Law(Q, 2, tuples=(np.array([[0, 3]]), np.array([1.0]))), "token 3, outside the vocabulary [0, 3)"),
-    (_Law(Q, 2, tuples=(np.array([[0.0, 1.0]]), np.array([1.0]))), "float64 draft tokens, expected integers"),
-    (_Law(Q, 2, tuples=(np.array([[0, 1], [1, 0]]), np.array([np.nan, 1.0]))), "is not finite"),
-    (_Law(Q, 2, tuples=(np.array([[0, 1], [1, 0]]), np.array([-0.5, 1.5]))), "is negative"),
-    (_Law(Q, 2, tuples=(np.array([[0, 1], [1, 0]]), np.array([0.5, 0.4]))), "sum to 0.9, expected 1"),
-    (_Law(Q, 2, sample=np.zeros((16, 2), int) + 7), "sample() gave token 7, outside the vocabulary"),
-    (_Law(Q, 2, sample=np.zeros((3, 2), int)), "sample(16, rng) gave shape (3, 2)"),
-])
+@pytest.mark.parametrize(
+    "law,fault",
+    [
+        (Q, "expected a DraftingLaw"),
+        (IID(np.array([0.5, 0.5]), 2), "vocabulary size 2 does not match the target's 3"),
+        (IID(Q, 3), "has n = 3 drafts, expected n = 2"),
+        (
+            _Law(Q, 2, tuples=(np.array([[0, 1]]), np.array([1.0, 0.0]))),
+            "must give drafts (M, 2) and probabilities (M,)",
+        ),
+        (_Law(Q, 2, tuples=(np.array([[0, 3]]), np.array([1.0]))), "token 3, outside the vocabulary [0, 3)"),
+        (_Law(Q, 2, tuples=(np.array([[0.0, 1.0]]), np.array([1.0]))), "float64 draft tokens, expected integers"),
+        (_Law(Q, 2, tuples=(np.array([[0, 1], [1, 0]]), np.array([np.nan, 1.0]))), "is not finite"),
+        (_Law(Q, 2, tuples=(np.array([[0, 1], [1, 0]]), np.array([-0.5, 1.5]))), "is negative"),
+        (_Law(Q, 2, tuples=(np.array([[0, 1], [1, 0]]), np.array([0.5, 0.4]))), "sum to 0.9, expected 1"),
+        (_Law(Q, 2, sample=np.zeros((16, 2), int) + 7), "sample() gave token 7, outside the vocabulary"),
+        (_Law(Q, 2, sample=np.zeros((3, 2), int)), "sample(16, rng) gave shape (3, 2)"),
+    ],
+)
 def test_check_law_names_each_fault(law, fault):
     with pytest.raises(InvalidInputError, match="law") as info:
         check_law(law, 3, 2)
@@ -207,7 +220,8 @@ def test_a_custom_law_is_checked_and_a_faulty_one_refused_up_front():
 def test_deviation_accepts_a_custom_law_with_example_and_file(tmp_path, monkeypatch, capsys):
     (tmp_path / "topsecond_mod.py").write_text(
         f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from test_capabilities import FirstDraftOnTopSecond\nverifier = FirstDraftOnTopSecond()\n")
+        "from test_capabilities import FirstDraftOnTopSecond\nverifier = FirstDraftOnTopSecond()\n"
+    )
     laws = tmp_path / "laws.json"
     laws.write_text(json.dumps({"target": [0.5, 0.3, 0.2], "draft": [0.2, 0.3, 0.5], "n": 2}))
     monkeypatch.chdir(tmp_path)
@@ -218,6 +232,7 @@ def test_deviation_accepts_a_custom_law_with_example_and_file(tmp_path, monkeypa
 
 
 # ----------------------------------------------------------------------------- progress, estimates, timeout
+
 
 class _Terminal(io.StringIO):
     def isatty(self):
@@ -231,7 +246,9 @@ def test_statistical_mode_prints_detectable_tv_and_a_time_estimate(monkeypatch):
     assert report.passed
     out = err.getvalue()
     assert "2 problems x 5000 samples" in out and "detectable TV (90% power)" in out
-    assert "ms a row + " in out and "so about" in out and "15000 rows in" in out  # 2 problems + the reproducibility rerun
+    assert (
+        "ms a row + " in out and "so about" in out and "15000 rows in" in out
+    )  # 2 problems + the reproducibility rerun
 
 
 def test_deviation_shows_progress(monkeypatch):
@@ -284,7 +301,7 @@ def test_samplers_get_many_rows_per_call_on_a_fixed_schedule():
 
 # ----------------------------------------------------------------------------- snippets
 
-SCRIPT = '''
+SCRIPT = """
 import numpy as np
 from multidraft.properties import verifier_suite
 
@@ -301,14 +318,15 @@ def swapped(target, draft, drafts):
     return first_draft_speculative(draft, target, drafts)
 
 print(verifier_suite(swapped, interface="conditional", examples=10)["lossless"].snippet)
-'''
+"""
 
 
 def test_the_snippet_of_a_script_verifier_pastes_as_is(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
-    snippet = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
-                             cwd=tmp_path).stdout
+    snippet = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
     assert "..." not in snippet and "def swapped" in snippet and "def first_draft_speculative" in snippet
     assert "Independent" not in snippet and "conditional_of" not in snippet  # no unused imports
     pasted = tmp_path / "pasted.py"

@@ -1,4 +1,5 @@
 """``multidraft check`` and ``multidraft deviation`` end to end through ``multidraft.cli.main``."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ def test_check_fails_a_wrong_verifier_with_a_snippet(capsys):
 
 
 def test_check_json_parses(capsys):
-    code = main(["check", "gallery:first_draft_sampler", "--samples", "5000", "--stat-problems", "2", "--json",
-                 "--no-progress"])
+    code = main(
+        ["check", "gallery:first_draft_sampler", "--samples", "5000", "--stat-problems", "2", "--json", "--no-progress"]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["passed"] is False
     assert {r["name"] for r in report["results"]} >= {"output_law", "acceptance_bound"}
@@ -39,7 +41,9 @@ def test_deviation_exact_and_plot(tmp_path, capsys):
     assert main(["deviation", "gallery:target_draft_swapped", "--example", "toy", "--plot", str(out)]) == 1  # found
     text = capsys.readouterr().out
     assert out.stat().st_size > 1000 and "exact TV" in text and "DEVIATES" in text
-    assert text.strip().splitlines()[-1].startswith("deviation: gallery:target_draft_swapped: 1 of 1 problem(s) deviate")
+    assert (
+        text.strip().splitlines()[-1].startswith("deviation: gallery:target_draft_swapped: 1 of 1 problem(s) deviate")
+    )
 
 
 def test_deviation_sampled_json(capsys):
@@ -56,6 +60,7 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     import time
 
     import gallery
+
     from multidraft.properties import CheckConfig, check
 
     class Terminal(io.StringIO):
@@ -86,7 +91,8 @@ def test_target_module_in_working_directory(tmp_path, monkeypatch, capsys):
     import sys
 
     (tmp_path / "my_verifier_module.py").write_text(
-        "import numpy as np\n\ndef f(target, draft, drafts):\n    return np.asarray(target, float)\n")
+        "import numpy as np\n\ndef f(target, draft, drafts):\n    return np.asarray(target, float)\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     assert main(["check", "my_verifier_module:f", "--examples", "5", "--no-progress"]) == 0

@@ -1,10 +1,11 @@
 """The exact checker catches every wrong verifier of the gallery and passes every correct one."""
+
 from __future__ import annotations
 
+import gallery
 import numpy as np
 import pytest
 
-import gallery
 from multidraft.properties import PropertyFailure, verifier_suite
 
 
@@ -76,5 +77,6 @@ def test_crash_is_a_finding():
 @pytest.mark.parametrize("drafting", ["without_replacement", "independent"])
 def test_other_drafting_laws(drafting):
     verifier_suite(gallery.p_sampling, interface="conditional", drafting=drafting, examples=10).raise_if_failed()
-    assert not verifier_suite(gallery.target_draft_swapped, interface="conditional", drafting=drafting,
-                              examples=10).passed
+    assert not verifier_suite(
+        gallery.target_draft_swapped, interface="conditional", drafting=drafting, examples=10
+    ).passed

@@ -1,11 +1,12 @@
 """The controlled-randomness harness: exact laws of sampling code, its refusals, and the checker modes."""
+
 from __future__ import annotations
 
+import gallery
 import numpy as np
 import pytest
 import torch
 
-import gallery
 from multidraft.fast import BASELINES
 from multidraft.properties import verifier_suite
 from multidraft.properties.exact_sampling import HarnessConditional, compare_with_conditional
@@ -54,6 +55,7 @@ def test_global_resolution_sampler_is_refused_with_the_reason():
 
 # ----------------------------------------------------------------------------- the harness itself
 
+
 def test_inverse_cdf_by_searchsorted_and_by_comparisons():
     w = torch.tensor([[0.1, 0.0, 0.6, 0.3]], dtype=torch.float64)
 
@@ -97,17 +99,20 @@ def test_a_coin_times_zero_is_decided():
     assert exact_law(lambda g: int(bool((torch.rand(1, generator=g) * 0.0 < 0.3)[0])), 2).tolist() == [0.0, 1.0]
 
 
-@pytest.mark.parametrize("code, message", [
-    (lambda g: int(bool((torch.rand(2, generator=g).sum() < 1.0))), "Tensor.sum"),
-    (lambda g: int(bool((torch.sum(torch.rand(2, generator=g)) < 1.0))), "torch.sum"),
-    (lambda g: (lambda u: int(bool(u[0] + u[1] < 1.0)))(torch.rand(2, generator=g)), "two harness uniforms"),
-    (lambda g: int(torch.rand(1, generator=g).item() < 0.5), r"\.item\(\)"),
-    (lambda g: int(torch.randn(1, generator=g)[0] > 0), "torch.randn"),
-    (lambda g: int(torch.rand(1)[0] < 0.5), "global RNG"),
-    (lambda g: int(torch.empty(1).uniform_()[0] < 0.5), "uniform_"),
-    (lambda g: torch.multinomial(torch.ones(1, 3), 2, generator=g)[0, 0], "num_samples"),
-    (lambda g: int(torch.argmax(torch.log(torch.rand(2, generator=g)) * -1.0)), "largest exponential"),
-])
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        (lambda g: int(bool(torch.rand(2, generator=g).sum() < 1.0)), "Tensor.sum"),
+        (lambda g: int(bool(torch.sum(torch.rand(2, generator=g)) < 1.0)), "torch.sum"),
+        (lambda g: (lambda u: int(bool(u[0] + u[1] < 1.0)))(torch.rand(2, generator=g)), "two harness uniforms"),
+        (lambda g: int(torch.rand(1, generator=g).item() < 0.5), r"\.item\(\)"),
+        (lambda g: int(torch.randn(1, generator=g)[0] > 0), "torch.randn"),
+        (lambda g: int(torch.rand(1)[0] < 0.5), "global RNG"),
+        (lambda g: int(torch.empty(1).uniform_()[0] < 0.5), "uniform_"),
+        (lambda g: torch.multinomial(torch.ones(1, 3), 2, generator=g)[0, 0], "num_samples"),
+        (lambda g: int(torch.argmax(torch.log(torch.rand(2, generator=g)) * -1.0)), "largest exponential"),
+    ],
+)
 def test_untraceable_randomness_is_refused_by_name(code, message):
     with pytest.raises(UntraceableRandomness, match=message):
         exact_law(code, 3)
@@ -144,6 +149,7 @@ def test_fixed_uniforms_reach_the_zero_probability_draft():
 
 
 # ----------------------------------------------------------------------------- the checker modes
+
 
 def test_uniforms_form_correct_chain_passes():
     report = verifier_suite(gallery.uniforms_rrs, interface="uniforms", examples=10)

@@ -1,11 +1,11 @@
 """Serving inputs in the checker: sampling parameters on p and q, dtype rounding and its deviation row."""
+
 from __future__ import annotations
 
+import gallery
 import numpy as np
-import pytest
 import torch
 
-import gallery
 from multidraft.cli import main
 from multidraft.logits import SamplingParams, process_probs
 from multidraft.properties import verifier_suite

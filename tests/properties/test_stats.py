@@ -1,11 +1,12 @@
 """Statistical mode: the tests, their calibration, and end-to-end detection."""
+
 from __future__ import annotations
 
+import gallery
 import numpy as np
 import pytest
 from scipy import stats as sps
 
-import gallery
 from multidraft.properties import verifier_suite
 from multidraft.properties.adapters import resolve
 from multidraft.properties.problem import Problem
@@ -47,11 +48,13 @@ def test_swapped_sampler_caught():
     assert not verifier_suite(gallery.swapped_sampler, interface="sampling", samples=20000, seed=3).passed
 
 
-@pytest.mark.parametrize("name, backend", [("p_sampler", "torch"), ("speculative_sampler", "torch"),
-                                           ("numpy_p_sampler", "numpy")])
+@pytest.mark.parametrize(
+    "name, backend", [("p_sampler", "torch"), ("speculative_sampler", "torch"), ("numpy_p_sampler", "numpy")]
+)
 def test_correct_samplers_not_flagged(name, backend):
-    verifier_suite(getattr(gallery, name), interface="sampling", samples=50000, seed=4,
-                   backend=backend).raise_if_failed()
+    verifier_suite(
+        getattr(gallery, name), interface="sampling", samples=50000, seed=4, backend=backend
+    ).raise_if_failed()
 
 
 def test_both_interfaces_agree():
@@ -103,6 +106,8 @@ def test_deviation_interval_covers_the_exact_tv():
     covered = [measure_deviation(spec, problem, samples=20000, seed=s).interval for s in range(20)]
     assert sum(lo <= truth <= hi for lo, hi in covered) >= 17
     assert all(hi - lo < 0.05 for lo, hi in covered)  # and is informative
-    exact = [measure_deviation(resolve(gallery.p_sampler, "sampling"), problem, samples=20000, seed=s).interval
-             for s in range(20)]
+    exact = [
+        measure_deviation(resolve(gallery.p_sampler, "sampling"), problem, samples=20000, seed=s).interval
+        for s in range(20)
+    ]
     assert sum(lo <= 0.0 <= hi for lo, hi in exact) >= 17  # a lossless sampler: TV 0 inside

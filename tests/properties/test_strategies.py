@@ -1,4 +1,5 @@
 """The problem strategies: valid laws, bounded sizes, ties, replay."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,10 +21,12 @@ def test_problems_are_valid_and_small(problem):
 
 def test_every_drafting_law_is_generated():
     for drafting in DRAFTINGS:
+
         @settings(max_examples=20, deadline=None, database=None)
         @given(problems(drafting=drafting))
         def check(problem):
             assert problem.law().n == problem.n
+
         check()
 
 
@@ -47,6 +50,7 @@ def test_generation_replays():
         @given(problems())
         def collect(problem):
             out.append(problem.key())  # noqa: B023 (called at once, inside this iteration)
+
         collect()
         seen.append(out)
     assert seen[0] == seen[1]
@@ -88,8 +92,11 @@ def test_counterexamples_shrink_in_the_law_values():
 
     from multidraft.properties.strategies import pairs
 
-    p, _ = find(pairs(5, families=("dirichlet",), modifiers=False), lambda pq: pq[0].max() > 0.6,
-                settings=settings(database=None, max_examples=2000))
+    p, _ = find(
+        pairs(5, families=("dirichlet",), modifiers=False),
+        lambda pq: pq[0].max() > 0.6,
+        settings=settings(database=None, max_examples=2000),
+    )
     rest = np.sort(p)[:-1]
     assert p.max() > 0.6 and np.ptp(rest) <= 1e-12 * rest.max()
 

@@ -1,4 +1,5 @@
 """Named edge cases and bad inputs for the LP and max-flow oracles and TransportPlan."""
+
 from __future__ import annotations
 
 import importlib
@@ -10,8 +11,8 @@ import pytest
 import scipy.sparse as sp
 
 import multidraft
-from multidraft.examples import llm_like
 from multidraft import InvalidInputError, TooLargeError
+from multidraft.examples import llm_like
 from multidraft.reference import TransportPlan, optimal_acceptance, optimal_acceptance_for, solve_lp, solve_maxflow
 
 _spec = importlib.util.spec_from_file_location("_oracle_props", pathlib.Path(__file__).with_name("test_oracles.py"))

@@ -1,4 +1,5 @@
 """The three exact oracles agree with each other and with brute force; their plans are lossless."""
+
 from __future__ import annotations
 
 import numpy as np

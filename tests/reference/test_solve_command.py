@@ -1,4 +1,5 @@
 """`multidraft solve`: text and JSON output, skipped oracles, bad arguments."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ def test_file_input_without_replacement(tmp_path, capsys):
     assert iid["alpha_star"] == pytest.approx(float(optimal_acceptance(p, q, 2).alpha_star))
 
 
-@pytest.mark.parametrize("argv", [["--example", "nope"], ["--example", "toy", "--oracles", "lp,foo"],
-                                  ["--example", "toy", "--n", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["--example", "nope"], ["--example", "toy", "--oracles", "lp,foo"], ["--example", "toy", "--n", "0"]]
+)
 def test_bad_arguments_exit_2(argv, capsys):
     assert main(["solve", *argv]) == 2
     assert "error" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Make the shared tree models importable as ``tree_models`` (also for ``multidraft check-tree tree_models:...``)."""
+
 import sys
 from pathlib import Path
 

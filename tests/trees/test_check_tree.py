@@ -1,5 +1,6 @@
 """``multidraft check-tree``: exact mode catches and shrinks known-bad variants, statistical mode,
 --optimal, exit codes and JSON."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,14 @@ def test_a_correct_builtin_passes(capsys):
     assert code == 0 and "PASS" in out and "lossless" in out
 
 
-@pytest.mark.parametrize("target, spec, smallest, literal", [
-    ("tree_models:SkipDuplicates", "paths:3x2", "V=2 branching:2:iid", "parse_structure('paths:2x1')"),
-    ("tree_models:WrongBonus", "paths:3x2", "V=2 branching:1:iid", "parse_structure('chain:1')"),
-    ("tree_models:ResidualPort", "chain:3", "V=3 branching:1,1:iid", "parse_structure('chain:2')"),
-])
+@pytest.mark.parametrize(
+    "target, spec, smallest, literal",
+    [
+        ("tree_models:SkipDuplicates", "paths:3x2", "V=2 branching:2:iid", "parse_structure('paths:2x1')"),
+        ("tree_models:WrongBonus", "paths:3x2", "V=2 branching:1:iid", "parse_structure('chain:1')"),
+        ("tree_models:ResidualPort", "chain:3", "V=3 branching:1,1:iid", "parse_structure('chain:2')"),
+    ],
+)
 def test_known_bad_variants_are_caught_and_shrunk(capsys, target, spec, smallest, literal):
     code, out, _ = run(capsys, target, "--structure", spec, "--vocab", "2-3", "--json")
     assert code == 1
@@ -39,8 +43,9 @@ def test_known_bad_variants_are_caught_and_shrunk(capsys, target, spec, smallest
 
 
 def test_statistical_mode_catches_a_wrong_sampler_and_passes_a_correct_one(capsys):
-    code, out, _ = run(capsys, "tree_models:always_accept", "--structure", "chain:2", "--samples", "1000",
-                       "--stat-vocab", "4")
+    code, out, _ = run(
+        capsys, "tree_models:always_accept", "--structure", "chain:2", "--samples", "1000", "--stat-vocab", "4"
+    )
     assert code == 1 and "stream[chain:2]" in out and "detects stream TV" in out
     report = check_tree(block_verification, TreeCheckConfig(structures=[chain(2)], samples=1000, stat_vocab=4))
     names = [r.name for r in report.results]
@@ -55,12 +60,15 @@ def test_optimal_claims(capsys):
     assert code == 1 and "gap to the optimum" in out
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["nope"], "no built-in tree verifier"),
-    (["spectr", "--structure", "paths:3"], "paths:KxL"),
-    (["spectr", "--vocab", "1"], "vocab"),
-    (["tree_models:NotThere"], "no attribute"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["nope"], "no built-in tree verifier"),
+        (["spectr", "--structure", "paths:3"], "paths:KxL"),
+        (["spectr", "--vocab", "1"], "vocab"),
+        (["tree_models:NotThere"], "no attribute"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(capsys, argv, match):
     code, _, err = run(capsys, *argv)
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

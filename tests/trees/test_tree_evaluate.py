@@ -1,4 +1,5 @@
 """evaluate_tree: section 2's condition, stream TV, validity and E|O| on hand-checkable cases."""
+
 from __future__ import annotations
 
 import itertools
@@ -49,11 +50,14 @@ def test_when_p_equals_q_always_accepting_is_lossless():
     assert ev.is_lossless(1e-12) and ev.block_efficiency == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("bad, expected", [
-    (lambda tree, p, q: {(0,): 1.2, (1,): -0.2}, 0.2),   # negative mass, sums to 1
-    (lambda tree, p, q: {(0,): 0.5}, 0.5),                # does not sum to 1
-    (lambda tree, p, q: {(5,): 1.0}, 1.0),                # a token outside the vocabulary
-])
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        (lambda tree, p, q: {(0,): 1.2, (1,): -0.2}, 0.2),  # negative mass, sums to 1
+        (lambda tree, p, q: {(0,): 0.5}, 0.5),  # does not sum to 1
+        (lambda tree, p, q: {(5,): 1.0}, 1.0),  # a token outside the vocabulary
+    ],
+)
 def test_validity_errors(bad, expected):
     target, draft = table_pair(2, seed=0)
     ev = evaluate_tree(bad, target, draft, chain(1))

@@ -1,4 +1,5 @@
 """The block-efficiency oracle: closed form = LP on chains, LP = independent brute force, bounds."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """The built-in tree verifiers: lossless by exact test, both interfaces agree, chain reductions."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,8 +22,15 @@ from multidraft.trees import (
 
 #: Structures of the exact tests (K <= 3, L <= 3, i.i.d. siblings where they branch).
 STRUCTURES = [
-    chain(2), chain(3), paths(2, 2), paths(3, 2), paths(2, 3), branching((2, 2)), delayed(1, 3, 1),
-    branching((2, 2), "without_replacement"), branching((2, 1), "top"),
+    chain(2),
+    chain(3),
+    paths(2, 2),
+    paths(3, 2),
+    paths(2, 3),
+    branching((2, 2)),
+    delayed(1, 3, 1),
+    branching((2, 2), "without_replacement"),
+    branching((2, 1), "top"),
 ]
 
 NAMES = sorted(fast.TREE_VERIFIERS)
@@ -49,14 +57,22 @@ def test_lossless_on_every_accepted_structure(name):
 def test_every_verifier_is_checked_on_a_branching_structure_with_duplicates():
     # i.i.d. siblings with multiplicities (K = 3) are where published code goes wrong
     iid_trees = [name for name in NAMES if fast.TREE_VERIFIERS[name].accepts(paths(3, 2))]
-    assert set(iid_trees) >= {"spec_infer", "spectr", "node_optimal", "traversal", "greedy_block_verification",
-                              "nss_tree"}
+    assert set(iid_trees) >= {
+        "spec_infer",
+        "spectr",
+        "node_optimal",
+        "traversal",
+        "greedy_block_verification",
+        "nss_tree",
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_sampling_matches_the_conditional_law(name):
     verifier = fast.TREE_VERIFIERS[name]
-    structure = next(s for s in (paths(2, 2), branching((2, 2), "without_replacement"), chain(2)) if verifier.accepts(s))
+    structure = next(
+        s for s in (paths(2, 2), branching((2, 2), "without_replacement"), chain(2)) if verifier.accepts(s)
+    )
     target, draft = table_pair(3, seed=5, sparsity=0.2)
     tree = structure.sample(draft, (0,), np.random.default_rng(1))
     p, q = tree_inputs(tree, target, draft, (0,))
@@ -128,8 +144,10 @@ def test_bad_laws_are_refused_with_their_name():
 
 def test_node_optimal_beats_per_node_rules_and_respects_the_declared_laws():
     target, draft = table_pair(3, seed=3)
-    values = {name: evaluate_tree(fast.TREE_VERIFIERS[name], target, draft, paths(3, 2)).block_efficiency
-              for name in ("spec_infer", "spectr", "node_optimal", "nss_tree")}
+    values = {
+        name: evaluate_tree(fast.TREE_VERIFIERS[name], target, draft, paths(3, 2)).block_efficiency
+        for name in ("spec_infer", "spectr", "node_optimal", "nss_tree")
+    }
     assert values["node_optimal"] >= max(values["spec_infer"], values["spectr"]) - 1e-9 >= values["nss_tree"]
     assert not fast.spec_infer.accepts(branching((2, 2), "without_replacement"))
     assert not fast.traversal.accepts(branching((2, 1), "top"))

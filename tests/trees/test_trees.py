@@ -1,4 +1,5 @@
 """Draft trees, structures and language models of :mod:`multidraft.trees` (exact, small)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,8 +22,14 @@ from multidraft.trees import (
 )
 
 STRUCTURES = [
-    chain(2), paths(3, 2), paths(2, 3), branching((2, 2)), branching((2, 2), "without_replacement"),
-    branching((2, 1), "top"), delayed(1, 2, 1), delayed(0, 3, 1),
+    chain(2),
+    paths(3, 2),
+    paths(2, 3),
+    branching((2, 2)),
+    branching((2, 2), "without_replacement"),
+    branching((2, 1), "top"),
+    delayed(1, 2, 1),
+    delayed(0, 3, 1),
 ]
 
 
@@ -54,8 +61,10 @@ def test_enumeration_is_a_law_and_matches_sampling(structure):
     assert len({t.key() for t, _ in trees}) == len(trees) == structure.count(draft, (1,))
     for tree, _ in trees:
         assert tree.depth <= structure.depth
-        assert all(tree.counts[i] == tree.draws[i] * structure.width // np.prod(structure.factors[: tree.depths[i]])
-                   for i in range(tree.size))
+        assert all(
+            tree.counts[i] == tree.draws[i] * structure.width // np.prod(structure.factors[: tree.depths[i]])
+            for i in range(tree.size)
+        )
     probs = {t.key(): p for t, p in trees}
     rng, M = np.random.default_rng(0), 4000
     seen = Counter(structure.sample(draft, (1,), rng).key() for _ in range(M))
@@ -95,16 +104,19 @@ def test_from_parents_reorders_and_merges():
     assert merged.tokens.tolist() == [1, 0] and merged.counts.tolist() == [2, 1]
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda: DraftTree([0, 0], [-1, -1]), "siblings must be distinct"),
-    (lambda: DraftTree([0, 1], [1, -1]), "parents before children"),
-    (lambda: DraftTree([0, 1], [-1, 0], counts=[1, 2]), "counts"),
-    (lambda: DraftTree.from_paths([[0, -1, 1]]), "padded on the right"),
-    (lambda: parse_structure("paths:3"), "paths:KxL"),
-    (lambda: branching((2, 0)), "factors"),
-    (lambda: branching((2,), law="random"), "law"),
-    (lambda: TableLM(0), "vocab_size"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda: DraftTree([0, 0], [-1, -1]), "siblings must be distinct"),
+        (lambda: DraftTree([0, 1], [1, -1]), "parents before children"),
+        (lambda: DraftTree([0, 1], [-1, 0], counts=[1, 2]), "counts"),
+        (lambda: DraftTree.from_paths([[0, -1, 1]]), "padded on the right"),
+        (lambda: parse_structure("paths:3"), "paths:KxL"),
+        (lambda: branching((2, 0)), "factors"),
+        (lambda: branching((2,), law="random"), "law"),
+        (lambda: TableLM(0), "vocab_size"),
+    ],
+)
 def test_bad_input_is_refused_with_its_name(bad, match):
     with pytest.raises(InvalidInputError, match=match):
         bad()

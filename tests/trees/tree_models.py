@@ -1,4 +1,5 @@
 """Small context-dependent model pairs and known-bad tree verifiers shared by the tree tests."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The byte-level BPE tokenizer: lossless round trip, deterministic training, persistence."""
+
 import numpy as np
 import pytest
 
@@ -10,8 +11,16 @@ SPLIT = split_text(0.1, max_chars=60_000)
 TOKENIZER = BPETokenizer.train(SPLIT.train, 800)
 
 ODD = [
-    "", " ", "\n\n\t  x", "don't   stop\r\n", "naïve café — 東京 🙂", "a" * 50, "x = f(y)  # ok\n",
-    "\x00\x01 bytes", "  trailing spaces   ", "'ll 've 're 's",
+    "",
+    " ",
+    "\n\n\t  x",
+    "don't   stop\r\n",
+    "naïve café — 東京 🙂",
+    "a" * 50,
+    "x = f(y)  # ok\n",
+    "\x00\x01 bytes",
+    "  trailing spaces   ",
+    "'ll 've 're 's",
 ]
 
 
@@ -44,6 +53,7 @@ def test_training_is_deterministic_and_saves(tmp_path):
 def test_merges_are_frequent_pairs():
     # the first merge is the most frequent adjacent byte pair of the training chunks
     from collections import Counter
+
     counts = Counter()
     for chunk in PRETOKENIZE.findall(SPLIT.train):
         b = chunk.encode()

@@ -1,4 +1,5 @@
 """Saving, loading and building workloads from users' logits."""
+
 import numpy as np
 import pytest
 import torch
@@ -58,13 +59,16 @@ def test_from_logits_masks_restrict_target_and_probs():
     np.testing.assert_allclose(probs.target[0], expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("zp,zq,kwargs,name", [
-    ([[np.nan, 1.0]], [[0.0, 1.0]], {}, "target_logits"),
-    ([[0.0, 1.0]], [[-np.inf, -np.inf]], {}, "draft_logits"),
-    ([[0.0, 1.0]], [[0.0, 1.0, 2.0]], {}, "draft_logits"),
-    ([[0.0, 1.0]], [[0.0, 1.0]], {"temperature": -1}, "temperature"),
-    ([[0.0, 1.0]], [[0.0, 1.0]], {"top_k": 3}, "top_k"),
-])
+@pytest.mark.parametrize(
+    "zp,zq,kwargs,name",
+    [
+        ([[np.nan, 1.0]], [[0.0, 1.0]], {}, "target_logits"),
+        ([[0.0, 1.0]], [[-np.inf, -np.inf]], {}, "draft_logits"),
+        ([[0.0, 1.0]], [[0.0, 1.0, 2.0]], {}, "draft_logits"),
+        ([[0.0, 1.0]], [[0.0, 1.0]], {"temperature": -1}, "temperature"),
+        ([[0.0, 1.0]], [[0.0, 1.0]], {"top_k": 3}, "top_k"),
+    ],
+)
 def test_from_logits_errors_name_the_argument(zp, zq, kwargs, name):
     with pytest.raises(InvalidInputError, match=name):
         from_logits(zp, zq, **kwargs)

@@ -1,4 +1,5 @@
 """Kneser-Ney n-gram laws: valid, and equal to a direct dictionary implementation."""
+
 from collections import Counter
 
 import numpy as np
@@ -14,7 +15,7 @@ STREAM = np.random.default_rng(0).choice(V, size=400, p=[0.3, 0.2, 0.15, 0.15, 0
 def _direct_kn(tokens, order, vocab_size, discounts):
     """Interpolated Kneser-Ney written from the formula with dictionaries (slow, obvious)."""
     tokens = list(map(int, tokens))
-    grams = [Counter(tuple(tokens[i:i + k]) for i in range(len(tokens) - k + 1)) for k in range(order + 2)]
+    grams = [Counter(tuple(tokens[i : i + k]) for i in range(len(tokens) - k + 1)) for k in range(order + 2)]
     counts = {}
     for k in range(1, order + 1):
         if k == order:
@@ -46,7 +47,7 @@ def test_laws_match_direct_formula(order):
     contexts = np.array([[0, 1, 2], [6, 6, 6], [3, 3, 1], [5, 0, 0], [1, 2, 0]])
     laws = lm.laws(contexts)
     for row, ctx in zip(laws, contexts):
-        used = list(ctx[len(ctx) - (order - 1):]) if order > 1 else []
+        used = list(ctx[len(ctx) - (order - 1) :]) if order > 1 else []
         expected = np.array([prob(w, used) for w in range(V)])
         np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-15)
 
@@ -55,7 +56,7 @@ def test_laws_valid_on_a_real_stream():
     rng = np.random.default_rng(1)
     tokens = rng.integers(0, 50, size=3000)
     for order in (2, 4):
-        lm = KneserNeyLM(order, 60).fit(tokens)   # tokens 50..59 never seen: still positive
+        lm = KneserNeyLM(order, 60).fit(tokens)  # tokens 50..59 never seen: still positive
         laws = lm.next_token_laws(tokens, np.arange(3, 500))
         assert laws.shape == (497, 60) and (laws > 0).all()
         np.testing.assert_allclose(laws.sum(axis=1), 1.0, rtol=0, atol=1e-12)

@@ -1,4 +1,5 @@
 """Workload summaries and the ``multidraft workload`` command."""
+
 import numpy as np
 import pytest
 
@@ -12,7 +13,9 @@ def test_summary_matches_the_oracle_row_by_row():
     s = summarize(w.target, w.draft, (1, 2, 4))
     assert s.rows == 20 and s.vocab_size == 300 and s.draft_support == 30
     assert s.alpha_star[1] == pytest.approx(s.acceptance, abs=1e-12)
-    assert s.alpha_star[2] == pytest.approx(float(optimal_acceptance(w.target, w.draft, 2).alpha_star.mean()), abs=1e-12)
+    assert s.alpha_star[2] == pytest.approx(
+        float(optimal_acceptance(w.target, w.draft, 2).alpha_star.mean()), abs=1e-12
+    )
     assert s.acceptance <= s.alpha_star[2] <= s.alpha_star[4] <= 1
     assert "alpha* (n = 4)" in s.format()
     assert summarize(w.target, w.draft, (2,), max_rows=5).rows == 5
@@ -20,8 +23,24 @@ def test_summary_matches_the_oracle_row_by_row():
 
 def test_cli_synthetic_writes_a_loadable_file(tmp_path, capsys):
     out = tmp_path / "w.npz"
-    rc = main(["workload", "synthetic", "--vocab", "1000", "--batch", "8", "--acceptance", "0.7",
-               "--top-k", "100", "--seed", "3", "--out", str(out)])
+    rc = main(
+        [
+            "workload",
+            "synthetic",
+            "--vocab",
+            "1000",
+            "--batch",
+            "8",
+            "--acceptance",
+            "0.7",
+            "--top-k",
+            "100",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "mean 1 - TV" in text and "alpha* (n = 2)" in text and "alpha* (n = 4)" in text
@@ -33,8 +52,21 @@ def test_cli_synthetic_writes_a_loadable_file(tmp_path, capsys):
 
 def test_cli_text_writes_a_loadable_file(tmp_path, capsys):
     out = tmp_path / "t.npz"
-    rc = main(["workload", "text", "--positions", "64", "--temperature", "0.8", "--top-k", "50",
-               "--out", str(out), "--no-summary"])
+    rc = main(
+        [
+            "workload",
+            "text",
+            "--positions",
+            "64",
+            "--temperature",
+            "0.8",
+            "--top-k",
+            "50",
+            "--out",
+            str(out),
+            "--no-summary",
+        ]
+    )
     assert rc == 0
     w = load_workload(out)
     assert w.target.shape == (64, 3000) and w.meta["source"] == "text:pydoc"

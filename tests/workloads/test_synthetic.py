@@ -1,4 +1,5 @@
 """Synthetic LLM-like workloads: shapes, valid laws, seeds, top-k, calibration."""
+
 import numpy as np
 import pytest
 
@@ -54,9 +55,15 @@ def test_correlation_one_without_truncation_gives_p_equals_q():
 CAL_TOL = 1e-3
 
 
-@pytest.mark.parametrize("acceptance,temperature,top_k", [
-    (0.5, 1.0, None), (0.7, 0.6, 100), (0.9, 1.0, 1000), (0.8, 0.2, 10),
-])
+@pytest.mark.parametrize(
+    "acceptance,temperature,top_k",
+    [
+        (0.5, 1.0, None),
+        (0.7, 0.6, 100),
+        (0.9, 1.0, 1000),
+        (0.8, 0.2, 10),
+    ],
+)
 def test_calibration_hits_requested_acceptance(acceptance, temperature, top_k):
     w = llm_like_batch(16, V, acceptance=acceptance, temperature=temperature, top_k=top_k, seed=4, tol=CAL_TOL)
     assert abs(single_draft_acceptance(w.target, w.draft).mean() - acceptance) <= CAL_TOL
@@ -70,11 +77,19 @@ def test_unreachable_acceptance_names_the_range():
         llm_like_batch(4, V, acceptance=0.99, top_k=10, seed=0)
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    ({"batch": 0}, "batch"), ({"vocab_size": 1}, "vocab_size"), ({"temperature": 0}, "temperature"),
-    ({"top_k": V + 1}, "top_k"), ({"top_p": 2}, "top_p"), ({"correlation": 1.5}, "correlation"),
-    ({"seed": -1}, "seed"), ({"acceptance": 0.7, "correlation": 0.5}, "acceptance"),
-])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"batch": 0}, "batch"),
+        ({"vocab_size": 1}, "vocab_size"),
+        ({"temperature": 0}, "temperature"),
+        ({"top_k": V + 1}, "top_k"),
+        ({"top_p": 2}, "top_p"),
+        ({"correlation": 1.5}, "correlation"),
+        ({"seed": -1}, "seed"),
+        ({"acceptance": 0.7, "correlation": 0.5}, "acceptance"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, name):
     args = {"batch": 2, "vocab_size": V, **kwargs}
     with pytest.raises(InvalidInputError, match=name):

@@ -1,4 +1,5 @@
 """The real-text workload on a small slice of the pydoc text (quick)."""
+
 import numpy as np
 import pytest
 

@@ -1,10 +1,16 @@
 """Tempered softmax, top-k and top-p on (B, V) laws."""
+
 import numpy as np
 import pytest
 
 from multidraft.validation import InvalidInputError
 from multidraft.workloads.transforms import (
-    check_top_k, check_top_p, restrict_top_k, restrict_top_p, temper_law, tempered_softmax,
+    check_top_k,
+    check_top_p,
+    restrict_top_k,
+    restrict_top_p,
+    temper_law,
+    tempered_softmax,
 )
 
 
