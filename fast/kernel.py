@@ -413,15 +413,9 @@ def _loss(a, t, at_cap):
 
 
 @_jit
-def _fit(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
-    """Fit one race from the common start ``u0``: returns ``(u, a, loss, iterations)``
-    (fit.py :func:`fit_race`, one row)."""
-    return _fit_from(qs, base, n, reject, t, np.full(qs.shape[0], min(u0, cap)), cap, tol, max_iter, x, w)
-
-
-@_jit
 def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter, x, w):
-    """:func:`_fit` from the starting utilities ``u`` (m,) (below ``cap``; overwritten)."""
+    """Fit one race (fit.py :func:`fit_race`, one row) from the starting utilities ``u`` (m,)
+    (below ``cap``; overwritten): returns ``(u, a, loss, iterations)``."""
     m = qs.shape[0]
     a, psi, grid, C = _evaluate(u, qs, base, reject, n, x, w)
     value = psi - _dot(t, u)
@@ -783,54 +777,69 @@ def _in_system(i, inner, k_min, pk):
     return (i < k_min and pk[i] > 0) if inner else i >= k_min
 
 
-#: Systems of at least this many tokens start from the lifted solution of a coarse system
-#: (:func:`_coarse_start`) instead of a common utility.
-COARSE_MIN = 4096
-#: The coarse system's groups: consecutive tokens in p/q order, cut at every 1/COARSE_GROUPS
-#: of the system's draft mass and every COARSE_GROUPS-th of its tokens.
-COARSE_GROUPS = 2048
-#: Loss at which the coarse fit stops (it is only a starting point).
-COARSE_TOL = 1e-8
+#: Systems of at least this many tokens start from the lifted fit of their grouped system
+#: (:func:`_fit_system`); smaller ones from a common utility.
+LEVEL_MIN = 64
+#: Tokens per group, on average, from one level to the next coarser one.
+LEVEL_FACTOR = 8
+#: Loss at which the fit of a grouped system stops (it is only a starting point).
+COARSE_TOL = 1e-9
 
 
 @_jit
-def _coarse_start(qs, base, n, reject, t, u0, cap, max_iter, x, w):
-    """Starting utilities (m,) of a large system: fit the race of groups of consecutive
-    tokens (slots are sorted by p/q), each group one token of the group's q and target mass,
-    then give each token the utility interpolated linearly in its ratio ``t_i / q_i`` between
-    the groups' ratios (at the optimum u_i is a non-decreasing function of that ratio,
-    maths.md section 6). Any start is valid: the full fit that follows, with its own stopping
-    rule, decides exactness and the gap; this one only saves Newton iterations."""
+def _group_edges(qs, groups):
+    """Cut the m slots (sorted by p/q) into consecutive groups: before slot i whenever the
+    draft mass before it crosses another 1/groups of the total, or the current group already
+    holds m // groups slots. Returns the edges (G + 1,) int64, ``edges[0] = 0``, ``edges[G] = m``."""
     m = qs.shape[0]
     total = qs.sum()
     edges = np.empty(m + 1, dtype=np.int64)
     edges[0] = 0
-    groups = 1
-    step = max(m // COARSE_GROUPS, 1)
+    count = 1
+    step = max(m // groups, 1)
     mass = 0.0
-    level = total / COARSE_GROUPS
-    for i in range(1, m):  # cut before token i when the mass before it crosses a level, or every step tokens
+    level = total / groups
+    for i in range(1, m):
         mass += qs[i - 1]
-        if mass >= level or i - edges[groups - 1] >= step:
-            edges[groups] = i
-            groups += 1
+        if mass >= level or i - edges[count - 1] >= step:
+            edges[count] = i
+            count += 1
             while mass >= level:
-                level += total / COARSE_GROUPS
-    edges[groups] = m
+                level += total / groups
+    edges[count] = m
+    return edges[: count + 1]
+
+
+@_jit
+def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
+    """Fit one race (:func:`_fit_from`'s arguments and result) from a multilevel start.
+
+    A system of m >= LEVEL_MIN tokens is first solved on a grouped system: consecutive slots
+    in p/q order (:func:`_group_edges`, about m / LEVEL_FACTOR groups), each group one token
+    of the group's q and target mass, fitted the same way (recursively, to COARSE_TOL). Each
+    token then starts from the group utilities interpolated linearly in its ratio
+    ``t_i / q_i`` between the groups' ratios (at the optimum u_i is a non-decreasing
+    function of that ratio, maths.md section 6), below the cap. Smaller systems start from
+    the common utility ``u0``. Any start is valid: the fit that follows, with its own
+    stopping rule at ``tol``, decides exactness and the gap; the levels only save Newton
+    iterations on the full system.
+    """
+    m = qs.shape[0]
+    if m < LEVEL_MIN:
+        return _fit_from(qs, base, n, reject, t, np.full(m, min(u0, cap)), cap, tol, max_iter, x, w)
+    edges = _group_edges(qs, m // LEVEL_FACTOR)
+    groups = edges.shape[0] - 1
     gq = np.zeros(groups)
     gt = np.zeros(groups)
     for g in range(groups):
         for i in range(edges[g], edges[g + 1]):
             gq[g] += qs[i]
             gt[g] += t[i]
-    gu, _, _, _ = _fit(gq, base, n, reject, gt, u0, cap, COARSE_TOL, max_iter, x, w)
-    ratio_g = gt / gq
-    out = np.empty(m)
-    ratio = t / qs
-    lifted = np.interp(ratio, ratio_g, gu)
+    gu = _fit_system(gq, base, n, reject, gt, u0, cap, COARSE_TOL, max_iter, x, w)[0]
+    lifted = np.interp(t / qs, gt / gq, gu)
     for i in range(m):
-        out[i] = min(lifted[i], cap)
-    return out
+        lifted[i] = min(lifted[i], cap)
+    return _fit_from(qs, base, n, reject, t, lifted, cap, tol, max_iter, x, w)
 
 
 @_jit
@@ -869,12 +878,7 @@ def _solve_row(p, q, n, k, blocks, tol, max_iter, x, w, index, pk, qk, u, a, slo
             base, cap, u0 = q_inner - mass, np.inf, _inner_start(1.0 - alpha, mass, n)
         else:
             base, cap, u0 = q_inner, OUTER_CAP, 0.0
-        qs, ts = qk[slots], pk[slots]
-        if m >= COARSE_MIN:
-            start = _coarse_start(qs, base, n, inner, ts, u0, cap, max_iter, x, w)
-        else:
-            start = np.full(m, min(u0, cap))
-        su, sa, sloss, sit = _fit_from(qs, base, n, inner, ts, start, cap, tol, max_iter, x, w)
+        su, sa, sloss, sit = _fit_system(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter, x, w)
         for j in range(m):
             u[slots[j]] = su[j]
             a[slots[j]] = sa[j]

@@ -438,10 +438,11 @@ def test_torch_drafts_are_checked_on_their_device(monkeypatch):
         plan.conditional(torch.tensor([3, 2, 4]))
 
 
-def test_large_systems_start_from_the_lifted_coarse_fit():
-    """Systems of >= kernel.COARSE_MIN tokens (full-vocabulary drafts) start from the lifted
-    solution of a grouped system: non-decreasing in p/q, below the cap, and the full fit from
-    it converges to the same tolerance in fewer Newton iterations than from a common start."""
+def test_large_systems_start_from_the_lifted_grouped_fit():
+    """Systems of >= kernel.LEVEL_MIN tokens start from the lifted fit of a grouped system
+    (recursively): the groups are consecutive slots covering every slot once, and the fit
+    from the multilevel start converges to the same tolerance in fewer Newton iterations on
+    the full system than from a common start, below the cap when there is one."""
     from multidraft.fast import kernel
     from multidraft.fast.race import legendre_nodes, node_count
     from multidraft.workloads import llm_like_batch
@@ -452,15 +453,19 @@ def test_large_systems_start_from_the_lifted_coarse_fit():
     assert bool(plan.status.success[0]) and float(plan.status.gap[0]) <= 1e-9
     assert int(plan.support.valid.sum()) == V
     inner = plan.support.inner[0] & (plan.support.p[0] > 0)
-    assert int(inner.sum()) >= kernel.COARSE_MIN
+    m = int(inner.sum())
+    assert m >= kernel.LEVEL_MIN * kernel.LEVEL_FACTOR  # at least two levels
     qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
+    edges = kernel._group_edges(qs, m // kernel.LEVEL_FACTOR)
+    assert edges[0] == 0 and edges[-1] == m and np.all(np.diff(edges) >= 1)
+    assert len(edges) - 1 >= m // kernel.LEVEL_FACTOR
     base = float(plan.support.q_inner[0]) - qs.sum()
     x, wts = legendre_nodes(node_count(n))
     u0 = kernel._inner_start(1.0 - float(plan.alpha_star[0]), qs.sum(), n)
-    start = kernel._coarse_start(qs, base, n, True, ts, u0, np.inf, 100, x, wts)
-    assert np.all(np.diff(start) >= 0)
-    plain = kernel._fit(qs, base, n, True, ts, u0, np.inf, 1e-9 / 4, 100, x, wts)
-    warm = kernel._fit_from(qs, base, n, True, ts, start, np.inf, 1e-9 / 4, 100, x, wts)
-    assert warm[2] <= 1e-9 / 4 and warm[3] < plain[3]
-    capped = kernel._coarse_start(qs, base, n, True, ts, u0, 0.0, 100, x, wts)
-    assert capped.max() <= 0.0
+    tol = 1e-9 / 4
+    plain = kernel._fit_from(qs, base, n, True, ts, np.full(m, u0), np.inf, tol, 100, x, wts)
+    warm = kernel._fit_system(qs, base, n, True, ts, u0, np.inf, tol, 100, x, wts)
+    assert warm[2] <= tol and plain[2] <= tol and warm[3] < plain[3]
+    np.testing.assert_allclose(warm[1], plain[1], atol=1e-9)  # the same optimum's law
+    capped = kernel._fit_system(qs, base, n, True, ts, min(u0, 0.0), 0.0, tol, 100, x, wts)
+    assert capped[0].max() <= 0.0
