@@ -32,7 +32,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .race import legendre_nodes, node_count
 
 # The torch path's constants, local to this file so that numba's cache (keyed on this file)
 # sees every change (module docstring); their meaning is documented where the torch path
@@ -143,11 +142,51 @@ def _powi(g, e):
 
 
 @_jit
-def _evaluate(u, qs, base, reject, n, x, w):
+def _piece_integrals(g0, g1, r0, r1, n):
+    """``(int G^(n-2) R, int G^(n-1) R, int G^n R)`` over one piece of unit width on which G
+    and R are linear from ``(g0, r0)`` to ``(g1, r1)`` (all >= 0), exactly, in O(n).
+
+    With ``S_k = sum_j g1^j g0^(k-j)``, ``T_k = sum_j (j+1) g1^j g0^(k-j)`` and
+    ``U_k = sum_j (k+1-j) g1^j g0^(k-j)`` (j = 0..k): ``int_0^1 G^k R = r0 S_k / (k+1)`` when
+    ``r0 = r1`` and ``(r0 U_k + r1 T_k) / ((k+1)(k+2))`` otherwise (maths.md section 5). The
+    sums follow ``S_k = g0 S_(k-1) + g1^k``, ``T_k = g0 T_(k-1) + (k+1) g1^k``,
+    ``U_k = g1 U_(k-1) + (k+1) g0^k`` from 1: sums of non-negative terms, no cancellation.
+    A power below 0 (n = 1) gives 0.
+    """
+    flat = r0 == r1
+    pow0 = 1.0
+    pow1 = 1.0
+    S = 1.0
+    T = 1.0
+    U = 1.0
+    out_curv = 0.0
+    out_law = 0.0
+    for k in range(n + 1):
+        if k > 0:
+            pow0 *= g0
+            pow1 *= g1
+            S = g0 * S + pow1
+            if not flat:
+                T = g0 * T + (k + 1) * pow1
+                U = g1 * U + (k + 1) * pow0
+        if k >= n - 2:
+            value = r0 * S / (k + 1) if flat else (r0 * U + r1 * T) / ((k + 1) * (k + 2))
+            if k == n - 2:
+                out_curv = value
+            elif k == n - 1:
+                out_law = value
+            else:
+                return out_curv, out_law, value
+    return out_curv, out_law, 0.0
+
+
+@_jit
+def _evaluate(u, qs, base, reject, n):
     """Exact induced law ``a`` (m,), potential ``Psi`` and what the Hessian needs.
 
     Returns ``(a, psi, grid, C)`` with ``grid`` the tuple of :func:`_grid` and ``C`` (2m+2,)
-    the cumulative per-piece curvature ``n (n-1) int G^(n-2) R`` (race.py :func:`evaluate`).
+    the cumulative per-piece curvature ``n (n-1) int G^(n-2) R`` (race.py :func:`evaluate`;
+    the pieces' integrals by :func:`_piece_integrals` instead of Gauss-Legendre nodes).
     """
     grid = _grid(u, qs, base, reject)
     bp, G, R, start, end, _ = grid
@@ -161,17 +200,7 @@ def _evaluate(u, qs, base, reject, n, x, w):
             law[j + 1] = law[j]
             C[j + 1] = C[j]
             continue
-        s_law = 0.0
-        s_curv = 0.0
-        s_top = 0.0
-        for node in range(x.shape[0]):
-            g = G[j] + (G[j + 1] - G[j]) * x[node]
-            r = (R[j] + (R[j + 1] - R[j]) * x[node]) * w[node]
-            g_curv = _powi(g, n - 2) if n >= 2 else 0.0
-            g_law = g_curv * g if n >= 2 else 1.0
-            s_curv += g_curv * r
-            s_law += g_law * r
-            s_top += g_law * g * r
+        s_curv, s_law, s_top = _piece_integrals(G[j], G[j + 1], R[j], R[j + 1], n)
         law[j + 1] = law[j] + s_law * width
         C[j + 1] = C[j] + s_curv * width * (n * (n - 1))
         top += s_top * width
@@ -413,11 +442,11 @@ def _loss(a, t, at_cap):
 
 
 @_jit
-def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter, x, w):
+def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter):
     """Fit one race (fit.py :func:`fit_race`, one row) from the starting utilities ``u`` (m,)
     (below ``cap``; overwritten): returns ``(u, a, loss, iterations)``."""
     m = qs.shape[0]
-    a, psi, grid, C = _evaluate(u, qs, base, reject, n, x, w)
+    a, psi, grid, C = _evaluate(u, qs, base, reject, n)
     value = psi - _dot(t, u)
     iterations = 0
     grad = np.empty(m)
@@ -440,7 +469,7 @@ def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter, x, w):
             decrease = 0.0
             for i in range(m):
                 decrease += grad[i] * (trial[i] - u[i])
-            ta, tpsi, tgrid, tC = _evaluate(trial, qs, base, reject, n, x, w)
+            ta, tpsi, tgrid, tC = _evaluate(trial, qs, base, reject, n)
             t_value = tpsi - _dot(t, trial)
             if t_value <= value + ARMIJO * decrease or _loss(ta, t, at_cap) < 0.5 * loss:
                 u, trial, value = trial, u, t_value
@@ -811,7 +840,7 @@ def _group_edges(qs, groups):
 
 
 @_jit
-def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
+def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
     """Fit one race (:func:`_fit_from`'s arguments and result) from a multilevel start.
 
     A system of m >= LEVEL_MIN tokens is first solved on a grouped system: consecutive slots
@@ -826,7 +855,7 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
     """
     m = qs.shape[0]
     if m < LEVEL_MIN:
-        return _fit_from(qs, base, n, reject, t, np.full(m, min(u0, cap)), cap, tol, max_iter, x, w)
+        return _fit_from(qs, base, n, reject, t, np.full(m, min(u0, cap)), cap, tol, max_iter)
     edges = _group_edges(qs, m // LEVEL_FACTOR)
     groups = edges.shape[0] - 1
     gq = np.zeros(groups)
@@ -835,15 +864,15 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter, x, w):
         for i in range(edges[g], edges[g + 1]):
             gq[g] += qs[i]
             gt[g] += t[i]
-    gu = _fit_system(gq, base, n, reject, gt, u0, cap, COARSE_TOL, max_iter, x, w)[0]
+    gu = _fit_system(gq, base, n, reject, gt, u0, cap, COARSE_TOL, max_iter)[0]
     lifted = np.interp(t / qs, gt / gq, gu)
     for i in range(m):
         lifted[i] = min(lifted[i], cap)
-    return _fit_from(qs, base, n, reject, t, lifted, cap, tol, max_iter, x, w)
+    return _fit_from(qs, base, n, reject, t, lifted, cap, tol, max_iter)
 
 
 @_jit
-def _solve_row(p, q, n, k, blocks, tol, max_iter, x, w, index, pk, qk, u, a, slot_of_sorted):
+def _solve_row(p, q, n, k, blocks, tol, max_iter, index, pk, qk, u, a, slot_of_sorted):
     """Support, cut and both fitted systems of one row, written into the row's output slots.
 
     ``k`` and ``blocks`` are the row's support size and block counts (:func:`support_sizes`);
@@ -878,7 +907,7 @@ def _solve_row(p, q, n, k, blocks, tol, max_iter, x, w, index, pk, qk, u, a, slo
             base, cap, u0 = q_inner - mass, np.inf, _inner_start(1.0 - alpha, mass, n)
         else:
             base, cap, u0 = q_inner, OUTER_CAP, 0.0
-        su, sa, sloss, sit = _fit_system(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter, x, w)
+        su, sa, sloss, sit = _fit_system(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter)
         for j in range(m):
             u[slots[j]] = su[j]
             a[slots[j]] = sa[j]
@@ -907,8 +936,6 @@ def _solve_rows(
     n,
     tol,
     max_iter,
-    x,
-    w,
 ):
     """:func:`_solve_row` for each row of (B, V) arrays (support sizes and block counts given),
     into (B, k_max) and (B,) outputs. Arrays first: :func:`_in_threads` hands it row blocks."""
@@ -921,8 +948,6 @@ def _solve_rows(
             blocks[b],
             tol,
             max_iter,
-            x,
-            w,
             index[b],
             pk[b],
             qk[b],
@@ -1022,7 +1047,6 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     ``inner_active`` (B, k) bool, ``accept_ratio``, ``residual_on_support`` (B, k),
     ``sorted_ids``, ``slot_of_sorted`` (B, k) int64 and ``acceptance`` (B,).
     """
-    x, w = legendre_nodes(node_count(n))
     B = P.shape[0]
     blocks = np.empty((B, -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
     counts = support_sizes(Q, blocks)
@@ -1056,7 +1080,7 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
                 "loss",
             )
         ),
-        (n, tol, max_iter, x, w),
+        (n, tol, max_iter),
     )
     out.update({name: np.empty((B, k_max), dtype=np.bool_) for name in ("valid", "inner", "outer", "inner_active")})
     out.update({name: np.empty((B, k_max)) for name in ("accept_ratio", "residual_on_support")})

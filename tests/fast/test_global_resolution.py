@@ -299,17 +299,64 @@ def test_kernel_threads_do_not_change_the_result():
     assert one.keys() == three.keys() and all(np.array_equal(one[name], three[name]) for name in one)
 
 
+def _exact_piece_integral(g0, g1, r0, r1, k):
+    """``int_0^1 G^k R dx`` for linear G, R in exact rational arithmetic (binomial expansion)."""
+    from fractions import Fraction
+    from math import comb
+
+    if k < 0:
+        return 0.0
+    a, d, r, e = Fraction(g0), Fraction(g1) - Fraction(g0), Fraction(r0), Fraction(r1) - Fraction(r0)
+    # (a + d x)^k (r + e x) = sum_j C(k, j) a^(k-j) d^j x^j (r + e x)
+    total = sum(comb(k, j) * a ** (k - j) * d**j * (r / (j + 1) + e / (j + 2)) for j in range(k + 1))
+    return float(total)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 16, 64])
+def test_kernel_piece_integrals_are_exact(n):
+    """The kernel's closed-form piece integrals (recurrences, maths.md section 5) equal the
+    exact rational value to 1e-14 relative, on flat and sloped R, equal and very different G
+    ends, zeros and tiny values."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(n)
+    ends = [(0.3, 0.3), (0.0, 1.0), (1.0, 0.0), (1e-300, 1.0), (0.999, 1.0), (0.0, 0.0), (1e-9, 2e-9)]
+    ends += [tuple(rng.uniform(0, 1, 2)) for _ in range(20)]
+    for g0, g1 in ends:
+        for r0, r1 in ((1.0, 1.0), (0.0, 0.4), (0.4, 0.9), (0.7, 0.2), (0.0, 0.0)):
+            want = [_exact_piece_integral(g0, g1, r0, r1, k) for k in (n - 2, n - 1, n)]
+            got = kernel._piece_integrals(g0, g1, r0, r1, n)
+            np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300, err_msg=str((g0, g1, r0, r1)))
+
+
+def test_kernel_race_matches_the_torch_race():
+    """The kernel's induced law, potential and curvature (closed-form piece integrals) equal
+    the torch race's (Gauss-Legendre nodes) on random races, with and without reject."""
+    from multidraft.fast import kernel
+    from multidraft.fast.race import Race, evaluate
+
+    rng = np.random.default_rng(12)
+    for n, reject in ((1, True), (2, True), (3, False), (7, True), (16, False)):
+        m = 40
+        qs = rng.dirichlet(np.ones(m)) * 0.8
+        u = rng.uniform(-1.3, 1.4, m)
+        a, psi, _, C = kernel._evaluate(u, qs, 0.2, reject, n)
+        race = Race(torch.tensor(u)[None], torch.tensor(qs)[None], torch.tensor([0.2], dtype=torch.float64), n, torch.tensor([reject]))
+        ref = evaluate(race)
+        np.testing.assert_allclose(a, ref.a[0].numpy(), rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(psi, float(ref.potential[0]), rtol=1e-12)
+        assert C[-1] == pytest.approx(float(ref.curvature[0].sum()), rel=1e-12)
+
+
 def test_kernel_hessian_product_matches_the_dense_hessian():
     from multidraft.fast import kernel
-    from multidraft.fast.race import legendre_nodes, node_count
 
     rng = np.random.default_rng(8)
     for n, reject in ((2, True), (3, False), (5, True)):
         m = 60
         qs = rng.dirichlet(np.ones(m)) * 0.9
         u = np.sort(rng.uniform(-1.2, 1.5, m))[rng.permutation(m)]
-        x, w = legendre_nodes(node_count(n))
-        _, _, grid, C = kernel._evaluate(u, qs, 0.1, reject, n, x, w)
+        _, _, grid, C = kernel._evaluate(u, qs, 0.1, reject, n)
         setup = kernel._matvec_setup(qs, grid, C, n)
         v, out = rng.normal(size=m), np.empty(m)
         kernel._matvec(v, out, np.empty((3, m + 1)), *setup[:7])
@@ -444,7 +491,6 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     from the multilevel start converges to the same tolerance in fewer Newton iterations on
     the full system than from a common start, below the cap when there is one."""
     from multidraft.fast import kernel
-    from multidraft.fast.race import legendre_nodes, node_count
     from multidraft.workloads import llm_like_batch
 
     V, n = 6000, 2
@@ -460,12 +506,11 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     assert edges[0] == 0 and edges[-1] == m and np.all(np.diff(edges) >= 1)
     assert len(edges) - 1 >= m // kernel.LEVEL_FACTOR
     base = float(plan.support.q_inner[0]) - qs.sum()
-    x, wts = legendre_nodes(node_count(n))
     u0 = kernel._inner_start(1.0 - float(plan.alpha_star[0]), qs.sum(), n)
     tol = 1e-9 / 4
-    plain = kernel._fit_from(qs, base, n, True, ts, np.full(m, u0), np.inf, tol, 100, x, wts)
-    warm = kernel._fit_system(qs, base, n, True, ts, u0, np.inf, tol, 100, x, wts)
+    plain = kernel._fit_from(qs, base, n, True, ts, np.full(m, u0), np.inf, tol, 100)
+    warm = kernel._fit_system(qs, base, n, True, ts, u0, np.inf, tol, 100)
     assert warm[2] <= tol and plain[2] <= tol and warm[3] < plain[3]
     np.testing.assert_allclose(warm[1], plain[1], atol=1e-9)  # the same optimum's law
-    capped = kernel._fit_system(qs, base, n, True, ts, min(u0, 0.0), 0.0, tol, 100, x, wts)
+    capped = kernel._fit_system(qs, base, n, True, ts, min(u0, 0.0), 0.0, tol, 100)
     assert capped[0].max() <= 0.0
