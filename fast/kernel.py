@@ -32,6 +32,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .memory import keep_freed_memory
+
 
 # The torch path's constants, local to this file so that numba's cache (keyed on this file)
 # sees every change (module docstring); their meaning is documented where the torch path
@@ -239,13 +241,20 @@ def _dense_hessian(qs, grid, C, n):
 
 @_jit
 def _matvec_setup(qs, grid, C, n):
-    """Sorted-order arrays of the O(m) Hessian-vector product (race.py :class:`HessianOperator`)."""
+    """The O(m) Hessian-vector product's arrays (race.py :class:`HessianOperator`), in
+    *utility order*: position i holds token ``order[i]``.
+
+    Returns ``(order, Cs, Ce, upper, lower, q_sorted, boundary_sorted, diagonal)``: ``Cs``,
+    ``Ce`` the cumulative curvature at each window's start and end, ``upper[i]`` the first
+    position whose window starts at or after window i ends, ``lower[i]`` the first whose
+    window ends after window i starts, and the Hessian's diagonal (m,) in *slot* order.
+    """
     _, G, R, start, end, order = grid
     m = qs.shape[0]
     s = start[order]
     e = end[order]
-    # upper[i] = first j with s_j >= e_i, lower[i] = first j with e_j > s_i (both
-    # non-decreasing in i, like s and e: two forward sweeps instead of binary searches)
+    # upper and lower are non-decreasing in i, like s and e: two forward sweeps instead of
+    # binary searches
     upper = np.empty(m, dtype=np.int64)
     lower = np.empty(m, dtype=np.int64)
     j_up = 0
@@ -265,21 +274,30 @@ def _matvec_setup(qs, grid, C, n):
 
 
 @_jit
-def _matvec(x, out, work, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted):
-    """``H x`` into ``out`` (m,), in O(m) by prefix sums over the tokens sorted by utility
-    (``work``: a (3, m + 1) scratch array for the three prefix sums)."""
+def _matvec(x, out, work, Cs, Ce, upper, lower, q_sorted, boundary_sorted):
+    """``H x`` into ``out`` (m,), both in utility order (:func:`_matvec_setup`), in O(m) by
+    three prefix sums (``work``: a (3, m + 1) scratch array). Contiguous loops: no gather."""
     m = x.shape[0]
     Y, YCs, YCe = work[0], work[1], work[2]
     Y[0] = YCs[0] = YCe[0] = 0.0
     for i in range(m):
-        y = q_sorted[i] * x[order[i]]
+        y = q_sorted[i] * x[i]
         Y[i + 1] = Y[i] + y
         YCs[i + 1] = YCs[i] + y * Cs[i]
         YCe[i + 1] = YCe[i] + y * Ce[i]
     for i in range(m):
         above = Ce[i] * (Y[upper[i]] - Y[i]) - (YCs[upper[i]] - YCs[i])
         below = (YCe[i] - YCe[lower[i]]) - Cs[i] * (Y[i] - Y[lower[i]])
-        out[order[i]] = boundary_sorted[i] * x[order[i]] - q_sorted[i] * (above + below)
+        out[i] = boundary_sorted[i] * x[i] - q_sorted[i] * (above + below)
+
+
+@_jit
+def _is_identity(order):
+    """Whether a permutation (m,) is the identity (utilities already in slot order: the usual case)."""
+    for i in range(order.shape[0]):
+        if order[i] != i:
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- Newton
@@ -351,10 +369,17 @@ def _newton_step(qs, n, grad, free, grid, C, loss, tol):
     order, Cs, Ce, upper, lower, q_sorted, boundary_sorted, diag = _matvec_setup(qs, grid, C, n)
     diag = np.abs(diag)
     damping = _damping(diag)
+    # CG runs in utility order (the matvec's), the result is put back in slot order
+    identity = _is_identity(order)
+    if not identity:
+        b, damping, free = b[order], damping[order], free[order]
+        diag_sorted = diag[order]
+    else:
+        diag_sorted = diag
     precond = np.ones(m)
     for i in range(m):
         if free[i]:
-            precond[i] = 1.0 / (diag[i] + damping[i])
+            precond[i] = 1.0 / (diag_sorted[i] + damping[i])
     # Jacobi-preconditioned conjugate gradients on the free tokens. b, hence r, z and d, are 0
     # on the others and stay 0 (their rows of the system are masked), so d needs no mask.
     x = np.zeros(m)
@@ -374,7 +399,7 @@ def _newton_step(qs, n, grad, free, grid, C, loss, tol):
     for _ in range(CG_MAX_ITER):
         if np.sqrt(rr) <= stop:
             break
-        _matvec(d, Ad, work, order, Cs, Ce, upper, lower, q_sorted, boundary_sorted)
+        _matvec(d, Ad, work, Cs, Ce, upper, lower, q_sorted, boundary_sorted)
         dAd = 0.0
         for i in range(m):
             Ad[i] = Ad[i] + damping[i] * d[i] if free[i] else 0.0
@@ -392,6 +417,10 @@ def _newton_step(qs, n, grad, free, grid, C, loss, tol):
         for i in range(m):
             d[i] = z[i] + beta * d[i]
         rz = rz_new
+    if not identity:
+        step = np.empty(m)
+        step[order] = x
+        return step, diag
     return x, diag
 
 
@@ -1047,6 +1076,7 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     ``inner_active`` (B, k) bool, ``accept_ratio``, ``residual_on_support`` (B, k),
     ``sorted_ids``, ``slot_of_sorted`` (B, k) int64 and ``acceptance`` (B,).
     """
+    keep_freed_memory()
     B = P.shape[0]
     blocks = np.empty((B, -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
     counts = support_sizes(Q, blocks)

@@ -357,10 +357,13 @@ def test_kernel_hessian_product_matches_the_dense_hessian():
         qs = rng.dirichlet(np.ones(m)) * 0.9
         u = np.sort(rng.uniform(-1.2, 1.5, m))[rng.permutation(m)]
         _, _, grid, C = kernel._evaluate(u, qs, 0.1, reject, n)
-        setup = kernel._matvec_setup(qs, grid, C, n)
+        order, *arrays, diagonal = kernel._matvec_setup(qs, grid, C, n)
+        assert not kernel._is_identity(order)  # the product works in utility order
         v, out = rng.normal(size=m), np.empty(m)
-        kernel._matvec(v, out, np.empty((3, m + 1)), *setup[:7])
-        np.testing.assert_allclose(out, kernel._dense_hessian(qs, grid, C, n) @ v, rtol=0, atol=1e-13)
+        kernel._matvec(v, out, np.empty((3, m + 1)), *arrays)
+        H = kernel._dense_hessian(qs, grid, C, n)
+        np.testing.assert_allclose(out, H[np.ix_(order, order)] @ v, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(diagonal, np.diag(H), rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("compiled", [True, False])
