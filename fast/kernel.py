@@ -859,11 +859,18 @@ LEVEL_FACTOR = 8
 COARSE_TOL = 1e-9
 
 
+#: A group also ends before a token whose ratio p/q exceeds the group's first ratio by this
+#: relative amount: the lift interpolates utilities between the groups' ratios, so groups
+#: narrow in ratio give a closer start where the ratios spread (the tail of large p/q).
+GROUP_RATIO_SPREAD = 0.01
+
+
 @_jit
-def _group_edges(qs, groups):
-    """Cut the m slots (sorted by p/q) into consecutive groups: before slot i whenever the
-    draft mass before it crosses another 1/groups of the total, or the current group already
-    holds m // groups slots. Returns the edges (G + 1,) int64, ``edges[0] = 0``, ``edges[G] = m``."""
+def _group_edges(qs, t, groups, spread):
+    """Cut the m slots (sorted by ratio ``t / qs``) into consecutive groups: before slot i
+    whenever the draft mass before it crosses another 1/groups of the total, the current
+    group already holds m // groups slots, or slot i's ratio exceeds the group's first by the
+    relative ``spread``. Returns the edges (G + 1,) int64, ``edges[0] = 0``, ``edges[G] = m``."""
     m = qs.shape[0]
     total = qs.sum()
     edges = np.empty(m + 1, dtype=np.int64)
@@ -872,11 +879,14 @@ def _group_edges(qs, groups):
     step = max(m // groups, 1)
     mass = 0.0
     level = total / groups
+    first = t[0] / qs[0]
     for i in range(1, m):
         mass += qs[i - 1]
-        if mass >= level or i - edges[count - 1] >= step:
+        ratio = t[i] / qs[i]
+        if mass >= level or i - edges[count - 1] >= step or ratio > first * (1.0 + spread):
             edges[count] = i
             count += 1
+            first = ratio
             while mass >= level:
                 level += total / groups
     edges[count] = m
@@ -888,7 +898,8 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
     """Fit one race (:func:`_fit_from`'s arguments and result) from a multilevel start.
 
     A system of m >= LEVEL_MIN tokens is first solved on a grouped system: consecutive slots
-    in p/q order (:func:`_group_edges`, about m / LEVEL_FACTOR groups), each group one token
+    in p/q order (:func:`_group_edges`: about m / LEVEL_FACTOR groups, more where the ratios
+    spread, never more than m / 2), each group one token
     of the group's q and target mass, fitted the same way (recursively, to COARSE_TOL). Each
     token then starts from the group utilities interpolated linearly in its ratio
     ``t_i / q_i`` between the groups' ratios (at the optimum u_i is a non-decreasing
@@ -900,7 +911,9 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
     m = qs.shape[0]
     if m < LEVEL_MIN:
         return _fit_from(qs, base, n, reject, t, np.full(m, min(u0, cap)), cap, tol, max_iter)
-    edges = _group_edges(qs, m // LEVEL_FACTOR)
+    edges = _group_edges(qs, t, m // LEVEL_FACTOR, GROUP_RATIO_SPREAD)
+    if edges.shape[0] - 1 > m // 2:  # ratios spread everywhere: mass and count cuts only
+        edges = _group_edges(qs, t, m // LEVEL_FACTOR, np.inf)
     groups = edges.shape[0] - 1
     gq = np.zeros(groups)
     gt = np.zeros(groups)

@@ -505,9 +505,12 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     m = int(inner.sum())
     assert m >= kernel.LEVEL_MIN * kernel.LEVEL_FACTOR  # at least two levels
     qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
-    edges = kernel._group_edges(qs, m // kernel.LEVEL_FACTOR)
+    edges = kernel._group_edges(qs, ts, m // kernel.LEVEL_FACTOR, kernel.GROUP_RATIO_SPREAD)
     assert edges[0] == 0 and edges[-1] == m and np.all(np.diff(edges) >= 1)
-    assert len(edges) - 1 >= m // kernel.LEVEL_FACTOR
+    assert m // kernel.LEVEL_FACTOR <= len(edges) - 1 <= m // 2
+    ratio = ts / qs
+    for lo, hi in zip(edges[:-1], edges[1:]):  # each group narrow in ratio unless it is one token
+        assert hi - lo == 1 or ratio[hi - 1] <= ratio[lo] * (1 + kernel.GROUP_RATIO_SPREAD)
     base = float(plan.support.q_inner[0]) - qs.sum()
     u0 = kernel._inner_start(1.0 - float(plan.alpha_star[0]), qs.sum(), n)
     tol = 1e-9 / 4
