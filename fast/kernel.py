@@ -997,7 +997,9 @@ def _in_threads(function, B: int, threads: int, arrays: tuple, scalars: tuple) -
         job.result()
 
 
-def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, threads: int = 1) -> dict:
+def solve_rows(
+    P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, threads: int = 1, blocks: np.ndarray | None = None
+) -> dict:
     """Solve B problems on the CPU.
 
     Parameters
@@ -1008,6 +1010,10 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     threads : int
         Threads that solve blocks of rows in parallel (one row is always solved by one thread,
         so the result does not depend on it).
+    blocks : (B, ceil(V / SCAN_BLOCK)) int64, optional
+        Q's entries > 0 per block of SCAN_BLOCK tokens, when the caller has them already
+        (the validation pass over q counts them: ``multidraft.law_checks``); otherwise
+        :func:`support_sizes` counts them in a pass of its own.
 
     Returns
     -------
@@ -1020,8 +1026,14 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     """
     x, w = legendre_nodes(node_count(n))
     B = P.shape[0]
-    blocks = np.empty((B, -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
-    counts = support_sizes(Q, blocks)
+    shape = (B, -(-P.shape[1] // SCAN_BLOCK))
+    if blocks is None:
+        blocks = np.empty(shape, dtype=np.int64)
+        counts = support_sizes(Q, blocks)
+    elif blocks.shape != shape or blocks.dtype != np.int64:  # they index Q unchecked: refuse, never guess
+        raise ValueError(f"solve_rows: blocks must be int64 of shape {shape}, got {blocks.dtype} {blocks.shape}")
+    else:
+        counts = blocks.sum(axis=1)
     k_max = max(int(counts.max()), 1)
     out = {
         name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)

@@ -399,20 +399,31 @@ def global_resolution(
     backend = check_backend(backend)
     if device is None and is_torch_tensor(target):
         device = target.device
-    p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
-    return solve_laws(p, q, n, tol=tol, max_iter=max_iter, backend=backend)
+    # the validation pass over q also counts its support per block (the kernel's scan)
+    p, q, _, counts = check_pair_tensors(target, draft, device=device, dtype=dtype, draft_counts=True)
+    return solve_laws(p, q, n, tol=tol, max_iter=max_iter, backend=backend, draft_counts=counts)
 
 
-def solve_laws(p: Tensor, q: Tensor, n: int, *, tol: float, max_iter: int, backend: str) -> Plan:
+def solve_laws(
+    p: Tensor, q: Tensor, n: int, *, tol: float, max_iter: int, backend: str, draft_counts: np.ndarray | None = None
+) -> Plan:
     """:func:`global_resolution` on arguments it has validated: p and q (B, V) laws on one
     device in one dtype, ``n``, ``tol``, ``backend`` checked. Nothing is checked again here;
-    ``backend`` decides both the solve and the sampling path of the plan."""
+    ``backend`` decides both the solve and the sampling path of the plan. ``draft_counts``:
+    q's entries > 0 per block of ``law_checks.BLOCK`` tokens, (B, ceil(V / BLOCK)), from the
+    validation pass (:func:`~multidraft.validation.check_pair_tensors`), for the compiled
+    kernel's support scan (None: the kernel counts them)."""
     compiled = _use_kernel(backend, p)
+    fit_tol = tol * FIT_TOL_SHARE
     if _use_triton(backend, p):
-        from .triton_backend import solve_parts as solve
+        from .triton_backend import solve_parts
+
+        parts = solve_parts(p, q, n, fit_tol, max_iter)
+    elif compiled:
+        parts = _solve_compiled(p, q, n, fit_tol, max_iter, draft_counts)
     else:
-        solve = _solve_compiled if compiled else _solve_batched
-    support, u, a, iterations, loss, parts = solve(p, q, n, tol * FIT_TOL_SHARE, max_iter)
+        parts = _solve_batched(p, q, n, fit_tol, max_iter)
+    support, u, a, iterations, loss, parts = parts
     return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts, compiled)
 
 
@@ -515,16 +526,23 @@ def _compile_notice() -> None:
         )
 
 
-def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
+def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, draft_counts=None):
     """The compiled CPU path: the same solve, row by row (on as many threads as torch uses),
-    and the plan's parts (:func:`multidraft.fast.kernel.solve_rows`)."""
+    and the plan's parts (:func:`multidraft.fast.kernel.solve_rows`; ``draft_counts``: its
+    ``blocks``, or None)."""
     _compile_notice()
     from .kernel import solve_rows
 
     out = {
         name: torch.from_numpy(value)
         for name, value in solve_rows(
-            p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter, threads=torch.get_num_threads()
+            p.contiguous().numpy(),
+            q.contiguous().numpy(),
+            n,
+            fit_tol,
+            max_iter,
+            threads=torch.get_num_threads(),
+            blocks=draft_counts,
         ).items()
     }
     support = DraftSupport(

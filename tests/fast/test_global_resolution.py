@@ -269,6 +269,28 @@ def test_kernel_support_scan_finds_every_draft_token(V, density):
         assert (4 * np.count_nonzero(blocks, axis=1) <= blocks.shape[1]).all()
 
 
+def test_kernel_reuses_the_validation_passes_support_counts(monkeypatch):
+    """global_resolution hands the counts of the validation pass over q to the kernel, which
+    then does not scan q again; the plan is the one of the kernel's own scan. Counts of the
+    wrong shape are refused."""
+    from multidraft import law_checks
+    from multidraft.fast import kernel
+
+    assert kernel.SCAN_BLOCK == law_checks.BLOCK  # the two passes count the same blocks
+    rng = np.random.default_rng(4)
+    P, Q = rng.dirichlet(np.ones(700), 2), rng.dirichlet(np.full(700, 0.05), 2)
+    own = global_resolution(P, Q, 3)
+    scans = []
+    original = kernel.support_sizes
+    monkeypatch.setattr(kernel, "support_sizes", lambda *args: scans.append(1) or original(*args))
+    reused = global_resolution(P, Q, 3)
+    assert scans == []
+    assert all(torch.equal(getattr(own, name), getattr(reused, name)) for name in ("u", "a", "kept"))
+    assert all(torch.equal(getattr(own.support, name), getattr(reused.support, name)) for name in ("index", "valid"))
+    with pytest.raises(ValueError, match="blocks must be int64 of shape"):
+        kernel.solve_rows(P, Q, 3, 1e-10, 100, blocks=np.zeros((2, 2), dtype=np.int64))
+
+
 def test_kernel_argsort_is_the_stable_sort():
     """The kernel's argsort (numpy's sort below RADIX_MIN values, a radix sort on the float
     bits above) gives numpy's stable order, ties in index order, on ties, signed zeros,
