@@ -103,6 +103,42 @@ def test_compiled_and_torch_sampling_draw_the_same_tokens(problem, batch, seed):
     assert torch.equal(torch.from_numpy(compiled_draws), torch_draws)
 
 
+@pytest.mark.parametrize("V", [5, 256, 257, 1000])
+def test_compiled_residual_draw_is_torch_cumsum_searchsorted(V):
+    """The compiled residual draw (one walk for the total, recording the running sum at each
+    block end, then a walk of the one block holding the token) gives torch's
+    ``searchsorted(cumsum(residual), uniform * total, right=True)``, over several blocks,
+    for targets at and next to the block ends' cdf values, uniforms near 0 and 1, and a
+    residual whose mass rounds to 0 (p stands in)."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(V)
+    p = rng.dirichlet(np.full(V, 0.5), 2)
+    k = min(V, 40)
+    ids = np.sort(np.stack([rng.choice(V, k, replace=False) for _ in range(2)]), axis=1)
+    slot_of_sorted = np.stack([rng.permutation(k) for _ in range(2)])
+    on_support = rng.random((2, k)) * 1e-3
+    on_support[1] = 0.0
+    residual = p.copy()
+    for b in range(2):
+        residual[b, ids[b]] = on_support[b, slot_of_sorted[b]]
+    residual[1] = 0.0  # row 1: no mass anywhere, p stands in
+    p[1, np.setdiff1d(np.arange(V), ids[1])] = 0.0
+    p[1, ids[1]] = 1.0 / k
+    cdf = torch.cumsum(torch.from_numpy(np.where(residual.sum(1, keepdims=True) > 0, residual, p)), dim=1)
+    uniforms = [0.0, 1e-17, 0.5, 1.0 - 1e-16]
+    for b in range(2):  # targets exactly at (and one ulp around) each block end's running sum
+        for end in cdf[b, kernel.SCAN_BLOCK - 1 :: kernel.SCAN_BLOCK].tolist():
+            u = end / float(cdf[b, -1])
+            uniforms += [u, np.nextafter(u, 0), np.nextafter(u, 1)]
+    uniforms = np.clip(np.array(uniforms * 2), 0.0, np.nextafter(1.0, 0))
+    rows = np.repeat([0, 1], len(uniforms) // 2)
+    draws = kernel.residual_draws(p, ids, slot_of_sorted, on_support, rows, uniforms)
+    targets = torch.from_numpy(uniforms) * cdf[rows, -1]
+    expected = torch.searchsorted(cdf[rows], targets[:, None], right=True)[:, 0].clamp_max(V - 1)
+    assert np.array_equal(draws, expected.numpy())
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tiny_probabilities_stay_exact(backend):
     p = np.array([1 - 2e-30, 1e-30, 1e-30])
