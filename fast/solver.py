@@ -332,7 +332,7 @@ class Plan:
         from .kernel import race_rows
 
         M, n = ids.shape
-        noise = torch.rand(M, n + 2, generator=generator, dtype=self.u.dtype).numpy()
+        noise = torch.rand(M, n + 2, generator=generator, dtype=self._p.dtype).numpy()
         parts = ("_sorted_ids", "_slot_of_sorted", "outer", "inner_active", "u", "accept_ratio")
         tokens, accepted = race_rows(*(self._array(name) for name in parts), ids, rows, noise)
         if not accepted.all():

@@ -522,3 +522,16 @@ def test_large_systems_start_from_the_lifted_coarse_fit():
     assert warm[2] <= 1e-9 / 4 and warm[3] < plain[3]
     capped = kernel._coarse_start(qs, base, n, True, ts, u0, 0.0, 100, x, wts)
     assert capped.max() <= 0.0
+
+
+def test_compiled_plan_converts_its_parts_only_when_read():
+    """A plan of the compiled kernel keeps the kernel's numpy arrays; sampling reads them
+    without making tensors; a member read becomes a tensor sharing the array's memory."""
+    rng = np.random.default_rng(5)
+    P, Q = rng.dirichlet(np.ones(30), 2), rng.dirichlet(np.ones(30), 2)
+    plan = global_resolution(P, Q, 2)
+    plan.sample(np.array([[0, 1], [2, 3]]), generator=torch.Generator().manual_seed(0))
+    assert all(isinstance(value, np.ndarray) for value in plan._members.values())
+    array = plan._members["u"]
+    assert isinstance(plan.u, torch.Tensor) and np.shares_memory(plan.u.numpy(), array)
+    assert plan.status.success.all() and torch.equal(plan.support.alpha_star, plan.alpha_star)
