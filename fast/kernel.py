@@ -558,35 +558,52 @@ def _residual_draws(P, sorted_ids, slot_of_sorted, residual_on_support, rows, un
     vocabulary order, as ``torch.cumsum`` does, so the draw is the torch code's
     ``searchsorted(cumsum(residual), uniform * total, right=True)`` (p stands in where the
     total rounds to 0), without materialising the (V,) residual. Writes ``out`` (rows,).
+
+    One pass over the vocabulary per draw: the walk that sums the total records the running
+    sum at the end of every block of SCAN_BLOCK tokens; the cdf is non-decreasing, so the
+    drawn token lies in the first block whose end exceeds ``target = uniform * total``, and
+    the second walk covers that block alone, from the recorded running sum before it (the
+    same additions in the same order: the same token as one walk from the start).
     """
+    V = P.shape[1]
+    ends = np.empty(-(-V // SCAN_BLOCK))
     for r in range(rows.shape[0]):
         b = rows[r]
         args = (P[b], sorted_ids[b], slot_of_sorted[b], residual_on_support[b])
         plain = False
-        total = _residual_prefix(*args, plain, np.inf)[1]
+        total = _residual_prefix(*args, plain, np.inf, 0, 0.0, ends)[1]
         if not total > 0:
             plain = True
-            total = _residual_prefix(*args, plain, np.inf)[1]
-        out[r] = _residual_prefix(*args, plain, uniform[r] * total)[0]
+            total = _residual_prefix(*args, plain, np.inf, 0, 0.0, ends)[1]
+        target = uniform[r] * total
+        j = 0
+        while j < ends.shape[0] - 1 and not ends[j] > target:
+            j += 1
+        before = ends[j - 1] if j > 0 else 0.0
+        out[r] = _residual_prefix(*args, plain, target, j * SCAN_BLOCK, before, ends[:0])[0]
 
 
 @_jit
-def _residual_prefix(p, sorted_ids, slot_of_sorted, residual_on_support, plain, target):
-    """Walk the residual (``p`` itself if ``plain``) in vocabulary order: returns the first
-    token whose running sum exceeds ``target`` (V - 1 if none) and the running sum there
-    (the total when no token exceeds it)."""
+def _residual_prefix(p, sorted_ids, slot_of_sorted, residual_on_support, plain, target, lo, total, ends):
+    """Walk the residual (``p`` itself if ``plain``) in vocabulary order from token ``lo``
+    (a multiple of SCAN_BLOCK), ``total`` the running sum of the tokens before it: returns
+    the first token whose running sum exceeds ``target`` (V - 1 if none) and the running sum
+    there (the total when no token exceeds it). A non-empty ``ends`` receives the running sum
+    at the end of each block of SCAN_BLOCK tokens walked (the last block may be short)."""
     V = p.shape[0]
-    next_slot = 0
-    total = 0.0
-    for z in range(V):
-        value = p[z]
-        if next_slot < sorted_ids.shape[0] and sorted_ids[next_slot] == z:
-            if not plain:
-                value = residual_on_support[slot_of_sorted[next_slot]]
-            next_slot += 1
-        total += value
-        if total > target:
-            return z, total
+    next_slot = np.searchsorted(sorted_ids, lo)  # the first support token >= lo
+    for block_lo in range(lo, V, SCAN_BLOCK):
+        for z in range(block_lo, min(block_lo + SCAN_BLOCK, V)):
+            value = p[z]
+            if next_slot < sorted_ids.shape[0] and sorted_ids[next_slot] == z:
+                if not plain:
+                    value = residual_on_support[slot_of_sorted[next_slot]]
+                next_slot += 1
+            total += value
+            if total > target:
+                return z, total
+        if ends.shape[0] > 0:
+            ends[block_lo // SCAN_BLOCK] = total
     return V - 1, total
 
 
@@ -1083,7 +1100,9 @@ def _in_threads(function, B: int, threads: int, arrays: tuple, scalars: tuple) -
         job.result()
 
 
-def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, threads: int = 1) -> dict:
+def solve_rows(
+    P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, threads: int = 1, blocks: np.ndarray | None = None
+) -> dict:
     """Solve B problems on the CPU.
 
     Parameters
@@ -1094,6 +1113,10 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     threads : int
         Threads that solve blocks of rows in parallel (one row is always solved by one thread,
         so the result does not depend on it).
+    blocks : (B, ceil(V / SCAN_BLOCK)) int64, optional
+        Q's entries > 0 per block of SCAN_BLOCK tokens, when the caller has them already
+        (the validation pass over q counts them: ``multidraft.law_checks``); otherwise
+        :func:`support_sizes` counts them in a pass of its own.
 
     Returns
     -------
@@ -1106,8 +1129,14 @@ def solve_rows(P: np.ndarray, Q: np.ndarray, n: int, tol: float, max_iter: int, 
     """
     keep_freed_memory()
     B = P.shape[0]
-    blocks = np.empty((B, -(-P.shape[1] // SCAN_BLOCK)), dtype=np.int64)
-    counts = support_sizes(Q, blocks)
+    shape = (B, -(-P.shape[1] // SCAN_BLOCK))
+    if blocks is None:
+        blocks = np.empty(shape, dtype=np.int64)
+        counts = support_sizes(Q, blocks)
+    elif blocks.shape != shape or blocks.dtype != np.int64:  # they index Q unchecked: refuse, never guess
+        raise ValueError(f"solve_rows: blocks must be int64 of shape {shape}, got {blocks.dtype} {blocks.shape}")
+    else:
+        counts = blocks.sum(axis=1)
     k_max = max(int(counts.max()), 1)
     out = {
         name: np.zeros((B, k_max), dtype=np.int64 if name == "index" else np.float64)

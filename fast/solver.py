@@ -62,6 +62,31 @@ class PlanStatus:
     success: Tensor
 
 
+class _Member:
+    """A plan member held as its backend made it and read as a tensor.
+
+    The compiled kernel returns numpy arrays; each becomes a tensor on its first read
+    (``torch.from_numpy``: no copy) and stays one. A plan that is only sampled by the
+    compiled kernel, which reads the arrays themselves (:meth:`Plan._array`), converts none
+    of its twenty-odd parts (about 0.5 us each). Assignments go to the same store, so the
+    compiled sampler sees them too.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, plan: Any, owner: type | None = None) -> Any:
+        if plan is None:
+            return self
+        value = plan._members[self.name]
+        if isinstance(value, np.ndarray):
+            value = plan._members[self.name] = torch.from_numpy(value)
+        return value
+
+    def __set__(self, plan: Any, value: Any) -> None:
+        plan._members[self.name] = value
+
+
 class Plan:
     """An exactly lossless, optimal verifier for B problems (p_b, q_b, n).
 
@@ -75,27 +100,43 @@ class Plan:
     status : PlanStatus          per-row ``iterations``, ``loss``, ``gap``, ``success``
     """
 
+    u = _Member()
+    a = _Member()
+    outer = _Member()
+    inner_active = _Member()
+    kept = _Member()
+    alpha_star = _Member()
+    accept_ratio = _Member()
+    _residual_on_support = _Member()
+    _sorted_ids = _Member()
+    _slot_of_sorted = _Member()
+
     def __init__(
         self,
         p: Tensor,
-        support: DraftSupport,
-        u: Tensor,
-        a: Tensor,
+        support: DraftSupport | None,
+        u: Tensor | np.ndarray,
+        a: Tensor | np.ndarray,
         n: int,
         status_parts: dict,
         parts: dict | None = None,
         compiled: bool | None = None,
     ):
+        """``support`` None: the compiled kernel's numpy ``parts`` (:func:`_solve_compiled`)
+        hold it (``index``, ``p``, ``q``, ``valid``, ``inner``, ``alpha``, ``q_inner``),
+        made a :class:`DraftSupport` on first use."""
         self.n = n
         self.vocab_size = p.shape[1]
-        self.support = support
-        self.u = u
-        self.a = a
+        self.batch_size = p.shape[0]
+        self._members: dict = {}
+        self._support = support
         parts = parts if parts is not None else plan_parts(support, a, self.vocab_size)
+        self._parts = parts
+        self.u, self.a = u, a
         self.outer = parts["outer"]
         self.inner_active = parts["inner_active"]
         self.kept = parts["acceptance"]
-        self.alpha_star = support.alpha_star
+        self.alpha_star = parts["alpha"] if support is None else support.alpha_star
         self.accept_ratio = parts["accept_ratio"]
         # The residual (p - min(a, p)) / Z is p off the draft support and p - kept on it. It
         # is materialised only when needed (conditional laws, or rows whose draft was not
@@ -109,17 +150,34 @@ class Plan:
         self._sorted_ids, self._slot_of_sorted = parts["sorted_ids"], parts["slot_of_sorted"]
         #: A backend's own sampler (the Triton kernel, fast/triton_backend.py), else None.
         self._sampler = parts.get("sampler")
-        gap = self.alpha_star - self.kept
-        self.status = PlanStatus(
-            iterations=status_parts["iterations"],
-            loss=status_parts["loss"],
-            gap=gap,
-            success=gap <= status_parts["tol"],
-        )
+        self._status_parts = status_parts
+        self._status: PlanStatus | None = None
 
     @property
-    def batch_size(self) -> int:
-        return self.kept.shape[0]
+    def support(self) -> DraftSupport:
+        """The draft support of every row (:class:`~multidraft.fast.support.DraftSupport`)."""
+        if self._support is None:
+            parts = {name: _tensor(self._parts[name]) for name in ("index", "p", "q", "valid", "inner", "q_inner")}
+            self._support = DraftSupport(alpha_star=self.alpha_star, **parts)
+        return self._support
+
+    @property
+    def status(self) -> PlanStatus:
+        """Per-row diagnostics (:class:`PlanStatus`; computed on first use)."""
+        if self._status is None:
+            gap = self.alpha_star - self.kept
+            self._status = PlanStatus(
+                iterations=_tensor(self._status_parts["iterations"]),
+                loss=_tensor(self._status_parts["loss"]),
+                gap=gap,
+                success=gap <= self._status_parts["tol"],
+            )
+        return self._status
+
+    def _array(self, name: str) -> np.ndarray:
+        """Member ``name`` as a C-contiguous numpy array (CPU), for the compiled sampler."""
+        value = self._members[name]
+        return value if isinstance(value, np.ndarray) else _numpy(value)
 
     def _unnormalised_residual(self, rows: Tensor) -> Tensor:
         """``p - min(a, p)`` for the given plan rows, (M, V): a fresh tensor.
@@ -274,9 +332,9 @@ class Plan:
         from .kernel import race_rows
 
         M, n = ids.shape
-        noise = torch.rand(M, n + 2, generator=generator, dtype=self.u.dtype).numpy()
-        parts = (self._sorted_ids, self._slot_of_sorted, self.outer, self.inner_active, self.u, self.accept_ratio)
-        tokens, accepted = race_rows(*(_numpy(x) for x in parts), ids, rows, noise)
+        noise = torch.rand(M, n + 2, generator=generator, dtype=self._p.dtype).numpy()
+        parts = ("_sorted_ids", "_slot_of_sorted", "outer", "inner_active", "u", "accept_ratio")
+        tokens, accepted = race_rows(*(self._array(name) for name in parts), ids, rows, noise)
         if not accepted.all():
             redraw = np.flatnonzero(~accepted)
             tokens[redraw] = self._residual_draws_compiled(rows[redraw], generator)
@@ -311,13 +369,18 @@ class Plan:
         from .kernel import residual_draws
 
         uniform = torch.rand(rows.shape[0], generator=generator, dtype=self._p.dtype).numpy()
-        parts = (self._p, self._sorted_ids, self._slot_of_sorted, self._residual_on_support)
-        return residual_draws(*(_numpy(x) for x in parts), rows, uniform)
+        parts = ("_sorted_ids", "_slot_of_sorted", "_residual_on_support")
+        return residual_draws(_numpy(self._p), *(self._array(name) for name in parts), rows, uniform)
 
 
 def _numpy(tensor: Tensor) -> np.ndarray:
     """A C-contiguous numpy view of a CPU tensor (a copy only if it is not contiguous)."""
     return tensor.contiguous().numpy()
+
+
+def _tensor(value: Tensor | np.ndarray) -> Tensor:
+    """A tensor of a numpy array (sharing its memory) or the tensor itself."""
+    return torch.from_numpy(value) if isinstance(value, np.ndarray) else value
 
 
 def plan_parts(support: DraftSupport, a: Tensor, vocab_size: int) -> dict:
@@ -399,20 +462,31 @@ def global_resolution(
     backend = check_backend(backend)
     if device is None and is_torch_tensor(target):
         device = target.device
-    p, q, _ = check_pair_tensors(target, draft, device=device, dtype=dtype)
-    return solve_laws(p, q, n, tol=tol, max_iter=max_iter, backend=backend)
+    # the validation pass over q also counts its support per block (the kernel's scan)
+    p, q, _, counts = check_pair_tensors(target, draft, device=device, dtype=dtype, draft_counts=True)
+    return solve_laws(p, q, n, tol=tol, max_iter=max_iter, backend=backend, draft_counts=counts)
 
 
-def solve_laws(p: Tensor, q: Tensor, n: int, *, tol: float, max_iter: int, backend: str) -> Plan:
+def solve_laws(
+    p: Tensor, q: Tensor, n: int, *, tol: float, max_iter: int, backend: str, draft_counts: np.ndarray | None = None
+) -> Plan:
     """:func:`global_resolution` on arguments it has validated: p and q (B, V) laws on one
     device in one dtype, ``n``, ``tol``, ``backend`` checked. Nothing is checked again here;
-    ``backend`` decides both the solve and the sampling path of the plan."""
+    ``backend`` decides both the solve and the sampling path of the plan. ``draft_counts``:
+    q's entries > 0 per block of ``law_checks.BLOCK`` tokens, (B, ceil(V / BLOCK)), from the
+    validation pass (:func:`~multidraft.validation.check_pair_tensors`), for the compiled
+    kernel's support scan (None: the kernel counts them)."""
     compiled = _use_kernel(backend, p)
+    fit_tol = tol * FIT_TOL_SHARE
     if _use_triton(backend, p):
-        from .triton_backend import solve_parts as solve
+        from .triton_backend import solve_parts
+
+        parts = solve_parts(p, q, n, fit_tol, max_iter)
+    elif compiled:
+        parts = _solve_compiled(p, q, n, fit_tol, max_iter, draft_counts)
     else:
-        solve = _solve_compiled if compiled else _solve_batched
-    support, u, a, iterations, loss, parts = solve(p, q, n, tol * FIT_TOL_SHARE, max_iter)
+        parts = _solve_batched(p, q, n, fit_tol, max_iter)
+    support, u, a, iterations, loss, parts = parts
     return Plan(p, support, u, a, n, {"iterations": iterations, "loss": loss, "tol": tol}, parts, compiled)
 
 
@@ -515,28 +589,25 @@ def _compile_notice() -> None:
         )
 
 
-def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int):
+def _solve_compiled(p: Tensor, q: Tensor, n: int, fit_tol: float, max_iter: int, draft_counts=None):
     """The compiled CPU path: the same solve, row by row (on as many threads as torch uses),
-    and the plan's parts (:func:`multidraft.fast.kernel.solve_rows`)."""
+    and the plan's parts (:func:`multidraft.fast.kernel.solve_rows`; ``draft_counts``: its
+    ``blocks``, or None). Returns ``(None, u, a, iterations, loss, arrays)``, all numpy: the
+    support is in ``arrays``, and :class:`Plan` makes tensors of them on first use."""
     _compile_notice()
     from .kernel import solve_rows
 
-    out = {
-        name: torch.from_numpy(value)
-        for name, value in solve_rows(
-            p.contiguous().numpy(), q.contiguous().numpy(), n, fit_tol, max_iter, threads=torch.get_num_threads()
-        ).items()
-    }
-    support = DraftSupport(
-        index=out["index"],
-        p=out["p"],
-        q=out["q"],
-        valid=out["valid"],
-        inner=out["inner"],
-        alpha_star=out["alpha"],
-        q_inner=out["q_inner"],
+    out = solve_rows(
+        p.contiguous().numpy(),
+        q.contiguous().numpy(),
+        n,
+        fit_tol,
+        max_iter,
+        threads=torch.get_num_threads(),
+        blocks=draft_counts,
     )
-    return support, out["u"], out["a"], out["iterations"], out["loss"], out
+    # numpy arrays throughout: the plan makes tensors of them on first use (Plan._Member)
+    return None, out["u"], out["a"], out["iterations"], out["loss"], out
 
 
 class GlobalResolution(Verifier):

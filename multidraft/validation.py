@@ -266,7 +266,8 @@ def check_same_vocab(size: int, name: str, other_size: int, other: str) -> None:
 
 def _input_dtype_is_low_precision(x: Any) -> bool:
     if is_torch_tensor(x):
-        return str(x.dtype) in ("torch.float32", "torch.float16", "torch.bfloat16")
+        torch = sys.modules["torch"]
+        return x.dtype in (torch.float32, torch.float16, torch.bfloat16)
     if isinstance(x, np.ndarray):
         return x.dtype in (np.float32, np.float16)
     return False
@@ -418,7 +419,11 @@ def check_drafts(drafts: Any, vocab_size: int, name: str = "drafts", *, n: int |
     if arr.size == 0:
         raise InvalidInputError(f"{name}: expected at least one draft tuple, got an empty array of shape {arr.shape}")
     arr = arr.astype(np.int64)
-    if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+    # a few ids (one tuple per call when serving): Python's min and max of the list are
+    # cheaper than two numpy reductions (~1.5 us each on a tiny array)
+    ids = arr.ravel().tolist() if arr.size <= 256 else None
+    lo, hi = (min(ids), max(ids)) if ids is not None else (arr.min(), arr.max())
+    if lo < 0 or hi >= vocab_size:
         bad = arr[(arr < 0) | (arr >= vocab_size)].ravel()[0]
         raise InvalidInputError(f"{name}: token ids must lie in [0, {vocab_size}), got {int(bad)}")
     if n is not None and arr.shape[-1] != n:
@@ -444,6 +449,8 @@ def check_dtype(dtype: Any, name: str = "dtype") -> Any:
 
     if dtype is None:
         return torch.float64
+    if dtype is torch.float64 or dtype is torch.float32:  # the usual case, without the text
+        return dtype
     text = str(dtype).removeprefix("torch.")
     if text not in TORCH_DTYPES or not isinstance(dtype, (str, torch.dtype)):
         raise InvalidInputError(f"{name}: expected torch.float64 or torch.float32, got {_describe(dtype)}")
@@ -504,7 +511,9 @@ def _on(tensor: Any, device: Any, dtype: Any) -> Any:
     read from memory, even a no-op torch call costs several microseconds of cold dispatch)."""
     import torch
 
-    if tensor.dtype == dtype and tensor.device == torch.device(device):
+    if tensor.dtype == dtype and tensor.device == (
+        device if isinstance(device, torch.device) else torch.device(device)
+    ):
         return tensor
     return tensor.to(device=device, dtype=dtype)
 
@@ -545,7 +554,29 @@ def _numpy_float64_pair(target: Any, draft: Any, device: Any, dtype: Any, normal
     )
 
 
-def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: Any = None, normalize: bool = False):
+def _compiled_check(p: Any, q: Any, tol_p: float, tol_q: float, count: bool) -> tuple[bool, Any]:
+    """The compiled check (:mod:`multidraft.law_checks`) of CPU float64 tensors p and q
+    (V,) or (B, V): ``(ok, counts)``, with ``counts`` q's entries > 0 per block of
+    ``law_checks.BLOCK`` tokens ((B_q, ceil(V / BLOCK)) int64) when ``count``, else None."""
+    from .law_checks import rows_are_laws, rows_are_laws_counting
+
+    if not rows_are_laws(p.numpy(), tol_p):
+        return False, None
+    if not count:
+        return rows_are_laws(q.numpy(), tol_q), None
+    counts = rows_are_laws_counting(q.numpy(), tol_q)
+    return counts is not None, counts
+
+
+def check_pair_tensors(
+    target: Any,
+    draft: Any,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    normalize: bool = False,
+    draft_counts: bool = False,
+):
     """Validate p and q and return them as torch tensors of shape (B, V) (B = 1 if unbatched).
 
     Torch inputs are checked on their own device with a handful of reductions (one host
@@ -555,7 +586,12 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
     error produced by :func:`check_pair` on a host copy. Other inputs go through
     :func:`check_pair`.
 
-    Returns ``(p, q, batched)`` with ``batched`` False when both inputs were 1-D.
+    Returns ``(p, q, batched)`` with ``batched`` False when both inputs were 1-D; with
+    ``draft_counts``, ``(p, q, batched, counts)``: ``counts[b, j]`` the number of entries
+    > 0 of ``q[b, j BLOCK : (j + 1) BLOCK]`` ((B, ceil(V / BLOCK)) int64, ``BLOCK =
+    multidraft.law_checks.BLOCK``), counted in the compiled pass over q that validates it
+    (the compiled solver's support scan needs them), or None where that pass did not run
+    (other devices and dtypes, low-precision inputs, the detailed path).
 
     Raises
     ------
@@ -567,15 +603,24 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
 
     dtype = check_dtype(dtype)
     device = check_device(device)
+    counted = None
+
+    def done(p: Any, q: Any, batched: bool) -> tuple:
+        if not draft_counts:
+            return p, q, batched
+        counts = counted
+        if counts is not None and counts.shape[0] != p.shape[0]:  # one q row broadcast over B rows
+            counts = np.repeat(counts, p.shape[0], axis=0)
+        return p, q, batched, counts
+
     if _numpy_float64_pair(target, draft, device, dtype, normalize):
         # CPU float64 numpy: one compiled pass per law, then tensors sharing the arrays'
         # memory (no copy, the same cost as a torch input; the detailed path below copies)
-        from .law_checks import rows_are_laws
-
-        if rows_are_laws(target, sum_tolerance(target)) and rows_are_laws(draft, sum_tolerance(draft)):
-            rows = _broadcast_rows(torch.from_numpy(target), torch.from_numpy(draft))
-            if rows is not None:
-                return rows
+        p, q = torch.from_numpy(target), torch.from_numpy(draft)
+        ok, counted = _compiled_check(p, q, sum_tolerance(target), sum_tolerance(draft), draft_counts)
+        rows = _broadcast_rows(p, q) if ok else None
+        if rows is not None:
+            return done(*rows)
     if is_torch_tensor(target) and is_torch_tensor(draft) and not normalize:
         device = device if device is not None else target.device
         p, q = _on(target.detach(), device, dtype), _on(draft.detach(), device, dtype)
@@ -585,9 +630,7 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
             # or an infinity makes the sum NaN or infinite, and comparisons with NaN fail)
             tol_p, tol_q = sum_tolerance(target), sum_tolerance(draft)
             if p.device.type == "cpu" and dtype == torch.float64:  # one compiled pass per law
-                from .law_checks import rows_are_laws
-
-                ok = rows_are_laws(p.numpy(), tol_p) and rows_are_laws(q.numpy(), tol_q)
+                ok, counted = _compiled_check(p, q, tol_p, tol_q, draft_counts and tol_q == SUM_TOL_FLOAT64)
             else:
                 checks = torch.stack(
                     [
@@ -603,15 +646,16 @@ def check_pair_tensors(target: Any, draft: Any, *, device: Any = None, dtype: An
                 q = q / q.sum(-1, keepdim=True)
             rows = _broadcast_rows(p, q)
             if rows is not None:
-                return rows
+                return done(*rows)
     # slow path: the numpy checks produce the detailed error (or accept the input)
+    counted = None
     p_np, q_np = check_pair(target, draft, normalize=normalize)
     if p_np.ndim > 2:
         raise InvalidInputError(f"target: expected shape (V,) or (B, V), got {p_np.shape}")
     batched = p_np.ndim == 2
     p_t = torch.tensor(np.atleast_2d(p_np), dtype=dtype, device=device)
     q_t = torch.tensor(np.atleast_2d(q_np), dtype=dtype, device=device)
-    return p_t, q_t, batched
+    return done(p_t, q_t, batched)
 
 
 # ----------------------------------------------------------------------------- command line

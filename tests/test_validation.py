@@ -93,6 +93,34 @@ def test_compiled_cpu_check_accepts_laws_and_negative_zero():
     assert p.shape == (1, 2)
 
 
+@pytest.mark.parametrize("V", [1, 255, 256, 257, 1000])
+def test_compiled_check_counts_the_draft_support_per_block(V):
+    """The validation pass over q also counts its entries > 0 per block of law_checks.BLOCK
+    tokens (for the compiled solver's support scan), for V on and off the block size, on
+    torch and numpy inputs, broadcast over p's rows when q is one row."""
+    from multidraft.law_checks import BLOCK, rows_are_laws_counting
+
+    rng = np.random.default_rng(V)
+    p, q = rng.dirichlet(np.ones(V), 3), rng.dirichlet(np.ones(V), 3)
+    q[rng.random(q.shape) < 0.7] = 0.0
+    q[:, 0] += 0.5
+    q /= q.sum(axis=1, keepdims=True)
+    blocks = -(-V // BLOCK)
+    expected = np.array([[np.count_nonzero(row[j * BLOCK : (j + 1) * BLOCK]) for j in range(blocks)] for row in q])
+    assert np.array_equal(rows_are_laws_counting(q, 1e-9), expected)
+    assert rows_are_laws_counting(q * 1.01, 1e-9) is None
+    for target, draft in ((p, q), (torch.from_numpy(p), torch.from_numpy(q))):
+        *_, counts = check_pair_tensors(target, draft, draft_counts=True)
+        assert np.array_equal(counts, expected)
+    *_, counts = check_pair_tensors(p, q[1], draft_counts=True)  # one q row, broadcast over 3
+    assert np.array_equal(counts, expected[[1, 1, 1]])
+    # where the compiled pass does not run (low precision, lists), no counts
+    assert check_pair_tensors(torch.from_numpy(p).float(), torch.from_numpy(q).float(), draft_counts=True)[3] is None
+    assert check_pair_tensors(p.tolist(), q.tolist(), draft_counts=True)[3] is None
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        check_pair_tensors(p, -q, draft_counts=True)
+
+
 @pytest.mark.parametrize(
     "value, message",
     [

@@ -176,7 +176,7 @@ def _per_token(args, report, progress) -> dict:
         f"torch path = the same solve with backend='torch' on the same rows ('-' for k >= {BIG_K} or k = V, which "
         f"run on {args.big_rows} rows).",
         "references measured in the same run on the same rows (medians): read p, q = one numpy pass over both "
-        "rows (p.sum() + q.sum(), the memory-read bound of any exact solve); argsort k = numpy's argsort of the "
+        "rows (p.max() + q.max(), the memory-read bound of any exact solve); argsort k = numpy's argsort of the "
         "k ratios p/q on the draft support; median / read = ours over the read bound.",
         f"Workload: {probs.label.replace(f'top-k={k}', 'top-k=k')} (each row a different problem, the same rows in every run).",
         "success = status.success and alpha* - acceptance <= 1e-6; worst gap = max over rows of alpha* - acceptance.",
@@ -207,8 +207,21 @@ def _per_token(args, report, progress) -> dict:
     return per_case
 
 
+def read_seconds(target, draft) -> float:
+    """Wall seconds of one numpy pass reading every entry of p and q (``p.max() + q.max()``,
+    arrays of any shape): the memory-read bound of any exact solve of those rows, which must
+    read both laws whole. ``max`` and not ``sum``: numpy's pairwise sum is compute-bound
+    (about 20 GB/s on the development machine, against about 35 GB/s for ``max``), so it
+    would overstate the bound."""
+    import time
+
+    start = time.perf_counter()
+    float(target.max() + draft.max())
+    return time.perf_counter() - start
+
+
 def reference_times(target, draft) -> tuple[float, float]:
-    """Medians over rows, in ms: one numpy pass over p and q (``p.sum() + q.sum()``: the read
+    """Medians over rows, in ms: one numpy pass over p and q (:func:`read_seconds`: the read
     bound) and numpy's argsort of the ratios p/q on the draft support."""
     import time
 
@@ -216,9 +229,7 @@ def reference_times(target, draft) -> tuple[float, float]:
 
     read, sort = [], []
     for p, q in zip(target, draft):
-        start = time.perf_counter()
-        float(p.sum() + q.sum())
-        read.append(time.perf_counter() - start)
+        read.append(read_seconds(p, q))
         on = q > 0
         ratio = p[on] / q[on]
         start = time.perf_counter()
@@ -312,8 +323,20 @@ def _throughput(args, report, progress) -> None:
     table = Table(
         "fast_throughput",
         f"Global resolution, batched throughput, (k, n) = ({k}, {n}), device {args.device}",
-        ["B", "V", "median s per call", "tokens/s", "success", "note"],
+        [
+            "B",
+            "V",
+            "threads",
+            "median s per call",
+            "tokens/s",
+            "read p, q s",
+            "bound tokens/s",
+            "ratio to bound",
+            "success",
+            "note",
+        ],
     )
+    threads = torch.get_num_threads()
     by_vocab: dict[int, tuple[list, list]] = {}
     for B in progress(int_list(args.batches, "batches"), "fast: throughput"):
         V = args.big_vocab if B >= 256 else args.vocab
@@ -322,20 +345,26 @@ def _throughput(args, report, progress) -> None:
         alpha = torch.as_tensor(alpha_stars(probs.target, probs.draft, n))
         p, q, d = method.prepare(probs.target, probs.draft, drafts)
         method.run_tensors(p, q, d, n)  # warm-up
-        times, plan = [], None
-        for _ in range(args.repeats):
+        times, reads, plan = [], [], None
+        for _ in range(args.repeats):  # the call and the read bound alternate on the same arrays
             plan, seconds = method.run_tensors(p, q, d, n)
             times.append(seconds)
-        med = float(np.median(times))
+            reads.append(read_seconds(probs.target, probs.draft))
+        med, read = float(np.median(times)), float(np.median(reads))
         ok = plan.status.success.cpu() & ((alpha - plan.kept.cpu()) <= 1e-6)
         note = f"V = {V} for B >= 256 (memory)" if V != args.vocab else ""
-        table.add(B, V, med, B / med, f"{float(ok.double().mean()):.0%}", note)
+        table.add(
+            B, V, threads, med, B / med, read, B / read, f"{med / read:.2f}x", f"{float(ok.double().mean()):.0%}", note
+        )
         by_vocab.setdefault(V, ([], []))[0].append(B)
         by_vocab[V][1].append(B / med)
         del p, q, d, plan
-    table.notes.append(
-        f"one call solves and samples all B rows; median of {args.repeats} timed calls after one warm-up."
-    )
+    table.notes += [
+        f"one call solves and samples all B rows; median of {args.repeats} timed calls after one warm-up; threads = "
+        "torch.get_num_threads(), the threads the compiled kernel solves row blocks on (set by OMP_NUM_THREADS).",
+        "read p, q = one numpy pass over the same (B, V) arrays (p.max() + q.max(), one thread), timed after each "
+        "call: the memory-read bound of any exact solve; ratio to bound = median s per call / read p, q s.",
+    ]
     report.table(table)
     series = [
         Series(f"global resolution, V = {V}", xs, ys, style)

@@ -22,7 +22,16 @@ EXPECTED = {
                 "worst gap",
                 "published GR 1e-4 ms (success)",
             ],
-            "fast_throughput": ["B", "V", "tokens/s", "success"],
+            "fast_throughput": [
+                "B",
+                "V",
+                "threads",
+                "tokens/s",
+                "read p, q s",
+                "bound tokens/s",
+                "ratio to bound",
+                "success",
+            ],
             "fast_speedup": ["max-flow median ms", "GR median ms", "speed-up (median)"],
             "fast_scaling": ["sweep", "(k, n)", "work k (n/2+1)", "median ms", "read p, q ms", "median / read"],
         },
@@ -121,3 +130,17 @@ def test_acceptance_compares_only_the_chosen_baselines(tmp_path, capsys):
     assert "| rrs |" in text and "| nss |" in text and "| kseq |" not in text
     assert main(["bench", "acceptance", "--quick", "--baselines", "rrs,nope", "--out", str(tmp_path)]) == 2
     assert "baselines: unknown ['nope']" in capsys.readouterr().err
+
+
+def test_stage_breakdown_runs_and_adds_up():
+    """``python -m multidraft.bench.stages``' timer: every stage measured, ``other`` is the
+    total minus the stages, on a small vocabulary, one row per call and batched."""
+    from multidraft.bench.problems import draw_drafts, llm_problems
+    from multidraft.bench.stages import STAGES, stage_times
+
+    problems = llm_problems(3, 600, 10, seed=0)
+    drafts = draw_drafts(problems.draft, 2, 0)
+    for batched in (False, True):
+        medians = stage_times(problems.target, problems.draft, drafts, 2, batched=batched, passes=1)
+        assert all(medians[name] > 0 for name in STAGES)
+        assert medians["other"] == pytest.approx(medians["total"] - sum(medians[name] for name in STAGES[2:]))

@@ -103,6 +103,42 @@ def test_compiled_and_torch_sampling_draw_the_same_tokens(problem, batch, seed):
     assert torch.equal(torch.from_numpy(compiled_draws), torch_draws)
 
 
+@pytest.mark.parametrize("V", [5, 256, 257, 1000])
+def test_compiled_residual_draw_is_torch_cumsum_searchsorted(V):
+    """The compiled residual draw (one walk for the total, recording the running sum at each
+    block end, then a walk of the one block holding the token) gives torch's
+    ``searchsorted(cumsum(residual), uniform * total, right=True)``, over several blocks,
+    for targets at and next to the block ends' cdf values, uniforms near 0 and 1, and a
+    residual whose mass rounds to 0 (p stands in)."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(V)
+    p = rng.dirichlet(np.full(V, 0.5), 2)
+    k = min(V, 40)
+    ids = np.sort(np.stack([rng.choice(V, k, replace=False) for _ in range(2)]), axis=1)
+    slot_of_sorted = np.stack([rng.permutation(k) for _ in range(2)])
+    on_support = rng.random((2, k)) * 1e-3
+    on_support[1] = 0.0
+    residual = p.copy()
+    for b in range(2):
+        residual[b, ids[b]] = on_support[b, slot_of_sorted[b]]
+    residual[1] = 0.0  # row 1: no mass anywhere, p stands in
+    p[1, np.setdiff1d(np.arange(V), ids[1])] = 0.0
+    p[1, ids[1]] = 1.0 / k
+    cdf = torch.cumsum(torch.from_numpy(np.where(residual.sum(1, keepdims=True) > 0, residual, p)), dim=1)
+    uniforms = [0.0, 1e-17, 0.5, 1.0 - 1e-16]
+    for b in range(2):  # targets exactly at (and one ulp around) each block end's running sum
+        for end in cdf[b, kernel.SCAN_BLOCK - 1 :: kernel.SCAN_BLOCK].tolist():
+            u = end / float(cdf[b, -1])
+            uniforms += [u, np.nextafter(u, 0), np.nextafter(u, 1)]
+    uniforms = np.clip(np.array(uniforms * 2), 0.0, np.nextafter(1.0, 0))
+    rows = np.repeat([0, 1], len(uniforms) // 2)
+    draws = kernel.residual_draws(p, ids, slot_of_sorted, on_support, rows, uniforms)
+    targets = torch.from_numpy(uniforms) * cdf[rows, -1]
+    expected = torch.searchsorted(cdf[rows], targets[:, None], right=True)[:, 0].clamp_max(V - 1)
+    assert np.array_equal(draws, expected.numpy())
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tiny_probabilities_stay_exact(backend):
     p = np.array([1 - 2e-30, 1e-30, 1e-30])
@@ -267,6 +303,28 @@ def test_kernel_support_scan_finds_every_draft_token(V, density):
     kernel.support_sizes(Q, blocks)
     if V == 40000 and density < 0.001:  # these rows take the block-skipping scan
         assert (4 * np.count_nonzero(blocks, axis=1) <= blocks.shape[1]).all()
+
+
+def test_kernel_reuses_the_validation_passes_support_counts(monkeypatch):
+    """global_resolution hands the counts of the validation pass over q to the kernel, which
+    then does not scan q again; the plan is the one of the kernel's own scan. Counts of the
+    wrong shape are refused."""
+    from multidraft import law_checks
+    from multidraft.fast import kernel
+
+    assert kernel.SCAN_BLOCK == law_checks.BLOCK  # the two passes count the same blocks
+    rng = np.random.default_rng(4)
+    P, Q = rng.dirichlet(np.ones(700), 2), rng.dirichlet(np.full(700, 0.05), 2)
+    own = global_resolution(P, Q, 3)
+    scans = []
+    original = kernel.support_sizes
+    monkeypatch.setattr(kernel, "support_sizes", lambda *args: scans.append(1) or original(*args))
+    reused = global_resolution(P, Q, 3)
+    assert scans == []
+    assert all(torch.equal(getattr(own, name), getattr(reused, name)) for name in ("u", "a", "kept"))
+    assert all(torch.equal(getattr(own.support, name), getattr(reused.support, name)) for name in ("index", "valid"))
+    with pytest.raises(ValueError, match="blocks must be int64 of shape"):
+        kernel.solve_rows(P, Q, 3, 1e-10, 100, blocks=np.zeros((2, 2), dtype=np.int64))
 
 
 def test_kernel_argsort_is_the_stable_sort():
@@ -520,3 +578,16 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     np.testing.assert_allclose(warm[1], plain[1], atol=1e-9)  # the same optimum's law
     capped = kernel._fit_system(qs, base, n, True, ts, min(u0, 0.0), 0.0, tol, 100)
     assert capped[0].max() <= 0.0
+
+
+def test_compiled_plan_converts_its_parts_only_when_read():
+    """A plan of the compiled kernel keeps the kernel's numpy arrays; sampling reads them
+    without making tensors; a member read becomes a tensor sharing the array's memory."""
+    rng = np.random.default_rng(5)
+    P, Q = rng.dirichlet(np.ones(30), 2), rng.dirichlet(np.ones(30), 2)
+    plan = global_resolution(P, Q, 2)
+    plan.sample(np.array([[0, 1], [2, 3]]), generator=torch.Generator().manual_seed(0))
+    assert all(isinstance(value, np.ndarray) for value in plan._members.values())
+    array = plan._members["u"]
+    assert isinstance(plan.u, torch.Tensor) and np.shares_memory(plan.u.numpy(), array)
+    assert plan.status.success.all() and torch.equal(plan.support.alpha_star, plan.alpha_star)
