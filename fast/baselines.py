@@ -486,17 +486,23 @@ class Canonical(Verifier):
     Selection: among the distinct draft tokens S, pick c with the Luce rule
     ``beta(c | S) = w(c) / sum_{z in S} w(z)``, ``w = (p/q)^gamma`` (0 where q = 0; uniform
     on S if all weights vanish). Its induced law ``r(c) = E_x[beta(c | S)]`` is computed
-    exactly by enumerating the multisets of the draft support
-    (``C(k + n - 1, n)`` of them, k = tokens with q > 0). Then one speculative step against
+    exactly from the draft support (k = tokens with q > 0; refused above ``max_count``
+    multisets ``C(k + n - 1, n)``). Then one speculative step against
     r: keep c with ``min(1, p(c)/r(c))``, else y ~ ``norm((p - r)+)``. Output law given x:
 
         f(. | x) = sum_{c in S} beta(c|S) a(c) delta_c + (1 - sum_c beta(c|S) a(c)) norm((p - r)+),
 
     lossless whatever the weights. gamma is chosen per problem from :data:`CANONICAL_GAMMAS`
     (gamma = 0: uniform over S; large gamma: the draft of largest p/q) to maximise
-    ``sum min(p, r_gamma)`` (the smallest gamma within 1e-12 of the best); cost O(G n C(k+n-1, n)) per problem (G = 16 exponents),
-    O(n V) per draft tuple. The acceptance (which also counts residual draws landing on a
-    draft) is computed by exact enumeration.
+    ``sum min(p, r_gamma)`` (the smallest gamma within 1e-12 of the best).
+
+    Cost per problem, G = 16 exponents: on the CPU in float64 (n <= 512) compiled
+    (:mod:`multidraft.fast.canonical_kernel`), O(G sum_{s <= n} C(k, s)) over the sets of
+    the support, and ``.sample`` prepares and samples in one call on the support only
+    (one pass over V for the support, a walk of V only for a residual draw); elsewhere the
+    torch enumeration of the multisets (:meth:`_prepare_torch`), O(G n C(k + n - 1, n)),
+    then O(n V) per draft tuple. The acceptance (which also counts residual draws landing
+    on a draft) is computed by exact enumeration.
 
     Parameters
     ----------
@@ -517,9 +523,39 @@ class Canonical(Verifier):
             raise InvalidInputError(f"gammas: expected non-negative finite exponents, got {gammas!r}")
         self.max_count = int(max_count)
 
-    def _prepare(self, p, q, n):
-        k = max(int((q > 0).sum(dim=1).max()), 1)
+    def _refuse_if_too_many(self, k: int, n: int) -> int:
+        """The size guard: ``TooLargeError`` when ``C(k + n - 1, n) > max_count`` (k: the
+        largest draft support of the batch); returns ``max(k, 1)``."""
+        k = max(k, 1)
         refuse_if_too_many(capped_comb(k + n - 1, n), self.max_count, "draft multisets (canonical)")
+        return k
+
+    def _compiled(self, p: Tensor, n: int) -> bool:
+        """Whether the compiled code (:mod:`multidraft.fast.canonical_kernel`) serves these inputs."""
+        from .canonical_kernel import MAX_DRAFTS
+
+        return p.device.type == "cpu" and p.dtype == torch.float64 and n <= MAX_DRAFTS
+
+    def _prepare(self, p, q, n):
+        """gamma (B,), the induced law r, its residual ``norm((p - r)+)`` and the chosen
+        weights (B, V) each: compiled on the CPU in float64 (the sets of the draft support,
+        :func:`~multidraft.fast.canonical_kernel.canonical_state`), else :meth:`_prepare_torch`."""
+        if not self._compiled(p, n):
+            return self._prepare_torch(p, q, n)
+        from .canonical_kernel import canonical_state, support_counts
+
+        P, Q = p.contiguous().numpy(), q.contiguous().numpy()
+        counts = support_counts(Q)
+        self._refuse_if_too_many(int(counts[0].max()), n)
+        best, induced, weights = canonical_state(P, Q, n, np.asarray(self.gammas), GAMMA_TIE, counts)
+        r = torch.from_numpy(induced)
+        gamma = torch.tensor(self.gammas, dtype=p.dtype)[torch.from_numpy(best)]
+        return {"gamma": gamma, "induced": r, "residual": residual(p, r), "weights": torch.from_numpy(weights)}
+
+    def _prepare_torch(self, p, q, n):
+        """The preparation in torch, on any device and dtype: the multisets of the draft
+        support enumerated as (G, B, M, n) tensors."""
+        k = self._refuse_if_too_many(int((q > 0).sum(dim=1).max()), n)
         order = torch.sort(-q, dim=1, stable=True).indices[:, :k]  # the draft support first
         pk, qk = _pick(p, order), _pick(q, order)
         combos = torch.tensor(
@@ -558,6 +594,28 @@ class Canonical(Verifier):
         sel, keep = self._choice(p, drafts, state)
         out = torch.zeros_like(p).scatter_add_(1, drafts, sel * keep)
         return out + (1.0 - (sel * keep).sum(dim=1, keepdim=True)) * state["residual"]
+
+    def _sample_direct(self, p, q, drafts, expand, generator):
+        """CPU float64 with a ``torch.Generator`` (or none): preparation and sampling in one
+        compiled call (:func:`~multidraft.fast.canonical_kernel.canonical_rows`), on the draft
+        support only, the cached state unused; the same law as :meth:`_sample`. Any other
+        source of randomness takes the torch code."""
+        if not self._compiled(p, drafts.shape[1]):
+            return None
+        if generator is not None and not isinstance(generator, torch.Generator):
+            return None
+        from .canonical_kernel import canonical_rows, support_counts
+
+        P, Q = p.contiguous().numpy(), q.contiguous().numpy()  # one problem if expand: not copied M times
+        counts = support_counts(Q)
+        self._refuse_if_too_many(int(counts[0].max()), drafts.shape[1])
+        M = drafts.shape[0]
+        noise = torch.rand(M, 3, generator=generator, dtype=torch.float64).numpy()
+        rows = np.zeros(M, dtype=np.int64) if expand else np.arange(M)
+        tokens = torch.from_numpy(
+            canonical_rows(P, Q, rows, drafts.numpy(), np.asarray(self.gammas), GAMMA_TIE, noise, counts)
+        )
+        return tokens, in_drafts(tokens, drafts)
 
     def _sample(self, p, q, drafts, state, generator):
         sel, keep = self._choice(p, drafts, state)

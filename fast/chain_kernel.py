@@ -45,7 +45,7 @@ MODES = {"replacement": REPLACEMENT, "without_replacement": WITHOUT_REPLACEMENT,
 
 
 @nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
-def _total(p):
+def row_total(p):
     """``sum p`` (vectorised; only used as a normalising mass)."""
     total = 0.0
     for z in range(p.shape[0]):
@@ -54,7 +54,7 @@ def _total(p):
 
 
 @_jit
-def _slot(ids, token):
+def support_slot(ids, token):
     """Position of ``token`` in the sorted support ids, -1 when it is not in the support."""
     k = ids.shape[0]
     pos = np.searchsorted(ids, token)
@@ -62,7 +62,7 @@ def _slot(ids, token):
 
 
 @_jit
-def _accept(r_x, s_x):
+def accept_step(r_x, s_x):
     """``min(1, r(x) / s(x))``, with 1 if ``s(x) = 0 < r(x)`` and 0 if both vanish."""
     if s_x > 0:
         return min(1.0, r_x / s_x)
@@ -111,7 +111,7 @@ def _run_sum(p, lo, hi):
 
 
 @_jit
-def _draw(p, ids, c, values, total, target):
+def draw_weights(p, ids, c, values, total, target):
     """Inverse-CDF draw from the weights ``c p`` off the support, ``values`` on it (sorted
     ids), of sum ``total``: the first token whose running sum in vocabulary order exceeds
     ``target = u total``, else (rounding) the last token of positive weight. Runs of
@@ -141,7 +141,7 @@ def _draw(p, ids, c, values, total, target):
                     return z
         start = end
     for z in range(V - 1, -1, -1):  # rounding left the target unreached
-        slot = _slot(ids, z)
+        slot = support_slot(ids, z)
         if (values[slot] if slot >= 0 else c * p[z]) > 0:
             return z
     return V - 1
@@ -155,16 +155,16 @@ def _chain_row(p, q, k, blocks, drafts, positions, mode, noise, steps, slack, ou
     if positions.shape[0] == 0 and mode == REPLACEMENT:  # NSS: a draw from p, no support needed
         empty_ids = np.empty(0, dtype=np.int64)
         empty = np.empty(0)
-        total = _total(p)
+        total = row_total(p)
         for m in range(M):
-            out_rows[m] = _draw(p, empty_ids, 1.0, empty, total, noise[m, 0] * total)
+            out_rows[m] = draw_weights(p, empty_ids, 1.0, empty, total, noise[m, 0] * total)
         return
     ids = np.empty(k, dtype=np.int64)
     ratio = np.empty(k)
     gather_support(p, q, k, blocks, ids, ratio)
     pk = p[ids]
     qk = q[ids]
-    p_off = max(_total(p) - pk.sum(), 0.0)
+    p_off = max(row_total(p) - pk.sum(), 0.0)
     c0 = 1.0
     final = np.empty(k)  # K-SEQ's fixed residual (p - accepted)+ on the support, p off it
     final_mass = 0.0
@@ -190,7 +190,7 @@ def _chain_row(p, q, k, blocks, drafts, positions, mode, noise, steps, slack, ou
             s[i] = qk[i]
         if mode == GREEDY:  # s = q without the n - 1 fixed drafts, renormalised
             for j in range(n - 1):
-                slot = _slot(ids, drafts[m, j])
+                slot = support_slot(ids, drafts[m, j])
                 if slot >= 0:
                     s[slot] = 0.0
             mass = s.sum()
@@ -199,10 +199,10 @@ def _chain_row(p, q, k, blocks, drafts, positions, mode, noise, steps, slack, ou
         token = -1
         for j in range(positions.shape[0]):
             x = drafts[m, positions[j]]
-            slot = _slot(ids, x)
+            slot = support_slot(ids, x)
             r_x = r[slot] if slot >= 0 else c * p[x]
             s_x = s[slot] if slot >= 0 else 0.0
-            if noise[m, j] < _accept(r_x, s_x):
+            if noise[m, j] < accept_step(r_x, s_x):
                 token = x
                 break
             if mode == KSEQ:
@@ -225,10 +225,10 @@ def _chain_row(p, q, k, blocks, drafts, positions, mode, noise, steps, slack, ou
         if token < 0:  # inverse CDF of the final law, unnormalised (c p off the support)
             u = noise[m, positions.shape[0]]
             if mode == KSEQ:
-                token = _draw(p, ids, 1.0, final, final_mass, u * final_mass)
+                token = draw_weights(p, ids, 1.0, final, final_mass, u * final_mass)
             else:
                 total = c * p_off + r.sum()
-                token = _draw(p, ids, c, r, total, u * total)
+                token = draw_weights(p, ids, c, r, total, u * total)
         out_rows[m] = token
 
 

@@ -5,6 +5,7 @@ Statistical tests use a false-alarm rate of 1e-6 each (about 50 tests here, so a
 alarm somewhere has probability < 1e-4), with fixed seeds (so they are deterministic).
 """
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -345,7 +346,7 @@ def test_baseline_table_small():
     assert row["rrs_without_replacement"] <= row["alpha* w/o repl."] + EXACT
 
 
-# ------------------------------------------------------------------------------ the compiled sampler
+# ------------------------------------------------------------------------------ the compiled samplers
 CHAIN_NAMES = [name for name in NAMES if name != "canonical"]
 
 
@@ -359,9 +360,9 @@ def _sparse_problem(V=3000, k=20, seed=2):
     return p, q
 
 
-@pytest.mark.parametrize("name", CHAIN_NAMES)
+@pytest.mark.parametrize("name", NAMES)
 def test_compiled_sampler_follows_the_exact_law(name):
-    """The compiled sampler (CPU float64, on the draft support only) against the exact
+    """The compiled samplers (CPU float64, on the draft support only) against the exact
     conditional law: zero conventions (drafts outside the support, p = 0, p = q, disjoint
     supports) and a sparse support in a larger vocabulary (runs of the final draw)."""
     gen = torch.Generator().manual_seed(13)
@@ -392,3 +393,105 @@ def test_chain_samplers_need_no_preparation(monkeypatch):
     p, q = make_problem(6, 0, 1.0, "plain")
     for name in CHAIN_NAMES:
         assert BASELINES[name].sample(p, q, [0, 1, 2], torch.Generator().manual_seed(0)).shape == ()
+
+
+def test_canonical_samples_without_the_torch_preparation(monkeypatch):
+    """On the CPU in float64 canonical prepares and samples in one compiled call: neither
+    its torch preparation nor its cached state is used."""
+    from multidraft.fast import baselines
+
+    fail = lambda *a: (_ for _ in ()).throw(AssertionError("prepared"))  # noqa: E731
+    monkeypatch.setattr(baselines.Canonical, "_prepare", fail)
+    monkeypatch.setattr(baselines.Canonical, "_prepare_torch", fail)
+    p, q = make_problem(6, 0, 1.0, "plain")
+    assert BASELINES["canonical"].sample(p, q, [0, 1, 2], torch.Generator().manual_seed(0)).shape == ()
+
+
+CANONICAL_KINDS = [
+    "plain",
+    "zeros_p",
+    "zeros_q",
+    "one_hot_p",
+    "one_hot_q",
+    "equal",
+    "disjoint",
+    "ties",
+    "tiny",
+    "quantised",
+]
+
+
+def _all_conditionals(verifier, p, q, n, state):
+    """The exact law given every ordered tuple of n tokens, from a given preparation: (V^n, V)."""
+    V = p.shape[1]
+    X = torch.tensor(list(itertools.product(range(V), repeat=n)))
+    expand = {key: value.expand(len(X), *value.shape[1:]) for key, value in state.items()}
+    return verifier._conditional(p.expand(len(X), -1), q.expand(len(X), -1), X, expand)
+
+
+@pytest.mark.parametrize("kind", CANONICAL_KINDS)
+def test_canonical_compiled_preparation_matches_the_torch_formulas(kind):
+    """The compiled preparation (the sets of the support, fast/canonical_kernel.py) against
+    the torch enumeration of multisets (``_prepare_torch``, the formulas before it): the same
+    gamma, weights and induced law, and the same exact law given every tuple, to 1e-12, on
+    adversarial pairs (ties, zeros in p or q, one-hot, p = q, disjoint supports, masses of
+    1e-30 whose weights are subnormal: P / W overflows unless those sets are credited
+    directly), one and several problems at once."""
+    verifier = BASELINES["canonical"]
+    for seed in range(4):
+        for V, n in [(1, 3), (2, 2), (5, 1), (5, 2), (5, 3), (6, 4), (4, 6)]:
+            p, q = make_problem(V, seed, 0.5, kind)
+            P, Q = torch.tensor(p)[None], torch.tensor(q)[None]
+            ours, theirs = verifier._prepare(P, Q, n), verifier._prepare_torch(P, Q, n)
+            for key in ("gamma", "weights", "induced"):
+                assert torch.allclose(ours[key], theirs[key], atol=EXACT, rtol=0), (kind, seed, V, n, key)
+            both = [_all_conditionals(verifier, P, Q, n, state) for state in (ours, theirs)]
+            assert float((both[0] - both[1]).abs().max()) <= EXACT, (kind, seed, V, n)
+    rows = [make_problem(5, seed, 0.5, kind) for seed in range(3)]
+    P, Q = torch.tensor(np.stack([r[0] for r in rows])), torch.tensor(np.stack([r[1] for r in rows]))
+    ours, theirs = verifier._prepare(P, Q, 3), verifier._prepare_torch(P, Q, 3)
+    for key in ("gamma", "weights", "induced"):
+        assert torch.allclose(ours[key], theirs[key], atol=EXACT, rtol=0), (kind, key)
+
+
+def test_canonical_compiled_preparation_on_a_sparse_support():
+    """A support of 12 tokens scattered over 3,000 (the gather by blocks), n = 3: the
+    compiled and torch preparations agree to 1e-12."""
+    p, q = _sparse_problem(k=12)
+    P, Q = torch.tensor(p)[None], torch.tensor(q)[None]
+    verifier = BASELINES["canonical"]
+    ours, theirs = verifier._prepare(P, Q, 3), verifier._prepare_torch(P, Q, 3)
+    for key in ("gamma", "weights", "induced"):
+        assert torch.allclose(ours[key], theirs[key], atol=EXACT, rtol=0), key
+
+
+def test_canonical_beyond_the_compiled_draft_count_is_exact():
+    """n above the compiled code's MAX_DRAFTS (k = 2, within the size guard) takes the torch
+    preparation and sampler, still exactly lossless."""
+    from multidraft.fast.canonical_kernel import MAX_DRAFTS
+
+    n = MAX_DRAFTS + 1
+    p, q = np.array([0.3, 0.5, 0.2]), np.array([0.6, 0.4, 0.0])
+    verifier = BASELINES["canonical"]
+    assert not verifier._compiled(torch.tensor(p)[None], n)
+    ev = md.evaluate(verifier, p, q, n, drafting=verifier.law(q, n), order_invariant=True)
+    # the torch code's multinomial coefficients exp(lgamma(n + 1) - ...) round to ~1e-12 at n = 513
+    assert ev.tv <= 1e-10 and ev.validity_error <= EXACT, ev.summary()
+    assert verifier.sample(p, q, [0] * n, torch.Generator().manual_seed(0)).shape == ()
+
+
+def test_canonical_size_guard_refuses_in_every_path():
+    """The size guard C(k + n - 1, n) > max_count refuses the compiled sampler and both
+    preparations alike."""
+    from multidraft.fast import Canonical
+    from multidraft.validation import TooLargeError
+
+    p, q = make_problem(6, 0, 1.0, "plain")  # k = 6, n = 3: C(8, 3) = 56 multisets
+    small = Canonical(max_count=55)
+    with pytest.raises(TooLargeError):
+        small.sample(p, q, [0, 1, 2], torch.Generator().manual_seed(0))
+    with pytest.raises(TooLargeError):
+        small.conditional(p, q, [0, 1, 2])
+    with pytest.raises(TooLargeError):
+        small._prepare_torch(torch.tensor(p)[None], torch.tensor(q)[None], 3)
+    assert Canonical(max_count=56).sample(p, q, [0, 1, 2]).shape == ()
