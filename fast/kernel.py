@@ -34,7 +34,6 @@ import numpy as np
 
 from .memory import keep_freed_memory
 
-
 # The torch path's constants, local to this file so that numba's cache (keyed on this file)
 # sees every change (module docstring); their meaning is documented where the torch path
 # defines them (fit.py, support.py).

@@ -399,7 +399,13 @@ def test_kernel_race_matches_the_torch_race():
         qs = rng.dirichlet(np.ones(m)) * 0.8
         u = rng.uniform(-1.3, 1.4, m)
         a, psi, _, C = kernel._evaluate(u, qs, 0.2, reject, n)
-        race = Race(torch.tensor(u)[None], torch.tensor(qs)[None], torch.tensor([0.2], dtype=torch.float64), n, torch.tensor([reject]))
+        race = Race(
+            torch.tensor(u)[None],
+            torch.tensor(qs)[None],
+            torch.tensor([0.2], dtype=torch.float64),
+            n,
+            torch.tensor([reject]),
+        )
         ref = evaluate(race)
         np.testing.assert_allclose(a, ref.a[0].numpy(), rtol=1e-12, atol=1e-16)
         np.testing.assert_allclose(psi, float(ref.potential[0]), rtol=1e-12)
