@@ -44,7 +44,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .chain_kernel import accept_step, draw_weights, row_total, support_slot
+from .chain_kernel import accept_step, draw_weights, row_runs, row_total, support_slot
 from .kernel import SCAN_BLOCK, gather_support, support_sizes
 
 _jit = nb.njit(cache=True, nogil=True)
@@ -273,17 +273,13 @@ def _canonical_row(p, q, k, blocks, drafts, n, gammas, tie, noise, out_rows):
 def _canonical_rows(P, Q, counts, blocks, rows, drafts, n, gammas, tie, noise, out):
     """:func:`_canonical_row` for each problem b on the tuples m with ``rows[m] = b``
     (non-decreasing rows: each problem's tuples are contiguous)."""
-    M = drafts.shape[0]
-    start = 0
-    while start < M:
+    edges = row_runs(rows)
+    for run in range(edges.shape[0] - 1):
+        start, end = edges[run], edges[run + 1]
         b = rows[start]
-        end = start + 1
-        while end < M and rows[end] == b:
-            end += 1
         _canonical_row(
             P[b], Q[b], counts[b], blocks[b], drafts[start:end], n, gammas, tie, noise[start:end], out[start:end]
         )
-        start = end
 
 
 def support_counts(Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -233,16 +233,29 @@ def _chain_row(p, q, k, blocks, drafts, positions, mode, noise, steps, slack, ou
 
 
 @_jit
+def row_runs(rows):
+    """Edges (R + 1,) int64 of the runs of equal values in a non-decreasing (M,) array of
+    problem rows: run r covers tuples ``edges[r]:edges[r + 1]``, all of problem
+    ``rows[edges[r]]``."""
+    M = rows.shape[0]
+    edges = np.empty(M + 1, dtype=np.int64)
+    count = 0
+    for m in range(M):
+        if m == 0 or rows[m] != rows[m - 1]:
+            edges[count] = m
+            count += 1
+    edges[count] = M
+    return edges[: count + 1]
+
+
+@_jit
 def _chain_rows(P, Q, counts, blocks, rows, drafts, positions, mode, noise, steps, slack, out):
     """:func:`_chain_row` for each problem b of P, Q (B, V) on the tuples m with
     ``rows[m] = b`` (rows are non-decreasing: each problem's tuples are contiguous)."""
-    M = drafts.shape[0]
-    start = 0
-    while start < M:
+    edges = row_runs(rows)
+    for run in range(edges.shape[0] - 1):
+        start, end = edges[run], edges[run + 1]
         b = rows[start]
-        end = start + 1
-        while end < M and rows[end] == b:
-            end += 1
         _chain_row(
             P[b],
             Q[b],
@@ -256,7 +269,6 @@ def _chain_rows(P, Q, counts, blocks, rows, drafts, positions, mode, noise, step
             slack,
             out[start:end],
         )
-        start = end
 
 
 def chain_rows(

@@ -134,15 +134,6 @@ def _grid(u, qs, base, reject):
 
 
 @_jit
-def _powi(g, e):
-    """``g ** e`` for a small integer ``e >= 0`` by repeated multiplication (no call to pow)."""
-    out = 1.0
-    for _ in range(e):
-        out *= g
-    return out
-
-
-@_jit
 def _piece_integrals(g0, g1, r0, r1, n):
     """``(int G^(n-2) R, int G^(n-1) R, int G^n R)`` over one piece of unit width on which G
     and R are linear from ``(g0, r0)`` to ``(g1, r1)`` (all >= 0), exactly, in O(n).

@@ -495,3 +495,14 @@ def test_canonical_size_guard_refuses_in_every_path():
     with pytest.raises(TooLargeError):
         small._prepare_torch(torch.tensor(p)[None], torch.tensor(q)[None], 3)
     assert Canonical(max_count=56).sample(p, q, [0, 1, 2]).shape == ()
+
+
+def test_row_runs_cover_each_problem_once():
+    """The compiled samplers hand each problem its contiguous run of tuples."""
+    import numpy as np
+
+    from multidraft.fast.chain_kernel import row_runs
+
+    assert row_runs(np.array([0, 0, 1, 3, 3, 3], dtype=np.int64)).tolist() == [0, 2, 3, 6]
+    assert row_runs(np.array([2], dtype=np.int64)).tolist() == [0, 1]
+    assert row_runs(np.zeros(0, dtype=np.int64)).tolist() == [0]
