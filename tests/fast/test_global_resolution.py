@@ -586,6 +586,59 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     assert capped[0].max() <= 0.0
 
 
+def test_loss_carriers_leave_at_most_keep_to_the_others():
+    """The carriers are every slot with |g| at or above a power of two theta, the others
+    sum to at most ``keep`` and adding the next band would exceed it; too many -> none."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(11)
+    g = rng.standard_normal(1000) * 10.0 ** rng.uniform(-16, -6, 1000)
+    g[[3, 500, 999]] = [2e-3, -5e-4, 1e-3]  # three heavy carriers
+    g[10:20] = 0.0
+    keep = 1e-7
+    S = kernel._loss_carriers(g, keep)
+    assert S.size > 0 and np.all(np.diff(S) > 0) and {3, 500, 999} <= set(S.tolist())
+    others = np.setdiff1d(np.arange(1000), S)
+    assert np.abs(g[others]).sum() <= keep
+    theta = np.abs(g[S]).min()
+    assert np.abs(g[others]).max(initial=0.0) < theta
+    assert np.abs(g[others]).sum() + np.abs(g[S][np.abs(g[S]) < 2 * theta]).sum() > keep or S.size == 3
+    assert kernel._loss_carriers(np.full(1000, 1e-3), keep).size == 0  # spread loss: a full step
+
+
+def test_carrier_step_is_the_newton_step_of_the_principal_block():
+    """The carrier step solves (H_SS + Lambda) d_S = -g_S with the full race's Hessian block
+    (dense, race.py's formula) and is zero off S; from a start off the optimum on a few
+    tokens only, the fit reaches tol in one (carrier) iteration."""
+    from multidraft.fast import kernel
+    from multidraft.workloads import llm_like_batch
+
+    V, n = 600, 2
+    w = llm_like_batch(1, V, correlation=0.9, top_k=None, seed=3)
+    plan = global_resolution(w.target, w.draft, n, tol=1e-12)
+    inner = plan.support.inner[0] & (plan.support.p[0] > 0)
+    qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
+    m = qs.size
+    assert m >= kernel.CARRIER_MIN
+    base = float(plan.support.q_inner[0]) - qs.sum()
+    u = plan.u[0][inner].numpy().copy()
+    moved = np.array([0, m // 2, m - 1])
+    u[moved] += 1e-4
+    a, _, grid, C = kernel._evaluate(u, qs, base, True, n)
+    g = a - ts
+    S = kernel._loss_carriers(g, 1e-12)
+    assert 0 < S.size <= kernel.CARRIER_MAX_SHARE * m and set(moved) <= set(S.tolist())
+    step, diag = kernel._carrier_step(qs, n, g, u, grid, C, np.abs(g).sum(), 1e-12, S)
+    H = kernel._dense_hessian(qs, grid, C, n)[np.ix_(S, S)]
+    H[np.diag_indices_from(H)] += kernel._damping(np.abs(np.diag(kernel._dense_hessian(qs, grid, C, n))))[S]
+    np.testing.assert_allclose(step[S], np.linalg.solve(H, -g[S]), rtol=1e-6, atol=1e-12)
+    off = np.setdiff1d(np.arange(m), S)
+    assert np.all(step[off] == 0.0) and np.all(diag[off] == 0.0)
+    tol = 1e-10
+    u_fit, a_fit, loss, iterations = kernel._fit_from(qs, base, n, True, ts, u.copy(), np.inf, tol, 100)
+    assert loss <= tol and iterations == 1
+
+
 def test_compiled_plan_converts_its_parts_only_when_read():
     """A plan of the compiled kernel keeps the kernel's numpy arrays; sampling reads them
     without making tensors; a member read becomes a tensor sharing the array's memory."""
