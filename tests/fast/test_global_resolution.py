@@ -374,17 +374,26 @@ def _exact_piece_integral(g0, g1, r0, r1, k):
 def test_kernel_piece_integrals_are_exact(n):
     """The kernel's closed-form piece integrals (recurrences, maths.md section 5) equal the
     exact rational value to 1e-14 relative, on flat and sloped R, equal and very different G
-    ends, zeros and tiny values."""
+    ends, zeros and tiny values, with and without the flat-R shortcut."""
     from multidraft.fast import kernel
 
     rng = np.random.default_rng(n)
     ends = [(0.3, 0.3), (0.0, 1.0), (1.0, 0.0), (1e-300, 1.0), (0.999, 1.0), (0.0, 0.0), (1e-9, 2e-9)]
     ends += [tuple(rng.uniform(0, 1, 2)) for _ in range(20)]
-    for g0, g1 in ends:
-        for r0, r1 in ((1.0, 1.0), (0.0, 0.4), (0.4, 0.9), (0.7, 0.2), (0.0, 0.0)):
-            want = [_exact_piece_integral(g0, g1, r0, r1, k) for k in (n - 2, n - 1, n)]
-            got = kernel._piece_integrals(g0, g1, r0, r1, n)
-            np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300, err_msg=str((g0, g1, r0, r1)))
+    pieces = [
+        (g0, g1, r0, r1) for g0, g1 in ends for r0, r1 in ((1.0, 1.0), (0.0, 0.4), (0.4, 0.9), (0.7, 0.2), (0.0, 0.0))
+    ]
+    want = np.array([[_exact_piece_integral(*piece, k) for piece in pieces] for k in (n - 2, n - 1, n)])
+    G0, G1, R0, R1 = (np.array(column) for column in zip(*pieces))
+    b = len(pieces)
+    got = np.full((3, b), np.nan)
+    kernel._piece_integrals(G0, G1, R0, R1, n, False, np.empty((5, b)), got)
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300)
+    # flat (R constant on every piece: no reject competitor) takes the S recurrence alone
+    level = R0 == R1
+    flat = np.full((3, int(level.sum())), np.nan)
+    kernel._piece_integrals(G0[level], G1[level], R0[level], R1[level], n, True, np.empty((5, b)), flat)
+    np.testing.assert_allclose(flat, want[:, level], rtol=1e-14, atol=1e-300)
 
 
 def test_kernel_race_matches_the_torch_race():
@@ -394,8 +403,15 @@ def test_kernel_race_matches_the_torch_race():
     from multidraft.fast.race import Race, evaluate
 
     rng = np.random.default_rng(12)
-    for n, reject in ((1, True), (2, True), (3, False), (7, True), (16, False)):
-        m = 40
+    # m = 300: 602 pieces, blocks of PIECE_BLOCK and a partial last one
+    for n, reject, m in (
+        (1, True, 40),
+        (2, True, 40),
+        (3, False, 40),
+        (7, True, 300),
+        (16, False, 300),
+        (4, True, 300),
+    ):
         qs = rng.dirichlet(np.ones(m)) * 0.8
         u = rng.uniform(-1.3, 1.4, m)
         a, psi, _, C = kernel._evaluate(u, qs, 0.2, reject, n)
@@ -635,8 +651,29 @@ def test_carrier_step_is_the_newton_step_of_the_principal_block():
     off = np.setdiff1d(np.arange(m), S)
     assert np.all(step[off] == 0.0) and np.all(diag[off] == 0.0)
     tol = 1e-10
-    u_fit, a_fit, loss, iterations = kernel._fit_from(qs, base, n, True, ts, u.copy(), np.inf, tol, 100)
-    assert loss <= tol and iterations == 1
+    u_fit, a_fit, loss, iterations, carrier_steps = kernel._fit_from(qs, base, n, True, ts, u.copy(), np.inf, tol, 100)
+    assert loss <= tol and iterations == carrier_steps == 1
+
+
+def test_carrier_steps_follow_each_other_while_they_halve_the_loss():
+    """From a start far off the optimum on four tokens, every iteration is a carrier step
+    (each cut the loss to at most CARRIER_PROGRESS of what it was, so no full step is needed
+    between them) and the fit ends within tol at the full fit's law."""
+    from multidraft.fast import kernel
+    from multidraft.workloads import llm_like_batch
+
+    w = llm_like_batch(1, 600, correlation=0.9, top_k=None, seed=3)
+    plan = global_resolution(w.target, w.draft, 2, tol=1e-12)
+    inner = plan.support.inner[0] & (plan.support.p[0] > 0)
+    qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
+    m = qs.size
+    base = float(plan.support.q_inner[0]) - qs.sum()
+    u = plan.u[0][inner].numpy().copy()
+    u[[0, m // 3, m // 2, m - 1]] += 0.1
+    tol = 1e-10
+    _, a, loss, iterations, carrier_steps = kernel._fit_from(qs, base, 2, True, ts, u, np.inf, tol, 100)
+    assert loss <= tol and iterations >= 2 and carrier_steps == iterations
+    np.testing.assert_allclose(a, plan.a[0][inner].numpy(), rtol=0, atol=2 * tol)
 
 
 def test_compiled_plan_converts_its_parts_only_when_read():
