@@ -330,7 +330,8 @@ def test_kernel_reuses_the_validation_passes_support_counts(monkeypatch):
 def test_kernel_argsort_is_the_stable_sort():
     """The kernel's argsort (numpy's sort below RADIX_MIN values, a radix sort on the float
     bits above) gives numpy's stable order, ties in index order, on ties, signed zeros,
-    infinities, negative and subnormal values."""
+    infinities, negative and subnormal values, and values crowded within the resolution of
+    the radix's top digits."""
     from multidraft.fast import kernel
 
     rng = np.random.default_rng(13)
@@ -342,6 +343,8 @@ def test_kernel_argsort_is_the_stable_sort():
             rng.exponential(size=m) * 10.0 ** rng.integers(-300, 300, size=m),
             rng.choice(specials, size=m),
             np.full(m, 0.25),
+            1.0 + rng.random(m) * 1e-5,  # runs sharing the radix's top digits: the insertion pass
+            1.0 + rng.random(m) * 1e-12,  # all share them: too many moves, the full radix
         ):
             expected = np.argsort(values, kind="stable")
             assert np.array_equal(kernel._argsort(values), expected), m
