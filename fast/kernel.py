@@ -1063,8 +1063,8 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
     spread, never more than m / 2), each group one token
     of the group's q and target mass, fitted the same way (recursively, to COARSE_TOL). Each
     token then starts from the group utilities interpolated linearly in its ratio
-    ``t_i / q_i`` between the groups' ratios (at the optimum u_i is a non-decreasing
-    function of that ratio, maths.md section 6), below the cap. Smaller systems start from
+    ``t_i / q_i`` between the groups' ratios, below the cap (:func:`_lift`; at the optimum
+    u_i is a non-decreasing function of that ratio, maths.md section 6). Smaller systems start from
     the common utility ``u0``. Any start is valid: the fit that follows, with its own
     stopping rule at ``tol``, decides exactness and the gap; the levels only save Newton
     iterations on the full system.
@@ -1083,10 +1083,34 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
             gq[g] += qs[i]
             gt[g] += t[i]
     gu = _fit_system(gq, base, n, reject, gt, u0, cap, COARSE_TOL, max_iter)[0]
-    lifted = np.interp(t / qs, gt / gq, gu)
+    return _fit_from(qs, base, n, reject, t, _lift(t / qs, gt / gq, gu, cap), cap, tol, max_iter)
+
+
+@_jit
+def _lift(x, gx, gu, cap):
+    """Utilities (m,) interpolated linearly at the ratios ``x`` (m,) between the groups'
+    ratios ``gx`` (G,) and utilities ``gu`` (G,), held at ``gu[0]`` and ``gu[G-1]`` outside
+    ``gx``'s range, at most ``cap``. Both ratio arrays are non-decreasing (slots sorted by
+    p/q; each group's ratio is a mean of consecutive ones), so one forward walk finds every
+    interval: O(m + G), where a binary search per token costs O(m log G)."""
+    m = x.shape[0]
+    G = gx.shape[0]
+    out = np.empty(m)
+    g = 0  # gx[g] <= x[i] < gx[g + 1], or the last group
     for i in range(m):
-        lifted[i] = min(lifted[i], cap)
-    return _fit_from(qs, base, n, reject, t, lifted, cap, tol, max_iter)
+        xi = x[i]
+        while g < G - 1 and gx[g + 1] <= xi:
+            g += 1
+        if xi <= gx[0]:
+            value = gu[0]
+        elif g == G - 1:
+            value = gu[G - 1]
+        else:  # clamped: rounding may leave either array out of order by an ulp
+            width = gx[g + 1] - gx[g]
+            weight = min(max((xi - gx[g]) / width, 0.0), 1.0) if width > 0 else 0.0
+            value = gu[g] + (gu[g + 1] - gu[g]) * weight
+        out[i] = min(value, cap)
+    return out
 
 
 @_jit

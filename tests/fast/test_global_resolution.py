@@ -605,6 +605,26 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     assert capped[0].max() <= 0.0
 
 
+def test_lift_is_linear_interpolation_between_the_groups():
+    """The lift's forward walk gives numpy's interpolation (held at the ends, capped) on sorted
+    ratios, with repeated group ratios, one group, and ratios out of order by an ulp."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(21)
+    x = np.sort(rng.exponential(size=3000) * 10.0 ** rng.uniform(-3, 3, 3000))
+    for G in (1, 2, 40, 700):
+        gx = np.sort(rng.choice(x[5:-5], G, replace=False))
+        gu = np.sort(rng.normal(size=G))
+        want = np.minimum(np.interp(x, gx, gu), 0.25)
+        np.testing.assert_allclose(kernel._lift(x, gx, gu, 0.25), want, rtol=0, atol=1e-15)
+    gx = np.repeat(np.sort(rng.choice(x, 50, replace=False)), 2)  # equal neighbours: no 0/0
+    lifted = kernel._lift(x, gx, np.sort(rng.normal(size=100)), np.inf)
+    assert np.all(np.isfinite(lifted)) and np.all(np.diff(lifted) >= 0)
+    wobbly = x.copy()
+    wobbly[1::2] = np.nextafter(wobbly[1::2], 0.0)  # rounding: out of order by an ulp
+    assert np.all(np.isfinite(kernel._lift(wobbly, gx, np.sort(rng.normal(size=100)), np.inf)))
+
+
 def test_loss_carriers_leave_at_most_keep_to_the_others():
     """The carriers are every slot with |g| at or above a power of two theta, the others
     sum to at most ``keep`` and adding the next band would exceed it; too many -> none."""
