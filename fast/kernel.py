@@ -209,7 +209,9 @@ def _evaluate(u, qs, base, reject, n):
     piece = np.empty((3, PIECE_BLOCK))
     for lo in range(0, P, PIECE_BLOCK):
         hi = min(lo + PIECE_BLOCK, P)
-        _piece_integrals(G[lo:hi], G[lo + 1 : hi + 1], R[lo:hi], R[lo + 1 : hi + 1], n, not reject, work, piece)
+        # R = clip(x, 0, 1) is flat on every piece of a block that ends by 0 or starts from 1
+        flat = not reject or bp[hi] <= 0.0 or bp[lo] >= 1.0
+        _piece_integrals(G[lo:hi], G[lo + 1 : hi + 1], R[lo:hi], R[lo + 1 : hi + 1], n, flat, work, piece)
         for j in range(lo, hi):
             width = bp[j + 1] - bp[j]
             if width <= 0.0:  # a zero-width piece adds exactly nothing
