@@ -139,6 +139,77 @@ def test_compiled_residual_draw_is_torch_cumsum_searchsorted(V):
     assert np.array_equal(draws, expected.numpy())
 
 
+def _torch_residual_draws(residual, uniforms):
+    """torch's residual draw: ``searchsorted(cumsum(residual), uniform * total, right=True)``
+    for a (V,) residual with mass, one draw per uniform."""
+    cdf = torch.cumsum(torch.from_numpy(residual), dim=0)
+    targets = torch.from_numpy(uniforms) * cdf[-1]
+    return torch.searchsorted(cdf, targets, right=True).clamp_max(len(residual) - 1).numpy()
+
+
+def _blocked_draws(p, ids, slot_of_sorted, on_support, uniforms):
+    """kernel._residual_draw_blocked for each uniform (-1 where it defers)."""
+    from multidraft.fast import kernel
+
+    sums = np.empty(-(-len(p) // kernel.SCAN_BLOCK))
+    buffer = np.empty(kernel.SCAN_BLOCK)
+    return np.array(
+        [kernel._residual_draw_blocked(p, ids, slot_of_sorted, on_support, u, sums, buffer) for u in uniforms]
+    )
+
+
+@pytest.mark.parametrize("V, k", [(5, 3), (256, 256), (257, 40), (3000, 10), (3000, 1000), (3000, 3000)])
+def test_blocked_residual_draw_is_torch_draw_or_defers(V, k):
+    """The blocked residual draw (block sums in any order, certified by an error bound,
+    maths.md section 7) returns torch's cumsum-searchsorted token or defers (-1): it never
+    returns another token, for uniform draws and for targets at, and one ulp around, every
+    token's cdf value; it defers for none of 3,000 uniform draws, and for the targets that sit
+    on a cdf value (within its margin) it defers."""
+    rng = np.random.default_rng(V + k)
+    p = rng.dirichlet(np.full(V, 0.3))
+    ids = np.sort(rng.choice(V, k, replace=False))
+    slot_of_sorted = rng.permutation(k)
+    on_support = rng.random(k) * p[ids][np.argsort(slot_of_sorted)]  # residual <= p on the support
+    residual = p.copy()
+    residual[ids] = on_support[slot_of_sorted]
+    uniforms = rng.random(3000)
+    drawn = _blocked_draws(p, ids, slot_of_sorted, on_support, uniforms)
+    assert (drawn >= 0).all()
+    assert np.array_equal(drawn, _torch_residual_draws(residual, uniforms))
+    cdf = np.cumsum(residual)
+    at = np.clip(cdf[residual > 0][:300] / cdf[-1], 0.0, np.nextafter(1.0, 0))
+    edges = np.concatenate([at, np.nextafter(at, 0), np.nextafter(at, 1)])
+    edges = np.clip(edges, 0.0, np.nextafter(1.0, 0))
+    drawn = _blocked_draws(p, ids, slot_of_sorted, on_support, edges)
+    expected = _torch_residual_draws(residual, edges)
+    assert np.array_equal(drawn[drawn >= 0], expected[drawn >= 0])
+    assert (drawn[: len(at)] < 0).mean() > 0.5  # targets on a cdf value defer
+
+
+def test_residual_draw_matches_torch_where_block_sums_round_differently():
+    """Rows built so that the vectorised block sums and torch's sequential cumsum round
+    differently by hundreds of ulps (entries of 3/4 ulp after a mass of 1/2: each sequential
+    addition rounds up, a block sum is exact), so a draw from the block sums without the
+    certified margin picks tokens that torch does not: the compiled draw (blocked, deferring
+    to the walk in vocabulary order) still gives torch's token for every uniform."""
+    from multidraft.fast import kernel
+
+    V = 4 * kernel.SCAN_BLOCK
+    residual = np.zeros(V)
+    residual[kernel.SCAN_BLOCK - 1] = 0.5
+    residual[kernel.SCAN_BLOCK :] = 0.75 * 2.0**-53
+    cdf = np.cumsum(residual)
+    assert cdf[-1] - 0.5 != 3 * kernel.SCAN_BLOCK * 0.75 * 2.0**-53  # sequential rounding differs
+    ids = np.array([0, 7])  # support tokens of residual 0 (p = 0 there too)
+    uniforms = 1.0 - np.arange(1, 1700) * 2.0**-53  # targets spread over the tail's 768 ulps
+    expected = _torch_residual_draws(residual, uniforms)
+    assert len(np.unique(expected)) > 100
+    rows = np.zeros(len(uniforms), dtype=np.int64)
+    draws = kernel.residual_draws(residual[None], ids[None], np.array([[0, 1]]), np.zeros((1, 2)), rows, uniforms)
+    assert np.array_equal(draws, expected)
+    assert (_blocked_draws(residual, ids, np.array([0, 1]), np.zeros(2), uniforms) < 0).all()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tiny_probabilities_stay_exact(backend):
     p = np.array([1 - 2e-30, 1e-30, 1e-30])
