@@ -665,6 +665,9 @@ def _race_rows(sorted_ids, slot_of_sorted, outer, inner_active, u, accept_ratio,
 #: 2^-53 * total`` (maths.md section 7, "The blocked residual draw"): a draw is trusted when
 #: the target lies this far from the summed cdf on both sides of the drawn token.
 RESIDUAL_MARGIN = 4.0
+#: The blocked draw defers to the in-order walk below this total: above it the margin is a
+#: normal number far above the absolute error 2^-1075 of an underflowing ``uniform * total``.
+RESIDUAL_MIN_TOTAL = 2.0**-960
 
 
 @_jit
@@ -745,13 +748,13 @@ def _residual_draw_blocked(p, sorted_ids, slot_of_sorted, residual_on_support, u
     SCAN_BLOCK) 2^-53 T'``) is torch's first z with ``S_z > uniform * S_{V-1}`` (proof:
     maths.md section 7). Returns -1, for :func:`_residual_draw_in_order`, where the first
     token past t' does not clear the margin on both sides, no block exceeds t', or the
-    residual is 0 (p stands in there). ``sums`` (blocks,) and ``buffer`` (SCAN_BLOCK,) are
+    residual's total is below RESIDUAL_MIN_TOTAL (0 included: p stands in there). ``sums`` (blocks,) and ``buffer`` (SCAN_BLOCK,) are
     work arrays.
     """
     V = p.shape[0]
     blocks = sums.shape[0]
     total = _residual_block_sums(p, sorted_ids, slot_of_sorted, residual_on_support, sums, buffer)
-    if not total > 0:
+    if not total >= RESIDUAL_MIN_TOTAL:  # no mass (p stands in), or a total near underflow
         return -1
     margin = RESIDUAL_MARGIN * (V + blocks + 2 * SCAN_BLOCK) * 2.0**-53 * total
     target = uniform * total

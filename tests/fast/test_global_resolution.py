@@ -186,6 +186,53 @@ def test_blocked_residual_draw_is_torch_draw_or_defers(V, k):
     assert (drawn[: len(at)] < 0).mean() > 0.5  # targets on a cdf value defer
 
 
+_ENTRY_SCALES = [0.0, 5e-324, 1e-310, 2.0**-960, 1e-300, 1e-30, 2.0**-53, 1e-3, 0.5, 1.0]
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    V=st.sampled_from([1, 2, 255, 256, 257, 700]),
+    scale=st.sampled_from(_ENTRY_SCALES),
+    shape=st.sampled_from(["dense", "sparse", "one-hot", "tied", "mixed"]),
+    support_share=st.sampled_from([0.0, 0.1, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_residual_draw_is_torch_draw_on_adversarial_residuals(V, scale, shape, support_share, seed):
+    """The compiled residual draw gives torch's token on adversarial residuals: entries of one
+    scale from 0 and subnormals to 1 (totals that underflow in ``uniform * total``), sparse,
+    one-hot, tied and mixed-magnitude rows, support residuals of other magnitudes than p, and
+    uniforms at 0, next to 1 and at every cdf value; a residual of no mass falls back to p."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(seed)
+    if shape == "dense":
+        p = rng.random(V) * scale
+    elif shape == "sparse":
+        p = np.where(rng.random(V) < 0.05, rng.random(V), 0.0) * scale
+    elif shape == "one-hot":
+        p = np.zeros(V)
+        p[rng.integers(V)] = scale
+    elif shape == "tied":
+        p = np.full(V, scale)
+    else:  # magnitudes from the scale down to 1e-300 times it, and exact zeros
+        p = scale * 10.0 ** -rng.integers(0, 300, V) * (rng.random(V) < 0.8)
+    if not p.sum() > 0:
+        p[rng.integers(V)] = 1.0  # p stands in for an empty residual: it needs mass
+    k = max(1, int(support_share * V)) if support_share > 0 else 1
+    ids = np.sort(rng.choice(V, k, replace=False))
+    slot_of_sorted = rng.permutation(k)
+    on_support = np.where(rng.random(k) < 0.5, 0.0, rng.random(k) * rng.choice(_ENTRY_SCALES, k))
+    residual = p.copy()
+    residual[ids] = on_support[slot_of_sorted]
+    law = residual if residual.sum() > 0 else p
+    cdf = np.cumsum(law)
+    uniforms = np.concatenate([[0.0, np.nextafter(1.0, 0)], rng.random(40), cdf[: 2 * kernel.SCAN_BLOCK] / cdf[-1]])
+    uniforms = np.clip(uniforms, 0.0, np.nextafter(1.0, 0))
+    rows = np.zeros(len(uniforms), dtype=np.int64)
+    draws = kernel.residual_draws(p[None], ids[None], slot_of_sorted[None], on_support[None], rows, uniforms)
+    assert np.array_equal(draws, _torch_residual_draws(law, uniforms))
+
+
 def test_residual_draw_matches_torch_where_block_sums_round_differently():
     """Rows built so that the vectorised block sums and torch's sequential cumsum round
     differently by hundreds of ulps (entries of 3/4 ulp after a mass of 1/2: each sequential
