@@ -748,8 +748,8 @@ def _residual_draw_blocked(p, sorted_ids, slot_of_sorted, residual_on_support, u
     SCAN_BLOCK) 2^-53 T'``) is torch's first z with ``S_z > uniform * S_{V-1}`` (proof:
     maths.md section 7). Returns -1, for :func:`_residual_draw_in_order`, where the first
     token past t' does not clear the margin on both sides, no block exceeds t', or the
-    residual's total is below RESIDUAL_MIN_TOTAL (0 included: p stands in there). ``sums`` (blocks,) and ``buffer`` (SCAN_BLOCK,) are
-    work arrays.
+    residual's total is below RESIDUAL_MIN_TOTAL (0 included: p stands in there). ``sums``
+    (blocks,) and ``buffer`` (SCAN_BLOCK,) are work arrays.
     """
     V = p.shape[0]
     blocks = sums.shape[0]
