@@ -689,7 +689,7 @@ def _residual_draws(P, sorted_ids, slot_of_sorted, residual_on_support, rows, un
     for r in range(rows.shape[0]):
         args = (P[rows[r]], sorted_ids[rows[r]], slot_of_sorted[rows[r]], residual_on_support[rows[r]])
         token = _residual_draw_blocked(*args, uniform[r], sums, buffer)
-        out[r] = token if token >= 0 else _residual_draw_in_order(*args, uniform[r], sums)
+        out[r] = token if token >= 0 else _residual_draw_in_order(*args, uniform[r], sums, buffer)
 
 
 @_jit
@@ -778,7 +778,7 @@ def _residual_draw_blocked(p, sorted_ids, slot_of_sorted, residual_on_support, u
 
 
 @_jit
-def _residual_draw_in_order(p, sorted_ids, slot_of_sorted, residual_on_support, uniform, ends):
+def _residual_draw_in_order(p, sorted_ids, slot_of_sorted, residual_on_support, uniform, ends, buffer):
     """The residual draw of one row summed in vocabulary order, as ``torch.cumsum`` does: the
     same additions in the same order, so the same token as torch's sequential cumsum.
 
@@ -786,39 +786,41 @@ def _residual_draw_in_order(p, sorted_ids, slot_of_sorted, residual_on_support, 
     SCAN_BLOCK tokens in ``ends`` (blocks,); the cdf is non-decreasing, so the drawn token
     lies in the first block whose end exceeds ``target = uniform * total``, and the second
     walk covers that block alone, from the recorded running sum before it. Where the
-    residual's total rounds to 0, p stands in.
+    residual's total rounds to 0, p stands in. ``buffer`` (SCAN_BLOCK,): work array.
     """
     args = (p, sorted_ids, slot_of_sorted, residual_on_support)
     plain = False
-    total = _residual_prefix(*args, plain, np.inf, 0, 0.0, ends)[1]
+    total = _residual_prefix(*args, plain, np.inf, 0, 0.0, ends, buffer)[1]
     if not total > 0:
         plain = True
-        total = _residual_prefix(*args, plain, np.inf, 0, 0.0, ends)[1]
+        total = _residual_prefix(*args, plain, np.inf, 0, 0.0, ends, buffer)[1]
     target = uniform * total
     j = 0
     while j < ends.shape[0] - 1 and not ends[j] > target:
         j += 1
     before = ends[j - 1] if j > 0 else 0.0
-    return _residual_prefix(*args, plain, target, j * SCAN_BLOCK, before, ends[:0])[0]
+    return _residual_prefix(*args, plain, target, j * SCAN_BLOCK, before, ends[:0], buffer)[0]
 
 
 @_jit
-def _residual_prefix(p, sorted_ids, slot_of_sorted, residual_on_support, plain, target, lo, total, ends):
+def _residual_prefix(p, sorted_ids, slot_of_sorted, residual_on_support, plain, target, lo, total, ends, buffer):
     """Walk the residual (``p`` itself if ``plain``) in vocabulary order from token ``lo``
     (a multiple of SCAN_BLOCK), ``total`` the running sum of the tokens before it: returns
     the first token whose running sum exceeds ``target`` (V - 1 if none) and the running sum
     there (the total when no token exceeds it). A non-empty ``ends`` receives the running sum
-    at the end of each block of SCAN_BLOCK tokens walked (the last block may be short)."""
+    at the end of each block of SCAN_BLOCK tokens walked (the last block may be short).
+    Each block's residual comes from :func:`_residual_block` (into ``buffer``, (SCAN_BLOCK,))."""
     V = p.shape[0]
-    next_slot = np.searchsorted(sorted_ids, lo)  # the first support token >= lo
+    slot = np.searchsorted(sorted_ids, lo)  # the first support token >= lo
     for block_lo in range(lo, V, SCAN_BLOCK):
-        for z in range(block_lo, min(block_lo + SCAN_BLOCK, V)):
-            value = p[z]
-            if next_slot < sorted_ids.shape[0] and sorted_ids[next_slot] == z:
-                if not plain:
-                    value = residual_on_support[slot_of_sorted[next_slot]]
-                next_slot += 1
-            total += value
+        hi = min(block_lo + SCAN_BLOCK, V)
+        if plain:
+            values = p[block_lo:hi]
+        else:
+            slot = _residual_block(p, sorted_ids, slot_of_sorted, residual_on_support, block_lo, hi, slot, buffer)
+            values = buffer[: hi - block_lo]
+        for z in range(block_lo, hi):
+            total += values[z - block_lo]
             if total > target:
                 return z, total
         if ends.shape[0] > 0:
