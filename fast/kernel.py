@@ -192,12 +192,13 @@ def _piece_integrals(G0, G1, R0, R1, n, flat, work, out):
 
 @_jit
 def _evaluate(u, qs, base, reject, n):
-    """Exact induced law ``a`` (m,), potential ``Psi`` and what the Hessian needs.
+    """Exact induced law ``a`` (m,), potential ``Psi`` and what the Hessian and the lift need.
 
-    Returns ``(a, psi, grid, C)`` with ``grid`` the tuple of :func:`_grid` and ``C`` (2m+2,)
+    Returns ``(a, psi, grid, C, law)`` with ``grid`` the tuple of :func:`_grid`, ``C`` (2m+2,)
     the cumulative per-piece curvature ``n (n-1) int G^(n-2) R`` (race.py :func:`evaluate`;
     the pieces' integrals by :func:`_piece_integrals`, PIECE_BLOCK pieces at a time, instead
-    of Gauss-Legendre nodes).
+    of Gauss-Legendre nodes) and ``law`` (2m+2,) the cumulative ``int G^(n-1) R`` from the
+    first breakpoint, so that ``a_i = n q_i (law[end_i] - law[start_i])``.
     """
     grid = _grid(u, qs, base, reject)
     bp, G, R, start, end, _ = grid
@@ -228,7 +229,7 @@ def _evaluate(u, qs, base, reject, n):
     for i in range(u.shape[0]):
         a[i] = n * qs[i] * (law[end[i]] - law[start[i]])
     psi = bp[P] * G[P] ** n * R[P] - bp[0] * G[0] ** n * R[0] - top
-    return a, psi, grid, C
+    return a, psi, grid, C, law
 
 
 @_jit
@@ -508,6 +509,14 @@ CARRIER_MIN = 64
 #: carrier and full steps make the same progress per iteration (a factor 2-20), so runs of
 #: carrier steps save the full steps' Hessian set-up and CG (about 10 ms each at m = 128k).
 CARRIER_PROGRESS = 0.5
+#: Trial points of a carrier step's line search. A carrier step that does not cut the loss
+#: at full length rarely does at a shorter one: it moves the carriers against the others
+#: held (their share of the loss grows as the carriers' falls), and near the optimum the
+#: potential's decrease (about loss^2) is below its rounding, so Armijo's test cannot pass
+#: either. A failed carrier step leaves u as it was and a full step follows. Measured on an
+#: LLM-like row at (10000, 16) (tests/fast): with the full search, a carrier step that did not
+#: cut the loss ran its halvings, 33 exact evaluations of the race for a 3-iteration fit; now 4.
+CARRIER_TRIALS = 1
 
 
 @_jit
@@ -564,8 +573,10 @@ def _carrier_step(qs, n, grad, u, grid, C, loss, tol, carriers):
 @_jit
 def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter):
     """Fit one race (fit.py :func:`fit_race`, one row) from the starting utilities ``u`` (m,)
-    (below ``cap``; overwritten): returns ``(u, a, loss, iterations, carrier_steps)``, the
-    last the iterations that took a carrier step.
+    (below ``cap``; overwritten): returns ``(u, a, loss, iterations, carrier_steps, grid,
+    law, evaluations)``, ``carrier_steps`` the iterations that took a carrier step, ``grid``
+    and ``law`` the race's at the returned u (:func:`_evaluate`), ``evaluations`` the exact
+    evaluations of the race made.
 
     In a system of at least CARRIER_MIN tokens whose loss is carried by few tokens
     (:func:`_loss_carriers`), an iteration takes the Newton step on those alone
@@ -574,7 +585,8 @@ def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter):
     next, so the loss of a run of carrier steps falls geometrically and a carrier step that
     stalls is followed by a full one. The stopping rule is the same."""
     m = qs.shape[0]
-    a, psi, grid, C = _evaluate(u, qs, base, reject, n)
+    a, psi, grid, C, law = _evaluate(u, qs, base, reject, n)
+    evaluations = 1
     value = psi - _dot(t, u)
     iterations = 0
     grad = np.empty(m)
@@ -604,22 +616,23 @@ def _fit_from(qs, base, n, reject, t, u, cap, tol, max_iter):
         exponent = _barrier_exponent(u, a, diag, step, reject)
         scale = 1.0
         accepted = False
-        for _tries in range(LINE_SEARCH_STEPS):
+        for _tries in range(CARRIER_TRIALS if carrier_last else LINE_SEARCH_STEPS):
             _along_path(u, step, scale, exponent, cap, trial)
             decrease = 0.0
             for i in range(m):
                 decrease += grad[i] * (trial[i] - u[i])
-            ta, tpsi, tgrid, tC = _evaluate(trial, qs, base, reject, n)
+            ta, tpsi, tgrid, tC, tlaw = _evaluate(trial, qs, base, reject, n)
+            evaluations += 1
             t_value = tpsi - _dot(t, trial)
             if t_value <= value + ARMIJO * decrease or _loss(ta, t, at_cap) < 0.5 * loss:
                 u, trial, value = trial, u, t_value
-                a, grid, C = ta, tgrid, tC
+                a, grid, C, law = ta, tgrid, tC, tlaw
                 accepted = True
                 break
             scale /= 2.0
         if not accepted and not carrier_last:  # no step decreases D any more: numerical floor
             break
-    return u, a, _loss(a, t, _at_cap(u, a, t, cap)), iterations, carrier_steps
+    return u, a, _loss(a, t, _at_cap(u, a, t, cap)), iterations, carrier_steps, grid, law, evaluations
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -1094,8 +1107,10 @@ def _support(p, q, n, k, blocks):
     ratio = np.empty(k)
     gather_support(p, q, k, blocks, index, ratio)
     order = _argsort(ratio)
-    index, ratio = index[order], ratio[order]
-    pk, qk = p[index], q[index]
+    # p and q of the support read in vocabulary order (ascending addresses, as the scan
+    # left them in cache), then permuted within the support's own arrays
+    pv, qv = p[index], q[index]
+    index, ratio, pk, qk = index[order], ratio[order], pv[order], qv[order]
     best = -np.inf
     values = np.empty(k + 1)
     Q = 0.0
@@ -1135,22 +1150,45 @@ def _in_system(i, inner, k_min, pk):
 LEVEL_MIN = 64
 #: Tokens per group, on average, from one level to the next coarser one.
 LEVEL_FACTOR = 8
-#: Loss at which the fit of a grouped system stops (it is only a starting point).
+#: Loss at which the fit of a grouped system stops (it is only a starting point) ...
 COARSE_TOL = 1e-9
+#: ... and below a system of at least LARGE_SYSTEM tokens: the lifted start's loss is about
+#: the grouped fit's plus the grouping's own error, and where the full system's evaluation
+#: costs milliseconds, a start within its tol (no Newton step, one evaluation) is worth a
+#: few more iterations on the grouped one. Measured at (V, 2), 6 rows: 0.91 -> 0.81 of the
+#: previous kernel's time; at (1000, 16), where the start rarely reaches tol either way,
+#: 1e-10 everywhere cost 1.05 against 0.94.
+COARSE_TOL_LARGE = 1e-10
+LARGE_SYSTEM = 16384
 
 
 #: A group also ends before a token whose ratio p/q exceeds the group's first ratio by this
 #: relative amount: the lift interpolates utilities between the groups' ratios, so groups
 #: narrow in ratio give a closer start where the ratios spread (the tail of large p/q).
 GROUP_RATIO_SPREAD = 0.01
+#: If the cuts would give more than m / GROUPS_AT_MOST groups, the ratio and heavy cuts are
+#: dropped (mass and count cuts only), so that each level is at most a third of the one
+#: above and the recursion's cost stays a fraction of the full system's. Measured against 2
+#: (kernel solve, summed over LLM-like rows, as a fraction of the kernel before issue 20's
+#: sixth session, same process): (10000, 2) 0.85 -> 0.80, (10000, 16) 0.90 -> 0.81, (V, 2)
+#: 0.71 -> 0.70, (V, 16) 0.96 -> 0.89, (1000, 2) 0.91 -> 0.90, but (1000, 16) 0.88 -> 1.06
+#: (its start is then worse; that row is at half its target either way).
+GROUPS_AT_MOST = 3
+#: A token whose draft mass is at least this share of a group's (total / groups) is a group
+#: of its own: within a group the grouped race's key CDF differs from the full one's by the
+#: group's mass times the spread of its utilities squared, so a heavy token grouped with
+#: lighter ones of other ratios gives every token whose window meets it a worse start.
+HEAVY_SHARE = 0.1
 
 
 @_jit
-def _group_edges(qs, t, groups, spread):
+def _group_edges(qs, t, groups, spread, heavy_share):
     """Cut the m slots (sorted by ratio ``t / qs``) into consecutive groups: before slot i
     whenever the draft mass before it crosses another 1/groups of the total, the current
-    group already holds m // groups slots, or slot i's ratio exceeds the group's first by the
-    relative ``spread``. Returns the edges (G + 1,) int64, ``edges[0] = 0``, ``edges[G] = m``."""
+    group already holds m // groups slots, slot i's ratio exceeds the group's first by the
+    relative ``spread``, or slot i or slot i - 1 is heavy (draft mass at least ``heavy_share``
+    of total / groups: a heavy token is a group of its own). Returns the edges (G + 1,) int64,
+    ``edges[0] = 0``, ``edges[G] = m``."""
     m = qs.shape[0]
     total = qs.sum()
     edges = np.empty(m + 1, dtype=np.int64)
@@ -1159,11 +1197,18 @@ def _group_edges(qs, t, groups, spread):
     step = max(m // groups, 1)
     mass = 0.0
     level = total / groups
+    heavy = heavy_share * total / groups
     first = t[0] / qs[0]
     for i in range(1, m):
         mass += qs[i - 1]
         ratio = t[i] / qs[i]
-        if mass >= level or i - edges[count - 1] >= step or ratio > first * (1.0 + spread):
+        if (
+            mass >= level
+            or i - edges[count - 1] >= step
+            or ratio > first * (1.0 + spread)
+            or qs[i] >= heavy
+            or qs[i - 1] >= heavy
+        ):
             edges[count] = i
             count += 1
             first = ratio
@@ -1179,21 +1224,21 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
 
     A system of m >= LEVEL_MIN tokens is first solved on a grouped system: consecutive slots
     in p/q order (:func:`_group_edges`: about m / LEVEL_FACTOR groups, more where the ratios
-    spread, never more than m / 2), each group one token
-    of the group's q and target mass, fitted the same way (recursively, to COARSE_TOL). Each
-    token then starts from the group utilities interpolated linearly in its ratio
-    ``t_i / q_i`` between the groups' ratios, below the cap (:func:`_lift`; at the optimum
-    u_i is a non-decreasing function of that ratio, maths.md section 6). Smaller systems start from
-    the common utility ``u0``. Any start is valid: the fit that follows, with its own
-    stopping rule at ``tol``, decides exactness and the gap; the levels only save Newton
-    iterations on the full system.
+    spread, heavy tokens alone, never more than m / GROUPS_AT_MOST), each group one token of
+    the group's q and target mass, fitted the same way (recursively, to COARSE_TOL, or
+    COARSE_TOL_LARGE below a system of LARGE_SYSTEM tokens or more). Each token then starts
+    where the grouped race would give it its own ratio ``t_i / q_i`` of law per draft mass,
+    below the cap (:func:`_lift`; at the optimum u_i is that function of the ratio under the
+    full race, maths.md section 6). Smaller systems start from the common utility ``u0``. Any
+    start is valid: the fit that follows, with its own stopping rule at ``tol``, decides
+    exactness and the gap; the levels only save Newton iterations on the full system.
     """
     m = qs.shape[0]
     if m < LEVEL_MIN:
         return _fit_from(qs, base, n, reject, t, np.full(m, min(u0, cap)), cap, tol, max_iter)
-    edges = _group_edges(qs, t, m // LEVEL_FACTOR, GROUP_RATIO_SPREAD)
-    if edges.shape[0] - 1 > m // 2:  # ratios spread everywhere: mass and count cuts only
-        edges = _group_edges(qs, t, m // LEVEL_FACTOR, np.inf)
+    edges = _group_edges(qs, t, m // LEVEL_FACTOR, GROUP_RATIO_SPREAD, HEAVY_SHARE)
+    if edges.shape[0] - 1 > m // GROUPS_AT_MOST:  # the ratios spread everywhere: plain cuts only
+        edges = _group_edges(qs, t, m // LEVEL_FACTOR, np.inf, np.inf)
     groups = edges.shape[0] - 1
     gq = np.zeros(groups)
     gt = np.zeros(groups)
@@ -1201,33 +1246,185 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
         for i in range(edges[g], edges[g + 1]):
             gq[g] += qs[i]
             gt[g] += t[i]
-    gu = _fit_system(gq, base, n, reject, gt, u0, cap, COARSE_TOL, max_iter)[0]
-    return _fit_from(qs, base, n, reject, t, _lift(t / qs, gt / gq, gu, cap), cap, tol, max_iter)
+    coarse_tol = COARSE_TOL_LARGE if m >= LARGE_SYSTEM else COARSE_TOL
+    coarse = _fit_system(gq, base, n, reject, gt, u0, cap, coarse_tol, max_iter)
+    start = _lift(t / qs, coarse[0], coarse[5], coarse[6], n, reject, cap)
+    return _fit_from(qs, base, n, reject, t, start, cap, tol, max_iter)
 
 
 @_jit
-def _lift(x, gx, gu, cap):
-    """Utilities (m,) interpolated linearly at the ratios ``x`` (m,) between the groups'
-    ratios ``gx`` (G,) and utilities ``gu`` (G,), held at ``gu[0]`` and ``gu[G-1]`` outside
-    ``gx``'s range, at most ``cap``. Both ratio arrays are non-decreasing (slots sorted by
-    p/q; each group's ratio is a mean of consecutive ones), so one forward walk finds every
-    interval: O(m + G), where a binary search per token costs O(m log G)."""
+def _law_at(y, grid, law, n, reject):
+    """``F(y) = int_(bp_0)^y G^(n-1) R`` and ``g(y) = G(y)^(n-1) R(y)`` of a race at
+    non-decreasing points ``y`` (s,) (``grid`` and ``law`` of :func:`_evaluate`; points are
+    clamped into ``[bp_0, bp_P]``). One forward walk finds each point's piece; G and R are
+    linear on the part of the piece before the point, so :func:`_piece_integrals` integrates
+    it exactly. Returns ``(F, g)``, (s,) each."""
+    bp, G, R = grid[0], grid[1], grid[2]
+    P = bp.shape[0] - 1
+    s = y.shape[0]
+    piece = np.empty(s, dtype=np.int64)
+    width = np.empty(s)
+    G0 = np.empty(s)  # G and R at the piece's start and at the point
+    G1 = np.empty(s)
+    R0 = np.empty(s)
+    R1 = np.empty(s)
+    g = np.empty(s)
+    j = 0
+    for i in range(s):
+        yi = min(max(y[i], bp[0]), bp[P])
+        while j < P - 1 and bp[j + 1] <= yi:
+            j += 1
+        span = bp[j + 1] - bp[j]
+        w = min(max((yi - bp[j]) / span, 0.0), 1.0) if span > 0 else 0.0
+        piece[i] = j
+        width[i] = yi - bp[j]
+        G0[i] = G[j]
+        G1[i] = G[j] + (G[j + 1] - G[j]) * w
+        R0[i] = R[j]
+        R1[i] = R[j] + (R[j + 1] - R[j]) * w
+        g[i] = G1[i] ** (n - 1) * R1[i]
+    F = np.empty(s)
+    work = np.empty((5, PIECE_BLOCK))
+    out = np.empty((3, PIECE_BLOCK))
+    for lo in range(0, s, PIECE_BLOCK):
+        hi = min(lo + PIECE_BLOCK, s)
+        _piece_integrals(G0[lo:hi], G1[lo:hi], R0[lo:hi], R1[lo:hi], n, not reject, work, out)
+        for i in range(lo, hi):
+            F[i] = law[piece[i]] + out[1, i - lo] * width[i]
+    return F, g
+
+
+@_jit
+def _law_at_breakpoints(y, at, grid, law, n, reject):
+    """F and g of :func:`_law_at` at non-decreasing points ``y`` (s,), of which those with
+    ``at[k] >= 0`` are the breakpoint ``bp[at[k]]``: F is ``law`` there and g comes from G and
+    R at it; the others are walked. Returns ``(F, g)``, (s,) each."""
+    G, R = grid[1], grid[2]
+    s = y.shape[0]
+    walk = np.empty(s)
+    count = 0
+    for k in range(s):
+        if at[k] < 0:
+            walk[count] = y[k]
+            count += 1
+    walked, walked_g = _law_at(walk[:count], grid, law, n, reject)
+    F = np.empty(s)
+    g = np.empty(s)
+    count = 0
+    for k in range(s):
+        if at[k] >= 0:
+            F[k] = law[at[k]]
+            g[k] = G[at[k]] ** (n - 1) * R[at[k]]
+        else:
+            F[k] = walked[count]
+            g[k] = walked_g[count]
+            count += 1
+    return F, g
+
+
+#: The lift's inverse slopes are limited to this many secants of their piece (Fritsch and
+#: Carlson's bound: with both end slopes in [0, 3] secants a cubic Hermite piece is monotone).
+LIFT_SLOPE_LIMIT = 3.0
+
+
+@_jit
+def _lift(x, gu, grid, law, n, reject, cap):
+    """Starting utilities (m,) of tokens with ratios ``x = t / q`` (m,, non-decreasing) from
+    a fitted grouped race: utilities ``gu`` (G,), ``grid`` and ``law`` (:func:`_evaluate`).
+
+    With the key CDF G of a race fixed, a token of draft mass q and utility v receives
+    ``a = q f(v)``, ``f(v) = n (F(v + 1) - F(v))``, ``F(y) = int^y G^(n-1) R`` (maths.md
+    section 5), and f is non-decreasing; at the optimum ``f(u_i) = t_i / q_i`` for every free
+    token (maths.md section 6). So each token starts where the grouped race's f meets its
+    ratio: ``u_i = f^-1(x_i)``, held in ``[min gu, max gu]`` and below ``cap``. What remains
+    of the loss is the grouped race's key CDF against the full one's (second order in the
+    spread of utilities within a group) and the coarse fit's own loss.
+
+    f is C^1 (g = G^(n-1) R is continuous) and a polynomial between the points X where v or
+    v + 1 is a breakpoint of the grid; on each piece between two points of X the inverse is
+    a cubic Hermite interpolant through the values ``f(X)`` and slopes ``1 / f'(X)``, ``f' =
+    n (g(v + 1) - g(v))``, each limited to LIFT_SLOPE_LIMIT secants so that it is monotone,
+    and clamped into the piece. One forward walk over the sorted ratios, O(m + G n). Any
+    start is valid: the fit that follows decides exactness and the gap."""
     m = x.shape[0]
-    G = gx.shape[0]
+    lo = gu.min()
+    hi = gu.max()
+    bp = grid[0]
+    start, end = grid[3], grid[4]
+    B = bp.shape[0]
+    # X: lo, the breakpoints inside (lo, hi) and the breakpoints less 1 inside it but for the
+    # windows' ends (an end less 1 is its window's start again, up to rounding), hi. F and g
+    # are known at a breakpoint (law, G, R at its index) and at a window start plus 1 (its
+    # end); elsewhere _law_at finds them.
+    partner = np.full(B, -1, dtype=np.int64)  # a start's end; -2 at an end
+    for j in range(start.shape[0]):
+        partner[start[j]] = end[j]
+        partner[end[j]] = -2
+    X = np.empty(2 * B + 2)
+    at0 = np.full(2 * B + 2, -1, dtype=np.int64)  # index into bp of X, -1: not a breakpoint
+    at1 = np.full(2 * B + 2, -1, dtype=np.int64)  # index into bp of X + 1
+    c = 1
+    X[0] = lo
+    i = 0
+    j = 0
+    while i < B or j < B:
+        if j < B and partner[j] == -2:
+            j += 1
+            continue
+        if j >= B or (i < B and bp[i] <= bp[j] - 1.0):
+            v, index0, index1 = bp[i], i, partner[i]
+            i += 1
+        else:
+            v, index0, index1 = bp[j] - 1.0, -1, j
+            j += 1
+        if lo < v < hi and v != X[c - 1]:
+            X[c] = v
+            at0[c] = index0
+            at1[c] = max(index1, -1)
+            c += 1
+    X[c] = hi
+    c += 1
+    F0, g0 = _law_at_breakpoints(X[:c], at0[:c], grid, law, n, reject)
+    F1, g1 = _law_at_breakpoints(X[:c] + 1.0, at1[:c], grid, law, n, reject)
+    f = np.empty(c)
+    top = -np.inf
+    for k in range(c):
+        top = max(top, n * (F1[k] - F0[k]))  # non-decreasing also where rounding is not
+        f[k] = top
+    # per piece k (X[k], X[k + 1]): 1 / (f[k + 1] - f[k]) and the end slopes h / f' of u(f)
+    inverse = np.zeros(c)
+    d0 = np.zeros(c)
+    d1 = np.zeros(c)
+    for k in range(c - 1):
+        h = f[k + 1] - f[k]
+        limit = LIFT_SLOPE_LIMIT * (X[k + 1] - X[k])
+        slope0 = n * (g1[k] - g0[k])
+        slope1 = n * (g1[k + 1] - g0[k + 1])
+        if h > TINY:
+            inverse[k] = 1.0 / h
+            d0[k] = min(h / slope0, limit) if slope0 > 0 else limit
+            d1[k] = min(h / slope1, limit) if slope1 > 0 else limit
     out = np.empty(m)
-    g = 0  # gx[g] <= x[i] < gx[g + 1], or the last group
+    k = 0  # f[k] <= x[i] < f[k + 1], or the last piece
     for i in range(m):
         xi = x[i]
-        while g < G - 1 and gx[g + 1] <= xi:
-            g += 1
-        if xi <= gx[0]:
-            value = gu[0]
-        elif g == G - 1:
-            value = gu[G - 1]
-        else:  # clamped: rounding may leave either array out of order by an ulp
-            width = gx[g + 1] - gx[g]
-            weight = min(max((xi - gx[g]) / width, 0.0), 1.0) if width > 0 else 0.0
-            value = gu[g] + (gu[g + 1] - gu[g]) * weight
+        while k < c - 2 and f[k + 1] <= xi:
+            k += 1
+        if xi <= f[0]:
+            value = X[0]
+        elif xi >= f[c - 1]:
+            value = X[c - 1]
+        else:
+            s = min(max((xi - f[k]) * inverse[k], 0.0), 1.0)
+            s2 = s * s
+            s3 = s2 * s
+            value = (
+                (2.0 * s3 - 3.0 * s2 + 1.0) * X[k]
+                + (s3 - 2.0 * s2 + s) * d0[k]
+                + (3.0 * s2 - 2.0 * s3) * X[k + 1]
+                + (s3 - s2) * d1[k]
+            )
+            value = min(max(value, X[k]), X[k + 1])
         out[i] = min(value, cap)
     return out
 
@@ -1268,7 +1465,7 @@ def _solve_row(p, q, n, k, blocks, tol, max_iter, index, pk, qk, u, a, slot_of_s
             base, cap, u0 = q_inner - mass, np.inf, _inner_start(1.0 - alpha, mass, n)
         else:
             base, cap, u0 = q_inner, OUTER_CAP, 0.0
-        su, sa, sloss, sit, _ = _fit_system(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter)
+        su, sa, sloss, sit = _fit_system(qk[slots], base, n, inner, pk[slots], u0, cap, tol, max_iter)[:4]
         for j in range(m):
             u[slots[j]] = su[j]
             a[slots[j]] = sa[j]

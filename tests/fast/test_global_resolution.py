@@ -535,7 +535,7 @@ def test_kernel_race_matches_the_torch_race():
     ):
         qs = rng.dirichlet(np.ones(m)) * 0.8
         u = rng.uniform(-1.3, 1.4, m)
-        a, psi, _, C = kernel._evaluate(u, qs, 0.2, reject, n)
+        a, psi, _, C, _ = kernel._evaluate(u, qs, 0.2, reject, n)
         race = Race(
             torch.tensor(u)[None],
             torch.tensor(qs)[None],
@@ -557,7 +557,7 @@ def test_kernel_hessian_product_matches_the_dense_hessian():
         m = 60
         qs = rng.dirichlet(np.ones(m)) * 0.9
         u = np.sort(rng.uniform(-1.2, 1.5, m))[rng.permutation(m)]
-        _, _, grid, C = kernel._evaluate(u, qs, 0.1, reject, n)
+        _, _, grid, C, _ = kernel._evaluate(u, qs, 0.1, reject, n)
         order, *arrays, diagonal = kernel._matvec_setup(qs, grid, C, n)
         assert not kernel._is_identity(order)  # the product works in utility order
         v, out = rng.normal(size=m), np.empty(m)
@@ -691,9 +691,11 @@ def test_torch_drafts_are_checked_on_their_device(monkeypatch):
 
 def test_large_systems_start_from_the_lifted_grouped_fit():
     """Systems of >= kernel.LEVEL_MIN tokens start from the lifted fit of a grouped system
-    (recursively): the groups are consecutive slots covering every slot once, and the fit
-    from the multilevel start converges to the same tolerance in fewer Newton iterations on
-    the full system than from a common start, below the cap when there is one."""
+    (recursively): the groups are consecutive slots covering every slot once, narrow in ratio,
+    heavy tokens alone; the lifted start is within a few tol and 4 times closer than the
+    group utilities interpolated in the ratio; and the fit from the multilevel start
+    converges to the same tolerance in fewer Newton iterations on the full system than from
+    a common start, below the cap when there is one."""
     from multidraft.fast import kernel
     from multidraft.workloads import llm_like_batch
 
@@ -706,15 +708,31 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     m = int(inner.sum())
     assert m >= kernel.LEVEL_MIN * kernel.LEVEL_FACTOR  # at least two levels
     qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
-    edges = kernel._group_edges(qs, ts, m // kernel.LEVEL_FACTOR, kernel.GROUP_RATIO_SPREAD)
+    groups = m // kernel.LEVEL_FACTOR
+    edges = kernel._group_edges(qs, ts, groups, kernel.GROUP_RATIO_SPREAD, kernel.HEAVY_SHARE)
     assert edges[0] == 0 and edges[-1] == m and np.all(np.diff(edges) >= 1)
-    assert m // kernel.LEVEL_FACTOR <= len(edges) - 1 <= m // 2
+    assert groups <= len(edges) - 1 <= m // kernel.GROUPS_AT_MOST
     ratio = ts / qs
-    for lo, hi in zip(edges[:-1], edges[1:]):  # each group narrow in ratio unless it is one token
+    heavy = qs >= kernel.HEAVY_SHARE * qs.sum() / groups
+    assert heavy.any()
+    for lo, hi in zip(edges[:-1], edges[1:]):  # narrow in ratio and light, unless one token
         assert hi - lo == 1 or ratio[hi - 1] <= ratio[lo] * (1 + kernel.GROUP_RATIO_SPREAD)
+        assert hi - lo == 1 or not heavy[lo:hi].any()
+    plain = kernel._group_edges(qs, ts, groups, np.inf, np.inf)  # the fallback: mass and count cuts
+    assert groups <= len(plain) - 1 < len(edges) - 1
     base = float(plan.support.q_inner[0]) - qs.sum()
     u0 = kernel._inner_start(1.0 - float(plan.alpha_star[0]), qs.sum(), n)
     tol = 1e-9 / 4
+    # the lift (phi of the grouped race inverted) starts within a few tol: measured 3.4e-10,
+    # against 2.6e-9 for the group utilities interpolated linearly in the ratio
+    gq, gt = np.add.reduceat(qs, edges[:-1]), np.add.reduceat(ts, edges[:-1])
+    coarse = kernel._fit_system(gq, base, n, True, gt, u0, np.inf, kernel.COARSE_TOL, 100)
+    lifted = kernel._lift(ts / qs, coarse[0], coarse[5], coarse[6], n, True, np.inf)
+
+    def start_loss(u):
+        return np.abs(kernel._evaluate(u, qs, base, True, n)[0] - ts).sum()
+
+    assert start_loss(lifted) <= min(4 * tol, start_loss(np.interp(ts / qs, gt / gq, coarse[0])) / 4)
     plain = kernel._fit_from(qs, base, n, True, ts, np.full(m, u0), np.inf, tol, 100)
     warm = kernel._fit_system(qs, base, n, True, ts, u0, np.inf, tol, 100)
     assert warm[2] <= tol and plain[2] <= tol and warm[3] < plain[3]
@@ -723,24 +741,93 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     assert capped[0].max() <= 0.0
 
 
-def test_lift_is_linear_interpolation_between_the_groups():
-    """The lift's forward walk gives numpy's interpolation (held at the ends, capped) on sorted
-    ratios, with repeated group ratios, one group, and ratios out of order by an ulp."""
+def _race_law_reference(u, qs, base, reject, n):
+    """``F(y) = int_(bp_0)^y G^(n-1) R`` and ``g(y) = G(y)^(n-1) R(y)`` of a race, by numpy
+    from the definitions: G(y) = base + sum_j q_j clip(y - u_j, 0, 1), R(y) = clip(y, 0, 1)
+    with a reject competitor and 1 without, and F by 12-point Gauss-Legendre on every piece
+    between sorted breakpoints {u, u + 1, 0, 1} (exact: the integrand is a polynomial of
+    degree n <= 23 there)."""
+    bp = np.sort(np.concatenate([u, u + 1.0, [0.0, 1.0]]))
+    nodes, weights = np.polynomial.legendre.leggauss(12)
+
+    def g(y):
+        y = np.asarray(y, dtype=float)
+        G = base + (qs * np.clip(y[..., None] - u, 0.0, 1.0)).sum(-1)
+        R = np.clip(y, 0.0, 1.0) if reject else np.ones_like(y)
+        return G ** (n - 1) * R
+
+    def integral(lo, hi):  # exact on [lo, hi] inside one piece
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        return half * (weights * g(mid[:, None] + half[:, None] * nodes)).sum(-1)
+
+    law = np.concatenate([[0.0], np.cumsum(integral(bp[:-1], bp[1:]))])
+
+    def F(y):
+        j = np.clip(np.searchsorted(bp, y, side="right") - 1, 0, bp.size - 2)
+        return law[j] + integral(bp[j], np.minimum(y, bp[-1]))
+
+    return F, g, bp
+
+
+@pytest.mark.parametrize("n, reject", [(1, True), (2, True), (2, False), (5, True), (16, False)])
+def test_law_at_integrates_the_race_exactly(n, reject):
+    """``kernel._law_at`` gives F and g of the race at sorted points, on breakpoints and
+    between them, against the definitions integrated by numpy (1e-12 relative)."""
     from multidraft.fast import kernel
 
-    rng = np.random.default_rng(21)
-    x = np.sort(rng.exponential(size=3000) * 10.0 ** rng.uniform(-3, 3, 3000))
-    for G in (1, 2, 40, 700):
-        gx = np.sort(rng.choice(x[5:-5], G, replace=False))
-        gu = np.sort(rng.normal(size=G))
-        want = np.minimum(np.interp(x, gx, gu), 0.25)
-        np.testing.assert_allclose(kernel._lift(x, gx, gu, 0.25), want, rtol=0, atol=1e-15)
-    gx = np.repeat(np.sort(rng.choice(x, 50, replace=False)), 2)  # equal neighbours: no 0/0
-    lifted = kernel._lift(x, gx, np.sort(rng.normal(size=100)), np.inf)
+    rng = np.random.default_rng(40 + n)
+    m = 50
+    qs = rng.dirichlet(np.ones(m)) * 0.7
+    u = rng.uniform(-1.3, 0.9, m)
+    _, _, grid, _, law = kernel._evaluate(u, qs, 0.1, reject, n)
+    F, g, bp = _race_law_reference(u, qs, 0.1, reject, n)
+    y = np.sort(np.concatenate([rng.uniform(bp[0], bp[-1], 300), bp[::3], [bp[0], bp[-1]]]))
+    got_F, got_g = kernel._law_at(y, grid, law, n, reject)
+    np.testing.assert_allclose(got_F, F(y), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got_g, g(y), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("n, reject", [(2, True), (2, False), (4, True), (16, True)])
+def test_lift_inverts_the_grouped_race(n, reject):
+    """``kernel._lift`` starts each token where the grouped race gives it its own ratio of
+    law per draft mass, ``f(u_i) = x_i`` with ``f(v) = n (F(v + 1) - F(v))`` (F by numpy,
+    :func:`_race_law_reference`): exactly (1e-12) at the group utilities, to a median 1e-6
+    relative between them (a cubic Hermite inverse per piece; on these 40 wide groups at most
+    5e-3 where f is above 1% of its top, worse only next to the reject barrier, where f' -> 0),
+    held at the groups' lowest and highest utility outside f's range over them. The result is
+    non-decreasing, finite and below the cap, also for one group, tied ratios, ratios out of
+    order by an ulp and a cap below the highest group utility."""
+    from multidraft.fast import kernel
+
+    rng = np.random.default_rng(60 + n)
+    G = 40
+    gq = rng.dirichlet(np.ones(G)) * 0.8
+    gu = np.sort(rng.uniform(-1.5, 0.5, G))
+    _, _, grid, _, law = kernel._evaluate(gu, gq, 0.1, reject, n)
+    F, _, _ = _race_law_reference(gu, gq, 0.1, reject, n)
+
+    def f(v):
+        return n * (F(v + 1.0) - F(v))
+
+    low, high = f(np.array([gu[0]]))[0], f(np.array([gu[-1]]))[0]
+    ties = np.full(5, (low + high) / 2)
+    x = np.sort(np.concatenate([rng.uniform(low, high, 2000), [low, high, low / 2, 2 * high], ties]))
+    lifted = kernel._lift(x, gu, grid, law, n, reject, np.inf)
     assert np.all(np.isfinite(lifted)) and np.all(np.diff(lifted) >= 0)
+    assert lifted.min() >= gu[0] and lifted.max() <= gu[-1]
+    inside = (x > low) & (x < high)
+    error = np.abs(f(lifted[inside]) / x[inside] - 1.0)
+    assert np.median(error) <= 1e-6 and error[x[inside] >= 0.01 * high].max() <= 5e-3
+    knots = gu[(gu > gu[0]) & (gu < gu[-1]) & (gu > -0.95)]  # f' > 0 there
+    np.testing.assert_allclose(kernel._lift(f(knots), gu, grid, law, n, reject, np.inf), knots, rtol=0, atol=1e-12)
+    assert np.all(lifted[x <= low] == gu[0]) and np.all(lifted[x >= high] == gu[-1])
+    capped = kernel._lift(x, gu, grid, law, n, reject, gu[-2])
+    np.testing.assert_array_equal(capped, np.minimum(lifted, gu[-2]))
     wobbly = x.copy()
     wobbly[1::2] = np.nextafter(wobbly[1::2], 0.0)  # rounding: out of order by an ulp
-    assert np.all(np.isfinite(kernel._lift(wobbly, gx, np.sort(rng.normal(size=100)), np.inf)))
+    assert np.all(np.isfinite(kernel._lift(wobbly, gu, grid, law, n, reject, np.inf)))
+    one = kernel._evaluate(gu[:1], gq[:1], 0.1, reject, n)
+    assert np.all(kernel._lift(x, gu[:1], one[2], one[4], n, reject, np.inf) == gu[0])
 
 
 def test_loss_carriers_leave_at_most_keep_to_the_others():
@@ -781,7 +868,7 @@ def test_carrier_step_is_the_newton_step_of_the_principal_block():
     u = plan.u[0][inner].numpy().copy()
     moved = np.array([0, m // 2, m - 1])
     u[moved] += 1e-4
-    a, _, grid, C = kernel._evaluate(u, qs, base, True, n)
+    a, _, grid, C, _ = kernel._evaluate(u, qs, base, True, n)
     g = a - ts
     S = kernel._loss_carriers(g, 1e-12)
     assert 0 < S.size <= kernel.CARRIER_MAX_SHARE * m and set(moved) <= set(S.tolist())
@@ -792,7 +879,8 @@ def test_carrier_step_is_the_newton_step_of_the_principal_block():
     off = np.setdiff1d(np.arange(m), S)
     assert np.all(step[off] == 0.0) and np.all(diag[off] == 0.0)
     tol = 1e-10
-    u_fit, a_fit, loss, iterations, carrier_steps = kernel._fit_from(qs, base, n, True, ts, u.copy(), np.inf, tol, 100)
+    fit = kernel._fit_from(qs, base, n, True, ts, u.copy(), np.inf, tol, 100)
+    loss, iterations, carrier_steps = fit[2:5]
     assert loss <= tol and iterations == carrier_steps == 1
 
 
@@ -812,9 +900,30 @@ def test_carrier_steps_follow_each_other_while_they_halve_the_loss():
     u = plan.u[0][inner].numpy().copy()
     u[[0, m // 3, m // 2, m - 1]] += 0.1
     tol = 1e-10
-    _, a, loss, iterations, carrier_steps = kernel._fit_from(qs, base, 2, True, ts, u, np.inf, tol, 100)
+    _, a, loss, iterations, carrier_steps = kernel._fit_from(qs, base, 2, True, ts, u, np.inf, tol, 100)[:5]
     assert loss <= tol and iterations >= 2 and carrier_steps == iterations
     np.testing.assert_allclose(a, plan.a[0][inner].numpy(), rtol=0, atol=2 * tol)
+
+
+def test_a_carrier_step_that_does_not_cut_the_loss_costs_one_evaluation():
+    """A carrier step is tried at full length only (kernel.CARRIER_TRIALS = 1). On this row
+    (V = 128,256, k = 10,000, n = 16, inner system) one carrier step fails; with the 40
+    halvings of a full step's line search the fit made 33 exact evaluations of the 10,000-token
+    race, now one per iteration plus the start's, and it ends within tol as before."""
+    from multidraft.fast import kernel
+    from multidraft.workloads import llm_like_batch
+
+    n, tol = 16, 2.5e-10
+    w = llm_like_batch(8, 128256, correlation=0.9, top_k=10000, seed=0)
+    plan = global_resolution(w.target[4], w.draft[4], n)
+    inner = plan.support.inner[0] & (plan.support.p[0] > 0)
+    qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
+    base = float(plan.support.q_inner[0]) - qs.sum()
+    u0 = kernel._inner_start(1.0 - float(plan.alpha_star[0]), qs.sum(), n)
+    fit = kernel._fit_system(qs, base, n, True, ts, u0, np.inf, tol, 100)
+    loss, iterations, carrier_steps, evaluations = fit[2], fit[3], fit[4], fit[7]
+    assert loss <= tol and carrier_steps >= 1
+    assert evaluations == iterations + 1
 
 
 def test_compiled_plan_converts_its_parts_only_when_read():
