@@ -1163,8 +1163,9 @@ LARGE_SYSTEM = 16384
 
 
 #: A group also ends before a token whose ratio p/q exceeds the group's first ratio by this
-#: relative amount: the lift interpolates utilities between the groups' ratios, so groups
-#: narrow in ratio give a closer start where the ratios spread (the tail of large p/q).
+#: relative amount: groups narrow in ratio are narrow in utility, and the grouped race's key
+#: CDF is closer to the full one's (the lift's error, :func:`_lift`), where the ratios spread
+#: (the tail of large p/q).
 GROUP_RATIO_SPREAD = 0.01
 #: If the cuts would give more than m / GROUPS_AT_MOST groups, the ratio and heavy cuts are
 #: dropped (mass and count cuts only), so that each level is at most a third of the one
