@@ -741,6 +741,63 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     assert capped[0].max() <= 0.0
 
 
+def _adversarial_laws(V, shape, seed):
+    """(p, q) of V tokens from Dirichlet(1/2) laws made hard for the multilevel start: ``ties``
+    (p a multiple of q on blocks of 10 tokens: tied ratios), ``zeros`` (p = 0 on a third),
+    ``tiny`` (1e-30 on a third of each law), ``equal`` (p = q but on 5 tokens), ``heavy`` (a
+    token of half the mass in each law) or ``mixed`` (all of them, in that order)."""
+    rng = np.random.default_rng(seed)
+    q = rng.dirichlet(np.full(V, 0.5))
+    p = rng.dirichlet(np.full(V, 0.5))
+    for step in ("ties", "zeros", "tiny", "equal", "heavy") if shape == "mixed" else (shape,):
+        if step == "ties":
+            p = q * np.repeat(rng.uniform(0.2, 3.0, V // 10 + 1), 10)[:V]
+        elif step == "zeros":
+            p[rng.choice(V, V // 3, replace=False)] = 0.0
+        elif step == "tiny":
+            p[rng.choice(V, V // 3, replace=False)] = 1e-30
+            q[rng.choice(V, V // 3, replace=False)] = 1e-30
+        elif step == "equal":
+            p = q.copy()
+            moved = rng.choice(V, 5, replace=False)
+            p[moved] *= rng.uniform(0.5, 2.0, 5)
+        else:
+            q[rng.integers(V)] += q.sum()
+            p[rng.integers(V)] += p.sum()
+        p, q = p / p.sum(), q / q.sum()
+    return p, q
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    V=st.integers(80, 140),
+    shape=st.sampled_from(["ties", "zeros", "tiny", "equal", "heavy", "mixed"]),
+    seed=st.integers(0, 2**16),
+)
+def test_multilevel_start_stays_exact_on_adversarial_laws(V, shape, seed):
+    """Systems of >= kernel.LEVEL_MIN tokens start from the grouped fit (heavy tokens alone,
+    the inverse lift); on adversarial laws of 80-140 tokens (:func:`_adversarial_laws`) the
+    compiled plan is exactly lossless by enumeration of all V^2 draft pairs, within tol of
+    alpha*, and every system ends within its tol."""
+    p, q = _adversarial_laws(V, shape, seed)
+    ev, plan = exact_evaluation(p, q, 2, "numba")
+    assert ev.tv <= EXACT and ev.validity_error <= EXACT, ev.summary()
+    assert ev.alpha_star - plan.kept.item() <= OPTIMAL and bool(plan.status.success[0]), plan.status
+    assert ev.acceptance <= ev.alpha_star + 1e-12
+
+
+def test_adversarial_laws_reach_the_multilevel_start():
+    """The laws of the test above do give systems of at least kernel.LEVEL_MIN tokens."""
+    from multidraft.fast import kernel
+
+    for shape in ("ties", "tiny", "equal", "heavy", "mixed"):
+        p, q = _adversarial_laws(110, shape, 0)
+        plan = global_resolution(p, q, 2)
+        inner = int((plan.support.inner[0] & (plan.support.p[0] > 0)).sum())
+        outer = int((plan.support.valid[0] & ~plan.support.inner[0]).sum())
+        assert max(inner, outer) >= kernel.LEVEL_MIN, shape
+
+
 def _race_law_reference(u, qs, base, reject, n):
     """``F(y) = int_(bp_0)^y G^(n-1) R`` and ``g(y) = G(y)^(n-1) R(y)`` of a race, by numpy
     from the definitions: G(y) = base + sum_j q_j clip(y - u_j, 0, 1), R(y) = clip(y, 0, 1)
