@@ -1183,8 +1183,8 @@ HEAVY_SHARE = 0.1
 
 
 @_jit
-def _group_edges(qs, t, groups, spread, heavy_share):
-    """Cut the m slots (sorted by ratio ``t / qs``) into consecutive groups: before slot i
+def _group_edges(qs, ratio, groups, spread, heavy_share):
+    """Cut the m slots (sorted by ``ratio``, their t / qs) into consecutive groups: before slot i
     whenever the draft mass before it crosses another 1/groups of the total, the current
     group already holds m // groups slots, slot i's ratio exceeds the group's first by the
     relative ``spread``, or slot i or slot i - 1 is heavy (draft mass at least ``heavy_share``
@@ -1199,20 +1199,19 @@ def _group_edges(qs, t, groups, spread, heavy_share):
     mass = 0.0
     level = total / groups
     heavy = heavy_share * total / groups
-    first = t[0] / qs[0]
+    first = ratio[0]
     for i in range(1, m):
         mass += qs[i - 1]
-        ratio = t[i] / qs[i]
         if (
             mass >= level
             or i - edges[count - 1] >= step
-            or ratio > first * (1.0 + spread)
+            or ratio[i] > first * (1.0 + spread)
             or qs[i] >= heavy
             or qs[i - 1] >= heavy
         ):
             edges[count] = i
             count += 1
-            first = ratio
+            first = ratio[i]
             while mass >= level:
                 level += total / groups
     edges[count] = m
@@ -1237,9 +1236,10 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
     m = qs.shape[0]
     if m < LEVEL_MIN:
         return _fit_from(qs, base, n, reject, t, np.full(m, min(u0, cap)), cap, tol, max_iter)
-    edges = _group_edges(qs, t, m // LEVEL_FACTOR, GROUP_RATIO_SPREAD, HEAVY_SHARE)
+    ratio = t / qs  # the grouping's and the lift's
+    edges = _group_edges(qs, ratio, m // LEVEL_FACTOR, GROUP_RATIO_SPREAD, HEAVY_SHARE)
     if edges.shape[0] - 1 > m // GROUPS_AT_MOST:  # the ratios spread everywhere: plain cuts only
-        edges = _group_edges(qs, t, m // LEVEL_FACTOR, np.inf, np.inf)
+        edges = _group_edges(qs, ratio, m // LEVEL_FACTOR, np.inf, np.inf)
     groups = edges.shape[0] - 1
     gq = np.zeros(groups)
     gt = np.zeros(groups)
@@ -1249,7 +1249,7 @@ def _fit_system(qs, base, n, reject, t, u0, cap, tol, max_iter):
             gt[g] += t[i]
     coarse_tol = COARSE_TOL_LARGE if m >= LARGE_SYSTEM else COARSE_TOL
     coarse = _fit_system(gq, base, n, reject, gt, u0, cap, coarse_tol, max_iter)
-    start = _lift(t / qs, coarse[0], coarse[5], coarse[6], n, reject, cap)
+    start = _lift(ratio, coarse[0], coarse[5], coarse[6], n, reject, cap)
     return _fit_from(qs, base, n, reject, t, start, cap, tol, max_iter)
 
 

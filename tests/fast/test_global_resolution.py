@@ -709,7 +709,7 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     assert m >= kernel.LEVEL_MIN * kernel.LEVEL_FACTOR  # at least two levels
     qs, ts = plan.support.q[0][inner].numpy(), plan.support.p[0][inner].numpy()
     groups = m // kernel.LEVEL_FACTOR
-    edges = kernel._group_edges(qs, ts, groups, kernel.GROUP_RATIO_SPREAD, kernel.HEAVY_SHARE)
+    edges = kernel._group_edges(qs, ts / qs, groups, kernel.GROUP_RATIO_SPREAD, kernel.HEAVY_SHARE)
     assert edges[0] == 0 and edges[-1] == m and np.all(np.diff(edges) >= 1)
     assert groups <= len(edges) - 1 <= m // kernel.GROUPS_AT_MOST
     ratio = ts / qs
@@ -718,7 +718,7 @@ def test_large_systems_start_from_the_lifted_grouped_fit():
     for lo, hi in zip(edges[:-1], edges[1:]):  # narrow in ratio and light, unless one token
         assert hi - lo == 1 or ratio[hi - 1] <= ratio[lo] * (1 + kernel.GROUP_RATIO_SPREAD)
         assert hi - lo == 1 or not heavy[lo:hi].any()
-    plain = kernel._group_edges(qs, ts, groups, np.inf, np.inf)  # the fallback: mass and count cuts
+    plain = kernel._group_edges(qs, ts / qs, groups, np.inf, np.inf)  # the fallback: mass and count cuts
     assert groups <= len(plain) - 1 < len(edges) - 1
     base = float(plan.support.q_inner[0]) - qs.sum()
     u0 = kernel._inner_start(1.0 - float(plan.alpha_star[0]), qs.sum(), n)
