@@ -492,9 +492,10 @@ def solve_laws(
 
 BACKENDS = ("auto", "torch", "numba", "triton")
 
-#: The fit stops a row at ``loss <= tol * FIT_TOL_SHARE`` (docs/maths.md). The loss bounds
-#: the acceptance it costs (``alpha* - kept <= loss``), so any share <= 1 meets ``tol``; a
-#: quarter leaves a margin of 4 for the rounding of the sums behind ``kept`` and alpha*.
+#: The fit stops each of a row's two systems at ``loss <= tol * FIT_TOL_SHARE`` (docs/maths.md),
+#: so the row's loss, their sum, is at most twice that. The loss bounds the acceptance it
+#: costs (``alpha* - kept <= loss``), so any share <= 1/2 meets ``tol``; a quarter leaves a
+#: margin of 2 for the rounding of the sums behind ``kept`` and alpha*.
 FIT_TOL_SHARE = 0.25
 
 #: Largest number of drafts: the race integrals are exact with n/2 + 1 Gauss-Legendre nodes
